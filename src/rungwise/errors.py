@@ -1,0 +1,75 @@
+"""Every error rungwise raises on purpose, in one tree.
+
+    RungwiseError                 base: a message a user can act on; the CLI prints it and exits 2
+    ├── TaskError                 a task folder that cannot be used
+    │   └── DataError             one bad line or field in a data file (names file, line and field)
+    ├── ModelError                a model that cannot answer
+    │   ├── ModelUnavailable      endpoint unreachable, embedded model missing, server failed to start
+    │   ├── MissingApiKey         the environment variable that should hold the key is unset
+    │   └── CapabilityMissing     the backend cannot do what a variant needs (grammar, JSON schema)
+    ├── StoreError                the results store cannot be opened or is of a newer schema
+    ├── BudgetExceeded            a climb would spend more than its cost cap
+    └── MissingExtra              an optional dependency is not installed (names the extra to install)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RungwiseError(Exception):
+    """Base of every deliberate rungwise error. `str(err)` is meant for the user."""
+
+    exit_code = 2
+
+
+class TaskError(RungwiseError):
+    """A task folder or task.toml that cannot be used."""
+
+
+class DataError(TaskError):
+    """One bad line or field in a data file."""
+
+    def __init__(self, path: Path | str, message: str, *, line: int | None = None, field: str | None = None):
+        self.path = Path(path)
+        self.line = line
+        self.field = field
+        where = str(path)
+        if line is not None:
+            where += f", line {line}"
+        if field is not None:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {message}")
+
+
+class ModelError(RungwiseError):
+    """A model that cannot answer."""
+
+
+class ModelUnavailable(ModelError):
+    """The endpoint cannot be reached, or the embedded model cannot be started."""
+
+
+class MissingApiKey(ModelError):
+    """The environment variable that should hold the API key is unset."""
+
+
+class CapabilityMissing(ModelError):
+    """The backend lacks a capability a variant needs."""
+
+
+class StoreError(RungwiseError):
+    """The results store cannot be opened or used."""
+
+
+class BudgetExceeded(RungwiseError):
+    """A climb would exceed its cost cap."""
+
+
+class MissingExtra(RungwiseError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str):
+        super().__init__(
+            f"{package} is not installed. Install it with: pip install 'rungwise[{extra}]' -c constraints.txt"
+        )

