@@ -78,5 +78,9 @@ class Model(ABC):
     async def complete(self, request: Request) -> Completion:
         """Answer one request."""
 
+    async def count_tokens(self, text: str) -> int | None:
+        """Tokens in `text` by the model's own tokenizer, or None when the backend cannot tell."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections and servers."""

@@ -137,8 +137,10 @@ class EmbeddedModel(OpenAIHttpModel):
             self.base_url = self.server.start()
         return await super().complete(request)
 
-    async def aclose(self) -> None:
-        await super().aclose()
+    async def count_tokens(self, text: str) -> int | None:
+        if self.server.base_url is None:
+            self.base_url = self.server.start()
+        return await super().count_tokens(text)
 
     def close(self) -> None:
         self.server.stop()

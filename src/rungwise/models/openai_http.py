@@ -204,6 +204,19 @@ class OpenAIHttpModel(Model):
             finish_reason=str(choice.get("finish_reason") or "stop"),
         )
 
+    async def count_tokens(self, text: str) -> int | None:
+        """llama.cpp servers tokenize at /tokenize (beside /v1); other servers cannot tell."""
+        await self.probe()
+        if not self.is_llama_cpp:
+            return None
+        client = self._ensure_client()
+        root = self.base_url.removesuffix("/v1")
+        try:
+            resp = await client.post(f"{root}/tokenize", json={"content": text, "add_special": False})
+            return len(resp.json()["tokens"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()

@@ -1,0 +1,17 @@
+"""The ladder, cheapest and easiest to undo first. Each rung lives in its own module."""
+
+from __future__ import annotations
+
+from rungwise.rungs.base import GenerationBudget, Rung, RungContext, RungSkipped, Variant
+from rungwise.rungs.baseline import BaselineRung
+from rungwise.rungs.prompt import PromptRung
+
+
+def ladder() -> list[Rung]:
+    """A fresh instance of every rung, in ladder order."""
+    return [BaselineRung(), PromptRung()]
+
+
+RUNG_NAMES = ["baseline", "prompt"]
+
+__all__ = ["GenerationBudget", "Rung", "RungContext", "RungSkipped", "Variant", "ladder", "RUNG_NAMES"]

@@ -1,0 +1,131 @@
+"""The command line: a thin layer over the Python API. Options also come from RUNGWISE_* variables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from rungwise.errors import RungwiseError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Which rung of the adaptation ladder solves your task?")
+console = Console(stderr=True)
+out = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Turn rungwise errors into a one-line message and exit code 2; Ctrl-C into a resume hint."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RungwiseError as exc:
+            console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted.[/yellow] Every finished result is stored; run the same command again to resume.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+StoreOpt = typer.Option(None, "--store", envvar="RUNGWISE_STORE", help="SQLite file for runs, results and the response cache.")
+
+
+@app.command()
+@friendly
+def init(name: Path = typer.Argument(..., help="The task folder to create.")) -> None:
+    """Scaffold a task folder with a commented task.toml."""
+    from rungwise.scaffold import init_task
+
+    folder = init_task(name)
+    out.print(f"Created {escape(str(folder))}/ (task.toml, train.jsonl, eval.jsonl). Edit them, then: rungwise climb {escape(str(folder))}")
+
+
+@app.command("climb")
+@friendly
+def climb_cmd(
+    task: Path = typer.Argument(..., help="The task folder (task.toml, train.jsonl, eval.jsonl)."),
+    model: str = typer.Option("local", "--model", "-m", envvar="RUNGWISE_MODEL",
+                              help="'local' (the embedded model) or an OpenAI-compatible base URL ending in /v1."),
+    model_name: str = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME", help="The model's name on the endpoint."),
+    api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV",
+                                    help="The environment variable that holds the endpoint's API key."),
+    full: bool = typer.Option(False, "--full", help="Score every eval row, not the task's seeded sample."),
+    all_rungs: bool = typer.Option(False, "--all", help="Climb every rung, even after one meets the target."),
+    rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, e.g. baseline,prompt."),
+    concurrency: int = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's)."),
+    store: Path = StoreOpt,
+    new: bool = typer.Option(False, "--new", help="Start a new run instead of resuming an unfinished one."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+) -> None:
+    """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
+    from rungwise.climb import ClimbOptions, climb
+    from rungwise.models.registry import resolve_model
+    from rungwise.report.terminal import print_climb
+    from rungwise.task import Task
+
+    t = Task.load(task)
+    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, concurrency=concurrency)
+    options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
+                           concurrency=concurrency, store_path=store, resume=not new)
+    with _progress() as (callback, _):
+        try:
+            result = climb(t, m, options, progress=callback)
+        finally:
+            if hasattr(m, "close"):
+                m.close()
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+    else:
+        print_climb(result, out)
+
+
+class _progress:
+    """A rich progress bar per variant, drawn on stderr when it is a terminal."""
+
+    def __enter__(self) -> tuple[Callable[[str, int, int], None], Progress]:
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TimeRemainingColumn(), console=console, transient=False, disable=not sys.stderr.isatty())
+        self.tasks: dict[str, Any] = {}
+        self.bar.start()
+
+        def callback(name: str, done: int, total: int) -> None:
+            if name not in self.tasks:
+                self.tasks[name] = self.bar.add_task(escape(name), total=total)
+            self.bar.update(self.tasks[name], completed=done, total=total)
+
+        return callback, self.bar
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+
+@app.command()
+@friendly
+def runs(store: Path = StoreOpt, limit: int = typer.Option(20, "--limit")) -> None:
+    """List the runs in the store."""
+    from rich.table import Table
+
+    from rungwise.store import Store
+
+    s = Store(store)
+    table = Table("run", "task", "model", "status", "shipped")
+    for r in s.list_runs(limit):
+        table.add_row(r.id, escape(r.task_name), escape(r.model), r.status, escape(str((r.summary or {}).get("shipped"))))
+    out.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,107 @@
+"""Reading the task's JSONL files. Every problem names the file, the line and the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rungwise.errors import DataError
+
+MAX_LINE_BYTES = 1 << 20  # 1 MiB: a longer line is almost certainly not one example
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row of train.jsonl or eval.jsonl."""
+
+    id: str
+    input: str
+    target: str
+    #: every other field of the row (`answers`, `doc_id`, `category`, ...)
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def answers(self) -> list[str]:
+        """All acceptable answers: the `answers` field where the row has one, else the target."""
+        extra = self.meta.get("answers")
+        if isinstance(extra, list) and extra and all(isinstance(a, str) for a in extra):
+            return list(extra)
+        return [self.target]
+
+    @property
+    def gold_doc_ids(self) -> list[str]:
+        doc = self.meta.get("doc_id", self.meta.get("doc_ids"))
+        if isinstance(doc, str):
+            return [doc]
+        if isinstance(doc, list):
+            return [str(d) for d in doc]
+        return []
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line; bad lines raise DataError."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot be read ({exc.strerror})") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataError(path, f"line is {len(raw):,} bytes; at most {MAX_LINE_BYTES:,} are allowed", line=number)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(path, "not valid UTF-8; save the file as UTF-8", line=number) from None
+            if number == 1:
+                text = text.lstrip("\ufeff")
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    path, f"not valid JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object", line=number
+                ) from None
+            except RecursionError:
+                raise DataError(path, "JSON nested too deeply", line=number) from None
+            if not isinstance(obj, dict):
+                raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", line=number)
+            yield number, obj
+
+
+def _text_field(path: Path, number: int, obj: dict[str, Any], name: str) -> str:
+    if name not in obj:
+        raise DataError(path, f'missing; every row needs "{name}"', line=number, field=name)
+    value = obj[name]
+    if isinstance(value, (dict, list)) and name == "target":
+        # a structured target (JSON tasks) is kept as canonical JSON text
+        return json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str):
+        raise DataError(path, f"expected a string, got {type(value).__name__}", line=number, field=name)
+    return value
+
+
+def read_examples(path: Path, split: str) -> list[Example]:
+    """Read train.jsonl or eval.jsonl into Examples. Ids come from an `id` field or the line number."""
+    rows: list[Example] = []
+    seen: dict[str, int] = {}
+    for number, obj in iter_jsonl(path):
+        text = _text_field(path, number, obj, "input")
+        target = _text_field(path, number, obj, "target")
+        raw_id = obj.get("id")
+        if raw_id is not None and not isinstance(raw_id, (str, int)):
+            raise DataError(path, "expected a string or an integer", line=number, field="id")
+        ex_id = f"{split}:{raw_id}" if raw_id is not None else f"{split}:L{number}"
+        if ex_id in seen:
+            raise DataError(path, f"duplicate id {raw_id!r} (first on line {seen[ex_id]})", line=number, field="id")
+        seen[ex_id] = number
+        meta = {k: v for k, v in obj.items() if k not in ("input", "target", "id")}
+        rows.append(Example(id=ex_id, input=text, target=target, meta=meta))
+    if not rows:
+        raise DataError(path, "has no rows; add one JSON object per line with \"input\" and \"target\"")
+    return rows

@@ -1,0 +1,300 @@
+"""The results store: runs, per-example results and the response cache, in SQLite (WAL).
+
+Schema changes are append-only named migrations, so a store made by an older rungwise still opens.
+Every result is written as it arrives: a killed run loses nothing already computed.
+No secret is ever written here: requests hold messages and generation parameters only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rungwise.errors import StoreError
+from rungwise.models.base import Completion
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_initial",
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            task_name TEXT NOT NULL,
+            task_folder TEXT NOT NULL,
+            task_hash TEXT NOT NULL,
+            model TEXT NOT NULL,
+            settings_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            finished_at REAL,
+            summary_json TEXT
+        );
+        CREATE TABLE results (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            variant TEXT NOT NULL,
+            example_id TEXT NOT NULL,
+            request_key TEXT,
+            output TEXT NOT NULL,
+            parsed TEXT,
+            score REAL NOT NULL,
+            failure TEXT,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            cached_tokens INTEGER NOT NULL,
+            latency_s REAL NOT NULL,
+            from_cache INTEGER NOT NULL,
+            extras_json TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, variant, example_id)
+        );
+        CREATE TABLE response_cache (
+            model TEXT NOT NULL,
+            request_key TEXT NOT NULL,
+            completion_json TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (model, request_key)
+        );
+        CREATE TABLE variants (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            variant TEXT NOT NULL,
+            rung TEXT NOT NULL,
+            config_json TEXT NOT NULL,
+            PRIMARY KEY (run_id, variant)
+        );
+        """,
+    ),
+    (
+        "002_artifacts",
+        """
+        CREATE TABLE artifacts (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            path TEXT NOT NULL,
+            meta_json TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    variant: str
+    example_id: str
+    output: str
+    parsed: str | None
+    score: float
+    failure: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    latency_s: float
+    from_cache: bool
+    extras: dict[str, float]
+    request_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    task_name: str
+    task_folder: str
+    task_hash: str
+    model: str
+    settings: dict[str, Any]
+    status: str
+    created_at: float
+    finished_at: float | None
+    summary: dict[str, Any] | None
+
+
+def default_store_path() -> Path:
+    env = os.environ.get("RUNGWISE_STORE")
+    return Path(env) if env else Path(".rungwise") / "rungwise.db"
+
+
+class Store:
+    """SQLite store. Safe to use from one process; writes are serialised by a lock."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else default_store_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"Cannot open the results store at {self.path}: {exc}. Pass --store PATH to use another.") from None
+        self._lock = threading.Lock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        try:
+            with self._lock:
+                self._conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+                done = {r[0] for r in self._conn.execute("SELECT name FROM migrations")}
+                known = {name for name, _ in MIGRATIONS}
+                unknown = done - known
+                if unknown:
+                    raise StoreError(
+                        f"The store {self.path} was written by a newer rungwise (migrations {sorted(unknown)}). "
+                        "Upgrade rungwise, or pass --store PATH to start a new store."
+                    )
+                for name, sql in MIGRATIONS:
+                    if name not in done:
+                        self._conn.executescript("BEGIN;" + sql + f"INSERT INTO migrations VALUES ('{name}', {time.time()});COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a rungwise store ({exc}). Pass --store PATH to use another file.") from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- runs -----------------------------------------------------------------------------------
+    def create_run(self, task_name: str, task_folder: str, task_hash: str, model: str, settings: dict[str, Any]) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO runs (id, task_name, task_folder, task_hash, model, settings_json, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+                (run_id, task_name, task_folder, task_hash, model, json.dumps(settings, sort_keys=True), time.time()),
+            )
+        return run_id
+
+    def find_resumable(self, task_hash: str, model: str, settings: dict[str, Any]) -> str | None:
+        """The latest unfinished run of the same task, model and settings, if any."""
+        row = self._conn.execute(
+            "SELECT id FROM runs WHERE task_hash=? AND model=? AND settings_json=? AND status='running' "
+            "ORDER BY created_at DESC LIMIT 1",
+            (task_hash, model, json.dumps(settings, sort_keys=True)),
+        ).fetchone()
+        return row[0] if row else None
+
+    def finish_run(self, run_id: str, summary: dict[str, Any], status: str = "done") -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE runs SET status=?, finished_at=?, summary_json=? WHERE id=?",
+                (status, time.time(), json.dumps(summary, sort_keys=True), run_id),
+            )
+
+    def get_run(self, run_id: str) -> RunInfo:
+        row = self._conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            matches = self._conn.execute("SELECT id FROM runs WHERE id LIKE ?", (run_id + "%",)).fetchall()
+            if len(matches) == 1:
+                return self.get_run(matches[0][0])
+            raise StoreError(f"No run {run_id!r} in {self.path}. List runs with: rungwise runs")
+        cols = [d[0] for d in self._conn.execute("SELECT * FROM runs LIMIT 0").description]
+        d = dict(zip(cols, row))
+        return RunInfo(
+            id=d["id"], task_name=d["task_name"], task_folder=d["task_folder"], task_hash=d["task_hash"],
+            model=d["model"], settings=json.loads(d["settings_json"]), status=d["status"],
+            created_at=d["created_at"], finished_at=d["finished_at"],
+            summary=json.loads(d["summary_json"]) if d["summary_json"] else None,
+        )
+
+    def list_runs(self, limit: int = 50) -> list[RunInfo]:
+        ids = [r[0] for r in self._conn.execute("SELECT id FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))]
+        return [self.get_run(i) for i in ids]
+
+    # -- variants and results ---------------------------------------------------------------------
+    def record_variant(self, run_id: str, variant: str, rung: str, config: dict[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO variants VALUES (?, ?, ?, ?)",
+                (run_id, variant, rung, json.dumps(config, sort_keys=True, default=str)),
+            )
+
+    def variants(self, run_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+        rows = self._conn.execute("SELECT variant, rung, config_json FROM variants WHERE run_id=? ORDER BY rowid", (run_id,))
+        return [(v, r, json.loads(c)) for v, r, c in rows]
+
+    def add_result(self, run_id: str, row: ResultRow) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id, row.variant, row.example_id, row.request_key, row.output, row.parsed, row.score,
+                    row.failure, row.prompt_tokens, row.completion_tokens, row.cached_tokens, row.latency_s,
+                    int(row.from_cache), json.dumps(row.extras, sort_keys=True), time.time(),
+                ),
+            )
+
+    def results(self, run_id: str, variant: str | None = None) -> list[ResultRow]:
+        sql = ("SELECT variant, example_id, output, parsed, score, failure, prompt_tokens, completion_tokens, "
+               "cached_tokens, latency_s, from_cache, extras_json, request_key FROM results WHERE run_id=?")
+        args: tuple[Any, ...] = (run_id,)
+        if variant is not None:
+            sql += " AND variant=?"
+            args += (variant,)
+        return [
+            ResultRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]), json.loads(r[11]), r[12])
+            for r in self._conn.execute(sql + " ORDER BY rowid", args)
+        ]
+
+    def done_examples(self, run_id: str, variant: str) -> set[str]:
+        rows = self._conn.execute("SELECT example_id FROM results WHERE run_id=? AND variant=?", (run_id, variant))
+        return {r[0] for r in rows}
+
+    # -- response cache ---------------------------------------------------------------------------
+    def cached(self, model: str, request_key: str) -> Completion | None:
+        row = self._conn.execute(
+            "SELECT completion_json FROM response_cache WHERE model=? AND request_key=?", (model, request_key)
+        ).fetchone()
+        if row is None:
+            return None
+        return Completion(**json.loads(row[0]))
+
+    def cache_many(self, model: str, keys: list[str]) -> dict[str, Completion]:
+        """Cached completions for many request keys at once (one query per 500 keys)."""
+        found: dict[str, Completion] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._conn.execute(
+                f"SELECT request_key, completion_json FROM response_cache WHERE model=? AND request_key IN ({marks})",
+                (model, *chunk),
+            ):
+                found[key] = Completion(**json.loads(blob))
+        return found
+
+    def put_cache(self, model: str, request_key: str, completion: Completion) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?)",
+                (model, request_key, json.dumps(asdict(completion)), time.time()),
+            )
+
+    # -- artifacts (adapters, indexes) --------------------------------------------------------------
+    def add_artifact(self, run_id: str, name: str, kind: str, path: str, meta: dict[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, name, kind, path, json.dumps(meta, sort_keys=True), time.time()),
+            )
+
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT name, kind, path, meta_json FROM artifacts WHERE run_id=?", (run_id,))
+        return [{"name": n, "kind": k, "path": p, "meta": json.loads(m)} for n, k, p, m in rows]

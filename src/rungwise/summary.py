@@ -1,0 +1,58 @@
+"""What one variant scored: score with its interval, failures by kind, tokens and latency."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rungwise import stats
+from rungwise.store import ResultRow
+
+
+@dataclass(frozen=True)
+class VariantSummary:
+    name: str
+    rung: str
+    probe: bool
+    n: int
+    score: float
+    low: float
+    high: float
+    method: str
+    format_failures: int
+    content_failures: int
+    mean_prompt_tokens: float
+    mean_completion_tokens: float
+    latency_p50_s: float
+    latency_p95_s: float
+    #: seconds of model time per example (sum of latencies / n; cached answers count their original latency)
+    seconds_per_example: float
+    extras: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(name: str, rung: str, rows: Sequence[ResultRow], *, binary: bool, probe: bool = False) -> VariantSummary:
+    scores = np.array([r.score for r in rows], dtype=float)
+    s = stats.score(scores, binary=binary)
+    lat = np.array([r.latency_s for r in rows], dtype=float)
+    extras: dict[str, float] = {}
+    keys = sorted({k for r in rows for k in r.extras})
+    for k in keys:
+        vals = [r.extras[k] for r in rows if k in r.extras]
+        extras[k] = float(np.mean(vals)) if vals else 0.0
+    return VariantSummary(
+        name=name, rung=rung, probe=probe, n=len(rows), score=s.value, low=s.low, high=s.high, method=s.method,
+        format_failures=sum(r.failure == "format" for r in rows),
+        content_failures=sum(r.failure == "content" for r in rows),
+        mean_prompt_tokens=float(np.mean([r.prompt_tokens for r in rows])) if rows else 0.0,
+        mean_completion_tokens=float(np.mean([r.completion_tokens for r in rows])) if rows else 0.0,
+        latency_p50_s=float(np.percentile(lat, 50)) if rows else 0.0,
+        latency_p95_s=float(np.percentile(lat, 95)) if rows else 0.0,
+        seconds_per_example=float(lat.mean()) if rows else 0.0,
+        extras=extras,
+    )

@@ -1,0 +1,355 @@
+"""A task folder: task.toml (validated), train.jsonl, eval.jsonl and an optional corpus.
+
+    task.toml     name, the baseline instruction, output spec, metric, target, volume and prices
+    train.jsonl   the pool for few-shot examples and fine-tuning    {"input": ..., "target": ...}
+    eval.jsonl    held out: never used for selection, retrieval tuning or training
+    corpus.jsonl  optional knowledge for the rag rung                {"id": ..., "text": ...}
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rungwise.data import Example, read_examples
+from rungwise.errors import DataError, TaskError
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class OutputSpec(_Spec):
+    """What a correct answer looks like."""
+
+    type: Literal["label", "json", "text"] = "text"
+    """`label`: one of a fixed set; `json`: an object (a schema or named fields); `text`: free text."""
+    labels: list[str] | None = None
+    """The label set, inline (label tasks)."""
+    labels_file: str | None = None
+    """A JSON file holding the label list, relative to the task folder (label tasks)."""
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    """A JSON schema for the answer (json tasks)."""
+    fields: list[str] | None = None
+    """The answer object's field names, when there is no schema (json tasks)."""
+    description: str | None = None
+    """How the answer should look, in words (used by the prompt rung)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> OutputSpec:
+        if self.type == "label" and not (self.labels or self.labels_file):
+            raise ValueError("a label task needs `labels = [...]` or `labels_file = \"labels.json\"`")
+        if self.type != "label" and (self.labels or self.labels_file):
+            raise ValueError(f"`labels` only applies to type = \"label\", not \"{self.type}\"")
+        if self.type != "json" and (self.json_schema or self.fields):
+            raise ValueError(f"`schema` and `fields` only apply to type = \"json\", not \"{self.type}\"")
+        return self
+
+
+class MetricSpec(_Spec):
+    name: Literal["accuracy", "exact_match", "token_f1", "json_f1", "regex", "custom"] | None = None
+    """Default: accuracy for labels, json_f1 for json, exact_match for text."""
+    pattern: str | None = None
+    """For `regex`: the output passes when it matches fully (after trimming)."""
+    function: str | None = None
+    """For `custom`: `module:function`, called as f(output: str, example: dict) -> float in [0, 1]."""
+
+    @model_validator(mode="after")
+    def _check(self) -> MetricSpec:
+        if self.name == "regex":
+            if not self.pattern:
+                raise ValueError("metric `regex` needs `pattern = \"...\"`")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"`pattern` is not a valid regular expression: {exc}") from None
+        if self.name == "custom" and not (self.function and ":" in self.function):
+            raise ValueError("metric `custom` needs `function = \"module:function\"`")
+        return self
+
+
+class EvalSpec(_Spec):
+    sample: int | None = Field(default=200, ge=1)
+    """How many eval rows a climb scores, drawn at random with `seed`; `climb --full` scores all."""
+    seed: int = 0
+
+
+class CostSpec(_Spec):
+    """Volume and prices, for the cost of each rung at the task's scale."""
+
+    calls_per_month: int = Field(default=0, ge=0)
+    input_price_per_million: float = Field(default=0.0, ge=0)
+    """Price of a million prompt tokens, in the user's currency."""
+    output_price_per_million: float = Field(default=0.0, ge=0)
+    currency: str = "USD"
+    labelled_example_cost: float = Field(default=0.0, ge=0)
+    """What one more labelled training example costs to make (fine-tuning's dataset cost)."""
+    training_price_per_hour: float = Field(default=0.0, ge=0)
+    """Price of an hour of the machine that trains the adapter."""
+    base_model_updates_per_year: int = Field(default=4, ge=0)
+    """How often the base model changes, so a fine-tune must be redone."""
+    eval_runs_per_month: int = Field(default=4, ge=0)
+
+
+class PromptSpec(_Spec):
+    """The prompt rung's structured prompt; built from the task when not given."""
+
+    task: str | None = None
+    """What the task is, in one or two sentences."""
+    constraints: list[str] = Field(default_factory=list)
+    template: str | None = None
+    """The user's whole system prompt, used as it is (`{labels}` and `{fields}` are filled in)."""
+
+
+class FewShotSpec(_Spec):
+    k: int = Field(default=3, ge=1, le=64)
+    selection: list[Literal["fixed", "knn"]] = Field(default_factory=lambda: ["fixed", "knn"])
+    render: Literal["chat", "inline"] = "chat"
+
+
+class RagSpec(_Spec):
+    k: int = Field(default=2, ge=1, le=50)
+    modes: list[Literal["bm25", "dense", "hybrid"]] = Field(default_factory=lambda: ["bm25", "dense", "hybrid"])
+    chunk_words: int = Field(default=200, ge=10)
+    chunk_overlap: int = Field(default=40, ge=0)
+    context_tokens: int = Field(default=1500, ge=50)
+
+
+class TaskSpec(_Spec):
+    name: str
+    description: str | None = None
+    instruction: str
+    """The instruction the team uses today: the baseline rung sends it, then the input."""
+    target: float = Field(ge=0, le=1)
+    """The score a rung must reach to be shipped (0 to 1)."""
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    metric: MetricSpec = Field(default_factory=MetricSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    costs: CostSpec = Field(default_factory=CostSpec)
+    prompt: PromptSpec = Field(default_factory=PromptSpec)
+    fewshot: FewShotSpec = Field(default_factory=FewShotSpec)
+    rag: RagSpec = Field(default_factory=RagSpec)
+    max_tokens: int | None = Field(default=None, ge=1)
+    """Override the generation budget derived from the output spec."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @property
+    def metric_name(self) -> str:
+        if self.metric.name:
+            return self.metric.name
+        return {"label": "accuracy", "json": "json_f1", "text": "exact_match"}[self.output.type]
+
+
+@dataclass
+class Task:
+    """A loaded, validated task folder."""
+
+    folder: Path
+    spec: TaskSpec
+    train: list[Example]
+    eval: list[Example]
+    labels: list[str] | None = None
+    corpus_path: Path | None = None
+    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Task:
+        return load_task(folder)
+
+    @cached_property
+    def json_fields(self) -> list[str] | None:
+        out = self.spec.output
+        if out.type != "json":
+            return None
+        if out.fields:
+            return list(out.fields)
+        if out.json_schema and isinstance(out.json_schema.get("properties"), dict):
+            return list(out.json_schema["properties"])
+        return None
+
+    def eval_sample(self, full: bool = False) -> list[Example]:
+        """The eval rows a climb scores: a seeded random sample (never the first N), or all."""
+        n = self.spec.eval.sample
+        if full or n is None or n >= len(self.eval):
+            return list(self.eval)
+        rng = random.Random(self.spec.eval.seed)
+        picked = sorted(rng.sample(range(len(self.eval)), n))
+        return [self.eval[i] for i in picked]
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best effort: the line in task.toml where the field at `loc` is written."""
+    lines = text.splitlines()
+    section: list[str] = []
+    keys = [str(p) for p in loc if not isinstance(p, int)]
+    if not keys:
+        return None
+    *sections, key = keys
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[([^\]]+)\]$", stripped)
+        if header:
+            section = [s.strip() for s in header.group(1).split(".")]
+            if section == keys:
+                return number
+            continue
+        m = re.match(r'^"?([A-Za-z0-9_\-]+)"?\s*=', stripped)
+        if m and m.group(1) == key and section == sections:
+            return number
+    return None
+
+
+def _did_you_mean(model: type[BaseModel], name: str) -> str:
+    options = [f.alias or name for name, f in model.model_fields.items()]
+    close = difflib.get_close_matches(name, options, n=1)
+    if close:
+        return f" Did you mean '{close[0]}'?"
+    return f" Known keys: {', '.join(sorted(options))}."
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
+    model: type[BaseModel] = TaskSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        f = model.model_fields.get(str(part))
+        if f is None:
+            break
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            break
+    return model
+
+
+def _validation_error(path: Path, text: str, exc: ValidationError) -> DataError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    field_name = ".".join(str(p) for p in loc) or None
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown key." + _did_you_mean(_model_at(loc[:-1]), str(loc[-1]))
+    elif err["type"] == "missing":
+        message = "missing; this key is required"
+    else:
+        given = err.get("input")
+        if not isinstance(given, dict) and given is not None:
+            message += f" (got {given!r:.80})"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return DataError(path, message, line=_line_of(text, loc), field=field_name)
+
+
+def parse_task_toml(path: Path) -> TaskSpec:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise TaskError(f"{path}: not found. A task folder needs a task.toml; create one with: rungwise init NAME") from None
+    except OSError as exc:
+        raise TaskError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(path, "not valid UTF-8; save the file as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise DataError(path, f"not valid TOML: {exc}", line=int(m.group(1)) if m else None) from None
+    try:
+        return TaskSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(path, text, exc) from None
+
+
+def _load_labels(folder: Path, spec: TaskSpec) -> list[str] | None:
+    out = spec.output
+    if out.type != "label":
+        return None
+    if out.labels:
+        labels = list(out.labels)
+    else:
+        assert out.labels_file is not None
+        path = folder / out.labels_file
+        try:
+            labels = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(folder / "task.toml", f"labels file {out.labels_file} not found", field="output.labels_file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(path, f"not a valid JSON list of labels ({exc})") from None
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise DataError(path, "expected a JSON list of strings")
+    if len(set(labels)) != len(labels):
+        dup = next(x for x in labels if labels.count(x) > 1)
+        raise DataError(folder / "task.toml", f"label {dup!r} is listed twice", field="output.labels")
+    return labels
+
+
+def _check_targets(path: Path, rows: list[Example], labels: list[str] | None, spec: TaskSpec) -> None:
+    """Targets must themselves satisfy the output spec: a label in the set, a JSON object."""
+    if labels is not None:
+        allowed = set(labels)
+        for ex in rows:
+            if ex.target not in allowed:
+                close = difflib.get_close_matches(ex.target, labels, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else " Add it to the label set or fix the row."
+                raise DataError(path, f"target {ex.target!r} is not in the label set.{hint}", line=_line(ex), field="target")
+    elif spec.output.type == "json":
+        for ex in rows:
+            try:
+                obj = json.loads(ex.target)
+            except json.JSONDecodeError:
+                raise DataError(path, "a json task's target must be a JSON object (or a string holding one)", line=_line(ex), field="target") from None
+            if not isinstance(obj, dict):
+                raise DataError(path, "a json task's target must be a JSON object", line=_line(ex), field="target")
+
+
+def _line(ex: Example) -> int | None:
+    m = re.search(r":L(\d+)$", ex.id)
+    return int(m.group(1)) if m else None
+
+
+def load_task(folder: str | Path) -> Task:
+    """Load and validate a task folder; every problem raises a TaskError naming file, line and field."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        hint = " (it is a file: pass the folder that holds task.toml)" if folder.is_file() else ""
+        raise TaskError(f"{folder}: no such task folder{hint}. Create one with: rungwise init {folder.name or 'my-task'}")
+    spec = parse_task_toml(folder / "task.toml")
+    labels = _load_labels(folder, spec)
+    train_path, eval_path = folder / "train.jsonl", folder / "eval.jsonl"
+    if not eval_path.exists():
+        raise TaskError(f"{eval_path}: not found. A task needs a held-out eval.jsonl of {{\"input\", \"target\"}} rows.")
+    eval_rows = read_examples(eval_path, "eval")
+    train_rows = read_examples(train_path, "train") if train_path.exists() else []
+    _check_targets(eval_path, eval_rows, labels, spec)
+    _check_targets(train_path, train_rows, labels, spec)
+    corpus = folder / "corpus.jsonl"
+    if not corpus.exists():
+        corpus = folder / "corpus"
+    return Task(folder=folder, spec=spec, train=train_rows, eval=eval_rows, labels=labels,
+                corpus_path=corpus if corpus.exists() else None)
