@@ -135,6 +135,8 @@ class Store:
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a rungwise store ({exc}). Pass --store PATH to use another file.") from None
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"Cannot open the results store at {self.path}: {exc}. Pass --store PATH to use another.") from None
         self._lock = threading.Lock()

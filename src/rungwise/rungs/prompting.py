@@ -76,14 +76,19 @@ async def derive_budget(task: Task, count: TokenCounter) -> GenerationBudget:
         return GenerationBudget(task.spec.max_tokens, reason="set in task.toml")
     if task.spec.output.type == "label":
         assert task.labels is not None
-        longest = max(task.labels, key=len)
-        n = await _tokens(count, longest)
+        n = await _longest(count, task.labels)
         return GenerationBudget(n + 4, stop=("\n",), reason=f"longest label {n} tokens + 4")
     pool = task.train or task.eval
-    longest_target = max((ex.target for ex in pool), key=len)
-    n = await _tokens(count, longest_target)
+    n = await _longest(count, [ex.target for ex in pool])
     budget = max(16, math.ceil(n * 1.25) + 8)
     return GenerationBudget(budget, reason=f"longest {'train' if task.train else 'eval'} target {n} tokens x1.25 + 8")
+
+
+async def _longest(count: TokenCounter, texts: list[str], candidates: int = 100) -> int:
+    """The most tokens any of `texts` takes (token counts follow length closely: the longest by characters
+    are the only candidates worth tokenizing)."""
+    longest = sorted(set(texts), key=len, reverse=True)[:candidates]
+    return max([await _tokens(count, t) for t in longest])
 
 
 async def _tokens(count: TokenCounter, text: str) -> int:

@@ -1,0 +1,3 @@
+from rungwise.cli import app
+
+app(prog_name="rungwise")

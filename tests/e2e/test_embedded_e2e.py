@@ -1,0 +1,136 @@
+"""End to end on the real embedded model (SmolLM2-135M through llama.cpp on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import write_task
+from rungwise.climb import ClimbOptions, climb
+from rungwise.errors import MissingApiKey, ModelUnavailable
+from rungwise.models.base import Message, Request
+from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel
+from rungwise.models.openai_http import OpenAIHttpModel
+from rungwise.store import Store
+from rungwise.task import Task
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _small_banking(tmp_path: Path, n: int = 4) -> Path:
+    src = Task.load(ROOT / "examples" / "banking77")
+    rows = [{"input": ex.input, "target": ex.target} for ex in src.eval_sample()[:n]]
+    toml = (ROOT / "examples" / "banking77" / "task.toml").read_text()
+    labels = (ROOT / "examples" / "banking77" / "labels.json").read_text()
+    train = [{"input": ex.input, "target": ex.target} for ex in src.train[:50]]
+    return write_task(tmp_path / "b77", toml, train, rows, {"labels.json": labels})
+
+
+def test_embedded_climb_records_every_result(embedded: EmbeddedModel, tmp_path: Path) -> None:
+    folder = _small_banking(tmp_path)
+    store_path = tmp_path / "s.db"
+    result = climb(folder, embedded, ClimbOptions(all_rungs=True, store_path=store_path))
+    assert [v.name for v in result.variants] == ["baseline", "prompt"]
+    base, prompt = result.variants
+    # the structured prompt lists 77 labels: far more prompt tokens than the vague instruction
+    assert prompt.mean_prompt_tokens > 400 > base.mean_prompt_tokens > 10
+    # the label budget caps generation (longest label + 4) and stops at a newline
+    labels = json.loads((folder / "labels.json").read_text())
+    longest = max(asyncio.run(_count_all(embedded, labels)))
+    assert result.budget["stop"] == ["\n"] and result.budget["max_tokens"] == longest + 4
+    assert max(base.mean_completion_tokens, prompt.mean_completion_tokens) <= result.budget["max_tokens"]
+    assert base.latency_p50_s > 0 and prompt.latency_p50_s > 0
+    assert base.format_failures + base.content_failures == round(base.n * (1 - base.score))
+    store = Store(store_path)
+    rows = store.results(result.run_id)
+    assert len(rows) == 8 and all(r.prompt_tokens > 0 for r in rows)
+    assert store.get_run(result.run_id).status == "done"
+    # a second climb answers from the cache: no model call
+    again = climb(folder, embedded, ClimbOptions(all_rungs=True, store_path=store_path))
+    assert again.stats.calls == 0 and again.stats.cache_hits == 8
+    assert [v.score for v in again.variants] == [v.score for v in result.variants]
+    store.close()
+
+
+def test_prompt_prefix_is_reused_by_llama_cpp(embedded: EmbeddedModel) -> None:
+    system = "Answer with one word.\n" + "\n".join(f"label_{i}" for i in range(80))
+
+    async def two() -> list[int]:
+        out = []
+        for q in ("first question", "second question"):
+            c = await embedded.complete(Request((Message("system", system), Message("user", q)), max_tokens=2))
+            out.append(c.cached_tokens)
+        await embedded.aclose()
+        return out
+
+    cached = asyncio.run(two())
+    assert cached[1] > 200  # the shared system prompt came from the KV cache
+
+
+def test_openai_backend_against_the_same_server(embedded: EmbeddedModel) -> None:
+    url = embedded.server.base_url
+    assert url is not None
+    model = OpenAIHttpModel(url, MODEL_ALIAS)
+
+    async def go() -> tuple[str, int | None, str]:
+        c = await model.complete(Request((Message("user", "Say hello."),), max_tokens=8))
+        n = await model.count_tokens("card_payment_wrong_exchange_rate")
+        await model.aclose()
+        return c.text, n, model.fingerprint
+
+    text, n, fp = asyncio.run(go())
+    assert text.strip() and n is not None and 3 <= n <= 16
+    assert model.is_llama_cpp and fp.startswith(f"openai:{MODEL_ALIAS}:")
+    # the same request through the embedded model gives the same greedy answer
+    same = asyncio.run(_once(embedded, Request((Message("user", "Say hello."),), max_tokens=8)))
+    assert same == text
+
+
+async def _count_all(model: EmbeddedModel, texts: list[str]) -> list[int]:
+    counts = [await model.count_tokens(t) or 0 for t in texts]
+    await model.aclose()
+    return counts
+
+
+async def _once(model: EmbeddedModel, request: Request) -> str:
+    c = await model.complete(request)
+    await model.aclose()
+    return c.text
+
+
+def test_constrained_output_through_grammar(embedded: EmbeddedModel) -> None:
+    req = Request((Message("user", "Pick one."),), max_tokens=8, grammar='root ::= "alpha" | "beta"')
+    assert asyncio.run(_once(embedded, req)) in {"alpha", "beta"}
+
+
+def test_unreachable_endpoint_and_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RW_TEST_KEY", raising=False)
+    with pytest.raises(MissingApiKey, match="RW_TEST_KEY"):
+        OpenAIHttpModel("http://127.0.0.1:9/v1", "m", api_key_env="RW_TEST_KEY")
+    model = OpenAIHttpModel("http://127.0.0.1:9/v1", "m")
+    with pytest.raises(ModelUnavailable, match="Cannot reach"):
+        asyncio.run(model.complete(Request((Message("user", "x"),))))
+
+
+def test_cli_climb_on_the_embedded_model(tmp_path: Path) -> None:
+    folder = _small_banking(tmp_path, n=3)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rungwise", "climb", str(folder), "--json", "--rungs", "prompt", "--store", str(tmp_path / "c.db")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["variants"][0]["name"] == "prompt" and data["n_eval"] == 3
+    assert data["variants"][0]["mean_prompt_tokens"] > 400
+
+
+def test_server_answers_health(embedded: EmbeddedModel) -> None:
+    url = embedded.server.base_url
+    assert url is not None
+    assert httpx.get(url.removesuffix("/v1") + "/health", timeout=10).status_code == 200

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from rungwise.climb import ClimbOptions, climb
+from rungwise.models.base import Message, Request
+from rungwise.models.fake import FakeModel
+from rungwise.rungs.base import Variant
+from rungwise.runner import Runner
+from rungwise.scoring import Scorer
+from rungwise.store import Store
+from rungwise.task import Task
+
+
+def _variant() -> Variant:
+    return Variant("v", "prompt", build=lambda ex: Request((Message("user", ex.input),), max_tokens=5))
+
+
+def test_runner_caches_and_resumes(label_task: Path, store: Store) -> None:
+    task = Task.load(label_task)
+    model = FakeModel(lambda r: "billing")
+    run = store.create_run("t", "f", "h", model.fingerprint, {})
+    runner = Runner(store, run, Scorer(task))
+    rows = asyncio.run(runner.run(_variant(), task.eval, model))
+    assert [r.score for r in rows] == [1.0, 0.0, 0.0] and len(model.calls) == 3
+    assert [r.failure for r in rows] == [None, "content", "content"]
+
+    # same run again: everything is already recorded, nothing is called
+    runner2 = Runner(store, run, Scorer(task))
+    asyncio.run(runner2.run(_variant(), task.eval, model))
+    assert len(model.calls) == 3 and runner2.stats.resumed == 3
+
+    # a new run of the same requests: answered from the cache
+    run_b = store.create_run("t", "f", "h", model.fingerprint, {})
+    runner3 = Runner(store, run_b, Scorer(task))
+    rows3 = asyncio.run(runner3.run(_variant(), task.eval, model))
+    assert len(model.calls) == 3 and runner3.stats.cache_hits == 3 and all(r.from_cache for r in rows3)
+
+    # another model must not see that cache
+    other = FakeModel(lambda r: "sales", name="other")
+    run_c = store.create_run("t", "f", "h", other.fingerprint, {})
+    rows_c = asyncio.run(Runner(store, run_c, Scorer(task)).run(_variant(), task.eval, other))
+    assert len(other.calls) == 3 and [r.score for r in rows_c] == [0.0, 0.0, 1.0]
+
+
+def test_interrupted_run_keeps_finished_results(label_task: Path, store: Store) -> None:
+    task = Task.load(label_task)
+
+    def flaky(request: Request) -> str:
+        if "password" in request.messages[-1].content:
+            raise KeyboardInterrupt
+        return "billing"
+
+    model = FakeModel(flaky)
+    run = store.create_run("t", "f", "h", model.fingerprint, {})
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(Runner(store, run, Scorer(task), concurrency=1).run(_variant(), task.eval, model))
+    assert store.done_examples(run, "v") == {"eval:L1"}
+    good = FakeModel(lambda r: "technical")
+    runner = Runner(store, run, Scorer(task))
+    rows = asyncio.run(runner.run(_variant(), task.eval, good))
+    assert [r.output for r in rows] == ["billing", "technical", "technical"] and len(good.calls) == 2
+
+
+def test_climb_stops_at_first_rung_meeting_target(label_task: Path, tmp_path: Path) -> None:
+    task = Task.load(label_task)
+    gold = {ex.input: ex.target for ex in task.eval}
+
+    def answer(request: Request) -> str:
+        if request.messages[0].role == "system":  # the prompt rung
+            return gold[request.messages[-1].content]
+        return "I am not sure"
+
+    result = climb(task, FakeModel(answer), ClimbOptions(store_path=tmp_path / "s.db"))
+    names = [v.name for v in result.variants]
+    assert names == ["baseline", "prompt"] and result.shipped == "prompt"
+    base = result.variants[0]
+    assert base.score == 0.0 and base.format_failures == 3
+    assert result.variants[1].score == 1.0
+    assert "Ship 'prompt'" in result.recommendation
+    assert result.budget["stop"] == ["\n"]
+
+
+def test_climb_only_some_rungs_and_unknown_rung(label_task: Path, tmp_path: Path) -> None:
+    result = climb(label_task, FakeModel(lambda r: "billing"), ClimbOptions(rungs=["prompt"], store_path=tmp_path / "s.db"))
+    assert [v.name for v in result.variants] == ["prompt"]
+    from rungwise.errors import TaskError
+
+    with pytest.raises(TaskError, match="Unknown rung 'finetuned'"):
+        climb(label_task, FakeModel(), ClimbOptions(rungs=["finetuned"], store_path=tmp_path / "s.db"))
