@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rungwise.data import Example
+from rungwise.embeddings import resolve_cache_dir
 from rungwise.errors import TaskError
 from rungwise.models.base import Model
 from rungwise.models.registry import resolve_model
@@ -36,6 +37,8 @@ class ClimbOptions:
     store_path: Path | None = None
     resume: bool = True
     """Continue the latest unfinished run of the same task, model and settings."""
+    cache_dir: Path | None = None
+    """Where embeddings and retrieval indexes are cached (default ~/.cache/rungwise or RUNGWISE_CACHE_DIR)."""
 
 
 @dataclass
@@ -120,7 +123,7 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
     runner = Runner(store, run_id, scorer, concurrency=options.concurrency, progress=progress)
     try:
         budget = await derive_budget(task, model.count_tokens)
-        context = RungContext(model=model, budget=budget)
+        context = RungContext(model=model, budget=budget, cache_dir=resolve_cache_dir(options.cache_dir))
         summaries: list[VariantSummary] = []
         skipped: dict[str, str] = {}
         shipped: str | None = None

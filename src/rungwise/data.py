@@ -105,3 +105,11 @@ def read_examples(path: Path, split: str) -> list[Example]:
     if not rows:
         raise DataError(path, "has no rows; add one JSON object per line with \"input\" and \"target\"")
     return rows
+
+
+_FOLD_PUNCT = str.maketrans("", "", "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def fold(text: str) -> str:
+    """Case, punctuation and whitespace folded: two inputs equal after folding are the same question."""
+    return " ".join(text.casefold().translate(_FOLD_PUNCT).split())

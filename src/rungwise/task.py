@@ -43,6 +43,8 @@ class OutputSpec(_Spec):
     """The answer object's field names, when there is no schema (json tasks)."""
     description: str | None = None
     """How the answer should look, in words (used by the prompt rung)."""
+    constrained: bool = True
+    """Also score variants whose output the backend constrains to the labels or schema (where it can)."""
 
     @model_validator(mode="after")
     def _check(self) -> OutputSpec:

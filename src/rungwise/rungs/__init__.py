@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from rungwise.rungs.base import GenerationBudget, Rung, RungContext, RungSkipped, Variant
 from rungwise.rungs.baseline import BaselineRung
+from rungwise.rungs.fewshot import FewShotRung
 from rungwise.rungs.prompt import PromptRung
+from rungwise.rungs.rag import RagRung
 
 
 def ladder() -> list[Rung]:
     """A fresh instance of every rung, in ladder order."""
-    return [BaselineRung(), PromptRung()]
+    return [BaselineRung(), PromptRung(), FewShotRung(), RagRung()]
 
 
-RUNG_NAMES = ["baseline", "prompt"]
+RUNG_NAMES = [r.name for r in ladder()]
 
 __all__ = ["GenerationBudget", "Rung", "RungContext", "RungSkipped", "Variant", "ladder", "RUNG_NAMES"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rungwise.data import Example
 from rungwise.models.base import Message, Request
 from rungwise.rungs.base import Rung, RungContext, Variant
+from rungwise.rungs.constrained import constrained, constraint_for
 from rungwise.rungs.prompting import structured_system_prompt
 from rungwise.task import Task
 
@@ -39,4 +40,9 @@ class PromptRung(Rung):
                 )
 
         name = "prompt" if self.prefix_first else "prompt-input-first"
-        return [Variant(name, self.name, build, config={"system": system, "prefix_first": self.prefix_first})]
+        variants = [Variant(name, self.name, build, config={"system": system, "prefix_first": self.prefix_first})]
+        constraint = constraint_for(task, context.model) if task.spec.output.constrained else None
+        if constraint is not None and self.prefix_first:
+            variants.append(Variant("prompt-constrained", self.name, lambda ex: constrained(build(ex), constraint),
+                                    config={"system": system, "constraint": sorted(constraint)}))
+        return variants
