@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--knn-pool", type=int, default=10_000)
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sections", default="index,query,knn", help="comma-separated: index, query, knn")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -182,11 +183,15 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="rungwise-bench-") as tmp:
         cache = Path(tmp)
-        print(f"\nindex ({args.corpus.name if args.corpus.is_file() else 'synthesised'})")
-        index = bench_index(corpus, settings, cache)
-        print(f"\nquery latency over {len(index):,} chunks, {len(queries)} queries, k={args.k}")
-        bench_queries(index, queries, args.k)
-
+        sections = set(args.sections.split(","))
+        if sections & {"index", "query"}:
+            print(f"\nindex ({args.corpus.name if args.corpus.is_file() else 'synthesised'})")
+            index = bench_index(corpus, settings, cache)
+        if "query" in sections:
+            print(f"\nquery latency over {len(index):,} chunks, {len(queries)} queries, k={args.k}")
+            bench_queries(index, queries, args.k)
+        if "knn" not in sections:
+            return
         pool = synthesise(pool_texts, args.knn_pool, args.seed + 2)
         inputs = eval_texts[: args.knn_inputs] if eval_texts else []
         if len(inputs) < args.knn_inputs:
