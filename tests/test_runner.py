@@ -76,7 +76,7 @@ def test_climb_stops_at_first_rung_meeting_target(label_task: Path, tmp_path: Pa
 
     result = climb(task, FakeModel(answer), ClimbOptions(store_path=tmp_path / "s.db"))
     names = [v.name for v in result.variants]
-    assert names == ["baseline", "prompt"] and result.shipped == "prompt"
+    assert names == ["baseline", "prompt", "prompt-constrained"] and result.shipped == "prompt"
     base = result.variants[0]
     assert base.score == 0.0 and base.format_failures == 3
     assert result.variants[1].score == 1.0
@@ -86,7 +86,7 @@ def test_climb_stops_at_first_rung_meeting_target(label_task: Path, tmp_path: Pa
 
 def test_climb_only_some_rungs_and_unknown_rung(label_task: Path, tmp_path: Path) -> None:
     result = climb(label_task, FakeModel(lambda r: "billing"), ClimbOptions(rungs=["prompt"], store_path=tmp_path / "s.db"))
-    assert [v.name for v in result.variants] == ["prompt"]
+    assert [v.name for v in result.variants] == ["prompt", "prompt-constrained"]
     from rungwise.errors import TaskError
 
     with pytest.raises(TaskError, match="Unknown rung 'finetuned'"):

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rungwise.data import Example
+import numpy as np
+
+from rungwise.checks import CheckReport, drop_leaked, run_checks
+from rungwise.costs import RungCost, price
+from rungwise.decide import Decision, decide
 from rungwise.embeddings import resolve_cache_dir
 from rungwise.errors import TaskError
+from rungwise.estimate import Estimate, TokenEstimator, estimate_variant
 from rungwise.models.base import Model
 from rungwise.models.registry import resolve_model
 from rungwise.rungs import RUNG_NAMES, RungContext, RungSkipped, Variant, ladder
 from rungwise.rungs.prompting import derive_budget
 from rungwise.runner import Progress, Runner, RunStats
 from rungwise.scoring import Scorer
-from rungwise.store import ResultRow, Store
+from rungwise.store import Store
 from rungwise.summary import VariantSummary, summarize
 from rungwise.task import Task
 
@@ -39,6 +43,12 @@ class ClimbOptions:
     """Continue the latest unfinished run of the same task, model and settings."""
     cache_dir: Path | None = None
     """Where embeddings and retrieval indexes are cached (default ~/.cache/rungwise or RUNGWISE_CACHE_DIR)."""
+    dry_run: bool = False
+    """Estimate tokens and cost of every variant; call no model."""
+    max_cost: float | None = None
+    """Stop before a variant whose estimated cost would take the climb past this amount."""
+    leakage: str | None = None
+    """Override the task's [checks] leakage policy: stop, drop or warn."""
 
 
 @dataclass
@@ -55,6 +65,10 @@ class ClimbResult:
     shipped: str | None
     budget: dict[str, Any]
     stats: RunStats = field(default_factory=RunStats)
+    costs: dict[str, RungCost] = field(default_factory=dict)
+    decision: Decision | None = None
+    checks: CheckReport | None = None
+    estimates: list[Estimate] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,7 +76,11 @@ class ClimbResult:
             "run_id": self.run_id, "task": self.task, "model": self.model, "target": self.target,
             "metric": self.metric, "n_eval": self.n_eval, "shipped": self.shipped,
             "recommendation": self.recommendation, "budget": self.budget, "skipped": self.skipped,
-            "variants": [v.to_dict() for v in self.variants],
+            "variants": [{**v.to_dict(), "cost": self.costs[v.name].to_dict() if v.name in self.costs else None}
+                         for v in self.variants],
+            "decision": self.decision.to_dict() if self.decision else None,
+            "checks": self.checks.to_dict() if self.checks else None,
+            "estimates": [e.to_dict() for e in self.estimates],
             "calls": self.stats.calls, "cache_hits": self.stats.cache_hits, "resumed": self.stats.resumed,
             **self.extra,
         }
@@ -87,6 +105,21 @@ def _selected(options: ClimbOptions) -> list[str]:
     return [r for r in RUNG_NAMES if r in options.rungs]
 
 
+def checked_task(task: Task, options: ClimbOptions, report: CheckReport) -> Task:
+    """Apply the leakage policy: stop (a TaskError), drop the leaked eval rows, or carry on with a warning."""
+    policy = options.leakage or task.spec.checks.leakage
+    if not report.leaked or policy == "warn":
+        return task
+    if policy == "drop":
+        return drop_leaked(task, report.leaked)
+    first = next(f for f in report.errors if f.code.startswith("leakage"))
+    raise TaskError(
+        f"{task.folder / 'eval.jsonl'}: {len(report.leaked)} eval rows leak from train ({first.message}; e.g. "
+        f"{', '.join(first.rows[:3])}). Fix the split, or climb with --leakage drop (score without them) "
+        "or --leakage warn (keep them), or set [checks] leakage in task.toml."
+    )
+
+
 def climb(
     task: Task | str | Path,
     model: str | Model = "local",
@@ -99,34 +132,43 @@ def climb(
     task = task if isinstance(task, Task) else Task.load(task)
     owned = not isinstance(model, Model)
     model_obj = resolve_model(model) if owned else model  # type: ignore[arg-type]
+    cache_dir = resolve_cache_dir(options.cache_dir)
+    report = run_checks(task, cache_dir=cache_dir, near=task.spec.checks.near_duplicates)
+    scored_task = checked_task(task, options, report)
     store = Store(options.store_path)
     try:
-        return asyncio.run(_climb(task, model_obj, options, store, progress))
+        return asyncio.run(_climb(scored_task, model_obj, options, store, progress, report, cache_dir))
     finally:
         store.close()
         if owned and hasattr(model_obj, "close"):
             model_obj.close()
 
 
-async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, progress: Progress | None) -> ClimbResult:
+async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, progress: Progress | None,
+                 report: CheckReport, cache_dir: Path) -> ClimbResult:
     examples = task.eval_sample(full=options.full)
     wanted = _selected(options)
     settings = {
         "rungs": wanted, "all": options.all_rungs, "full": options.full,
         "sample": None if options.full else task.spec.eval.sample, "seed": task.spec.eval.seed,
+        "leakage": options.leakage or task.spec.checks.leakage,
     }
-    thash = task_hash(task)
-    run_id = (store.find_resumable(thash, model.fingerprint, settings) if options.resume else None) or store.create_run(
-        task.name, str(task.folder), thash, model.fingerprint, settings
-    )
     scorer = Scorer(task)
+    estimator = TokenEstimator(model)
+    run_id = "dry-run"
+    if not options.dry_run:
+        thash = task_hash(task)
+        run_id = (store.find_resumable(thash, model.fingerprint, settings) if options.resume else None) or store.create_run(
+            task.name, str(task.folder), thash, model.fingerprint, settings)
     runner = Runner(store, run_id, scorer, concurrency=options.concurrency, progress=progress)
+    summaries: list[VariantSummary] = []
+    scores: dict[str, np.ndarray] = {}
+    estimates: list[Estimate] = []
+    skipped: dict[str, str] = {}
+    spent = 0.0
     try:
         budget = await derive_budget(task, model.count_tokens)
-        context = RungContext(model=model, budget=budget, cache_dir=resolve_cache_dir(options.cache_dir))
-        summaries: list[VariantSummary] = []
-        skipped: dict[str, str] = {}
-        shipped: str | None = None
+        context = RungContext(model=model, budget=budget, cache_dir=cache_dir)
         for rung in ladder():
             if rung.name not in wanted:
                 continue
@@ -136,40 +178,46 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
                 skipped[rung.name] = str(why)
                 continue
             for variant in variants:
-                summaries.append(await _run_variant(store, run_id, runner, variant, examples, model, scorer))
-            met = [s for s in summaries if s.rung == rung.name and not s.probe and s.score >= task.spec.target]
-            if met and shipped is None:
-                shipped = max(met, key=lambda s: s.score).name
-                if not options.all_rungs:
-                    break
+                if options.dry_run or options.max_cost is not None:
+                    est = await estimate_variant(variant, examples, estimator, task.spec.costs)
+                    estimates.append(est)
+                    if options.dry_run:
+                        continue
+                    if options.max_cost is not None and spent + est.cost > options.max_cost:
+                        skipped[variant.name] = (f"its estimated cost {est.cost:.4f} would take the climb past the "
+                                                 f"cap of {options.max_cost:.4f} (spent {spent:.4f})")
+                        continue
+                summary, per_example = await _run_variant(store, run_id, runner, variant, examples, model, scorer)
+                summaries.append(summary)
+                scores[variant.name] = per_example
+                spent += price(variant.name, summary.mean_prompt_tokens, summary.mean_completion_tokens,
+                               task.spec.costs).cost_per_call * summary.n
+            if not options.all_rungs and any(
+                s.rung == rung.name and not s.probe and s.score >= task.spec.target for s in summaries
+            ):
+                break
     finally:
         await model.aclose()
-    recommendation = _recommend(task, summaries, shipped)
+    costs = {s.name: price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs) for s in summaries}
+    decision = decide(summaries, scores, task.spec.target, costs_per_call={k: c.cost_per_call for k, c in costs.items()}) \
+        if summaries else None
+    recommendation = decision.recommendation if decision else (
+        "Dry run: no model was called; see the estimates." if options.dry_run else "No rung ran.")
     result = ClimbResult(
         run_id=run_id, task=task.name, model=model.fingerprint, target=task.spec.target, metric=scorer.metric,
-        n_eval=len(examples), variants=summaries, skipped=skipped, recommendation=recommendation, shipped=shipped,
+        n_eval=len(examples), variants=summaries, skipped=skipped, recommendation=recommendation,
+        shipped=decision.shipped if decision else None,
         budget={"max_tokens": budget.max_tokens, "stop": list(budget.stop), "reason": budget.reason},
-        stats=runner.stats,
+        stats=runner.stats, costs=costs, decision=decision, checks=report, estimates=estimates,
     )
-    store.finish_run(run_id, result.to_dict())
+    if not options.dry_run:
+        store.finish_run(run_id, result.to_dict())
     return result
 
 
-async def _run_variant(store: Store, run_id: str, runner: Runner, variant: Variant, examples: list[Example],
-                       model: Model, scorer: Scorer) -> VariantSummary:
+async def _run_variant(store: Store, run_id: str, runner: Runner, variant: Variant, examples: list[Any],
+                       model: Model, scorer: Scorer) -> tuple[VariantSummary, np.ndarray]:
     store.record_variant(run_id, variant.name, variant.rung, {**variant.config, "probe": variant.probe})
-    rows: list[ResultRow] = await runner.run(variant, examples, model)
-    return summarize(variant.name, variant.rung, rows, binary=scorer.binary, probe=variant.probe)
-
-
-def _recommend(task: Task, summaries: list[VariantSummary], shipped: str | None) -> str:
-    if not summaries:
-        return "No rung ran."
-    target = task.spec.target
-    if shipped is not None:
-        s = next(v for v in summaries if v.name == shipped)
-        return (f"Ship '{s.name}': it scores {s.score:.1%} (95% CI {s.low:.1%}-{s.high:.1%}) on {s.n} eval rows, "
-                f"meeting the target of {target:.0%}, at {s.mean_prompt_tokens:.0f} prompt tokens per call.")
-    best = max((v for v in summaries if not v.probe), key=lambda v: v.score)
-    return (f"No rung tried meets the target of {target:.0%}; the best is '{best.name}' at {best.score:.1%} "
-            f"(95% CI {best.low:.1%}-{best.high:.1%}). Climb further up the ladder.")
+    rows = await runner.run(variant, examples, model)
+    per_example = np.array([r.score for r in rows], dtype=float)
+    return summarize(variant.name, variant.rung, rows, binary=scorer.binary, probe=variant.probe), per_example

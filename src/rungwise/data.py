@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,9 +108,9 @@ def read_examples(path: Path, split: str) -> list[Example]:
     return rows
 
 
-_FOLD_PUNCT = str.maketrans("", "", "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+_NOT_WORD = re.compile(r"[^\w\s]")
 
 
 def fold(text: str) -> str:
-    """Case, punctuation and whitespace folded: two inputs equal after folding are the same question."""
-    return " ".join(text.casefold().translate(_FOLD_PUNCT).split())
+    """Case, punctuation and whitespace folded ("Top-up?" == "top up"): equal after folding, the same input."""
+    return " ".join(_NOT_WORD.sub(" ", text.casefold()).split())

@@ -126,6 +126,13 @@ class RagSpec(_Spec):
     context_tokens: int = Field(default=1500, ge=50)
 
 
+class ChecksSpec(_Spec):
+    leakage: Literal["stop", "drop", "warn"] = "stop"
+    """What a climb does when eval rows leak from train: stop, drop them from the eval, or only warn."""
+    near_duplicates: bool = True
+    """Also look for near-identical inputs by embedding similarity (not only exact ones)."""
+
+
 class TaskSpec(_Spec):
     name: str
     description: str | None = None
@@ -140,6 +147,7 @@ class TaskSpec(_Spec):
     prompt: PromptSpec = Field(default_factory=PromptSpec)
     fewshot: FewShotSpec = Field(default_factory=FewShotSpec)
     rag: RagSpec = Field(default_factory=RagSpec)
+    checks: ChecksSpec = Field(default_factory=ChecksSpec)
     max_tokens: int | None = Field(default=None, ge=1)
     """Override the generation budget derived from the output spec."""
 

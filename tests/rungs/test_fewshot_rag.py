@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import write_task
@@ -20,20 +17,7 @@ from rungwise.rungs.constrained import label_grammar
 from rungwise.rungs.fewshot import FewShotRung, fixed_examples, render
 from rungwise.rungs.rag import RagRung
 from rungwise.task import Task
-
-
-class BagOfWordsEmbedder:
-    """Deterministic stand-in for MiniLM: hashed bag of words, L2-normalised."""
-
-    model_id = "fake-bow"
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), 64), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in fold(t).split():
-                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 64] += 1
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-9)
+from rungs.fakes import BagOfWordsEmbedder
 
 
 TOML = """

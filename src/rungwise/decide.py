@@ -1,0 +1,199 @@
+"""The judgement: is each rung measurably better than the one below, where does the remaining gap come from
+(format or content; knowledge or behaviour), and which rung to ship, in words grounded in the numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from rungwise import stats
+from rungwise.summary import VariantSummary
+
+Verdict = Literal["first", "gain", "no measurable gain", "worse"]
+LADDER_ORDER = ["baseline", "prompt", "fewshot", "rag", "finetune"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: str
+    b: str
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    method: str
+    significant: bool
+
+    @classmethod
+    def of(cls, a: str, b: str, test: stats.PairedTest) -> Comparison:
+        return cls(a, b, test.difference, test.low, test.high, test.p_value, test.method, test.significant())
+
+
+@dataclass(frozen=True)
+class RungVerdict:
+    rung: str
+    best: str
+    score: float
+    meets_target: bool
+    verdict: Verdict
+    against: Comparison | None
+
+
+@dataclass
+class Diagnosis:
+    #: of the remaining failures of the best shippable variant, the share that are format failures
+    format_share: float
+    knowledge_gap: bool | None
+    behavioural_gap: bool
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Decision:
+    shipped: str | None
+    rungs: list[RungVerdict]
+    diagnosis: Diagnosis
+    eval_too_small: bool
+    minimum_detectable_difference: float
+    recommendation: str
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _compare(scores: Mapping[str, np.ndarray], a: str, b: str) -> Comparison:
+    return Comparison.of(a, b, stats.compare(scores[a], scores[b]))
+
+
+def decide(
+    summaries: Sequence[VariantSummary],
+    scores: Mapping[str, np.ndarray],
+    target: float,
+    *,
+    costs_per_call: Mapping[str, float] | None = None,
+) -> Decision:
+    """Verdicts per rung, the diagnosis and the recommendation. `scores` holds per-example scores, aligned."""
+    ladder = [s for s in summaries if not s.probe]
+    by_name = {s.name: s for s in summaries}
+    rungs: list[RungVerdict] = []
+    incumbent: VariantSummary | None = None
+    shipped: str | None = None
+    for rung in [r for r in LADDER_ORDER if any(s.rung == r for s in ladder)]:
+        best = max((s for s in ladder if s.rung == rung), key=lambda s: s.score)
+        meets = best.score >= target
+        if incumbent is None:
+            verdict: Verdict = "first"
+            against = None
+        else:
+            against = _compare(scores, incumbent.name, best.name)
+            verdict = "gain" if against.significant and against.difference > 0 else (
+                "worse" if against.significant else "no measurable gain")
+        rungs.append(RungVerdict(rung, best.name, best.score, meets, verdict, against))
+        if meets and shipped is None:
+            shipped = best.name
+        if incumbent is None or verdict == "gain":
+            incumbent = best
+    comparisons = [v.against for v in rungs if v.against is not None]
+    diagnosis = _diagnose(summaries, scores, by_name, shipped)
+    for extra in diagnosis_comparisons(summaries, scores):
+        if extra not in comparisons:
+            comparisons.append(extra)
+    n = max((s.n for s in ladder), default=0)
+    best_overall = max(ladder, key=lambda s: s.score) if ladder else None
+    mdd = stats.minimum_detectable_difference(n, min(0.99, max(0.01, best_overall.score))) if n and best_overall else float("inf")
+    too_small = bool(best_overall and best_overall.low < target <= best_overall.high) or n < 30
+    text = _recommend(rungs, by_name, shipped, diagnosis, target, too_small, n, mdd, costs_per_call or {})
+    return Decision(shipped, rungs, diagnosis, too_small, mdd, text, comparisons)
+
+
+def _best(summaries: Sequence[VariantSummary], rung: str) -> VariantSummary | None:
+    pool = [s for s in summaries if s.rung == rung and not s.probe]
+    return max(pool, key=lambda s: s.score) if pool else None
+
+
+def diagnosis_comparisons(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarray]) -> list[Comparison]:
+    """The comparisons behind the diagnosis: rag and the oracle against the prompt rung."""
+    prompt = _best(summaries, "prompt") or _best(summaries, "baseline")
+    out: list[Comparison] = []
+    if prompt is None:
+        return out
+    for s in summaries:
+        if s.rung in ("rag", "finetune") and s.name in scores and s.name != prompt.name:
+            out.append(_compare(scores, prompt.name, s.name))
+    return out
+
+
+def _diagnose(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarray],
+              by_name: Mapping[str, VariantSummary], shipped: str | None) -> Diagnosis:
+    ladder = [s for s in summaries if not s.probe]
+    ref = by_name[shipped] if shipped else (max(ladder, key=lambda s: s.score) if ladder else None)
+    failures = (ref.format_failures + ref.content_failures) if ref else 0
+    format_share = ref.format_failures / failures if ref and failures else 0.0
+    notes: list[str] = []
+    prompt = _best(summaries, "prompt") or _best(summaries, "baseline")
+    rag = _best(summaries, "rag")
+    oracle = by_name.get("oracle")
+    knowledge: bool | None = None
+    if prompt is not None and (rag is not None or oracle is not None):
+        knowledge = False
+        for other in (rag, oracle):
+            if other is None:
+                continue
+            c = _compare(scores, prompt.name, other.name)
+            if c.significant and c.difference > 0:
+                knowledge = True
+                notes.append(f"{other.name} beats {prompt.name} by {c.difference * 100:+.1f} points (p={c.p_value:.3g}): "
+                             "the model lacks knowledge that the context supplies")
+        if rag is not None and oracle is not None and oracle.score > prompt.score:
+            closed = (rag.score - prompt.score) / (oracle.score - prompt.score)
+            notes.append(f"retrieval closes {closed:.0%} of the gap between {prompt.name} and the oracle")
+    behavioural = format_share > 0.5
+    fewshot = _best(summaries, "fewshot")
+    if prompt is not None and fewshot is not None:
+        c = _compare(scores, prompt.name, fewshot.name)
+        if c.significant and c.difference > 0:
+            notes.append(f"worked examples lift the score by {c.difference * 100:+.1f} points: behaviour that examples teach")
+    if ref is not None and failures:
+        notes.append(f"{ref.name} still fails {failures} of {ref.n} rows: {ref.format_failures} format, {ref.content_failures} content")
+    return Diagnosis(format_share, knowledge, behavioural, notes)
+
+
+def _fmt(s: VariantSummary) -> str:
+    return f"{s.score:.1%} (95% CI {s.low:.1%}-{s.high:.1%})"
+
+
+def _recommend(rungs: list[RungVerdict], by_name: Mapping[str, VariantSummary], shipped: str | None, d: Diagnosis,
+               target: float, too_small: bool, n: int, mdd: float, prices: Mapping[str, float]) -> str:
+    if not rungs:
+        return "No rung ran."
+    sentences: list[str] = []
+    if shipped is not None:
+        s = by_name[shipped]
+        verdict = next(v for v in rungs if v.best == shipped)
+        sentence = f"Ship '{shipped}' ({s.rung} rung): it scores {_fmt(s)} on {s.n} eval rows, meeting the target of {target:.0%}"
+        if verdict.against is not None:
+            c = verdict.against
+            word = "a significant gain" if verdict.verdict == "gain" else "no measurable gain"
+            sentence += f", {word} over '{c.a}' ({c.difference * 100:+.1f} points, p={c.p_value:.3g})"
+        sentence += f", at {s.mean_prompt_tokens:.0f} prompt tokens per call"
+        if shipped in prices:
+            sentence += f" ({prices[shipped]:.6f} per call)"
+        sentences.append(sentence + ".")
+    else:
+        best = max((by_name[v.best] for v in rungs), key=lambda s: s.score)
+        sentences.append(f"No rung meets the target of {target:.0%}; the best is '{best.name}' at {_fmt(best)}.")
+    if d.knowledge_gap:
+        sentences.append("The gap is knowledge, which retrieval supplies: improve the corpus and retrieval before any fine-tune.")
+    elif d.behavioural_gap and shipped is None:
+        sentences.append(f"{d.format_share:.0%} of the remaining failures are format failures: a behavioural gap, "
+                         "which constrained output or a fine-tune addresses.")
+    elif shipped is None:
+        sentences.append("The remaining failures are mostly content: more examples, a stronger model, or a fine-tune on this narrow skill.")
+    if too_small:
+        sentences.append(f"The eval set ({n} rows) is too small to decide: the interval spans the target, and the smallest "
+                         f"difference it detects is about {mdd:.0%}; score more rows (climb --full) before shipping.")
+    return " ".join(sentences[:3]) if not too_small else " ".join(sentences[:2] + sentences[-1:])

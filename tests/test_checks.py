@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import LABEL_TOML, write_task
+from rungwise.checks import exact_leaks, run_checks
+from rungwise.climb import ClimbOptions, checked_task, climb
+from rungwise.errors import TaskError
+from rungwise.models.fake import FakeModel
+from rungwise.task import Task
+from rungs.fakes import BagOfWordsEmbedder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TRAIN = [
+    {"input": "I was charged twice!", "target": "billing"},
+    {"input": "i was charged twice", "target": "technical"},  # a conflict within train
+    {"input": "The app crashes", "target": "technical"},
+    {"input": "The app crashes", "target": "technical"},  # a duplicate
+    {"input": "Is there any discount for fifty seats on the annual business plan this year?", "target": "sales"},
+]
+EVAL = [
+    {"input": "the APP crashes.", "target": "technical"},  # exact leak after folding
+    {"input": "is there any discount for fifty seats on the annual business plan this year please", "target": "sales"},  # near
+    {"input": "Where is my refund", "target": "billing"},
+]
+
+
+@pytest.fixture
+def task(tmp_path: Path) -> Task:
+    return Task.load(write_task(tmp_path / "t", LABEL_TOML, TRAIN, EVAL))
+
+
+def test_findings(task: Task) -> None:
+    report = run_checks(task, embedder=BagOfWordsEmbedder(), cache_dir=None)
+    codes = {f.code: f for f in report.findings}
+    assert codes["leakage-exact"].count == 1 and codes["leakage-exact"].rows == ["eval:L1"]
+    assert codes["leakage-near"].count == 1 and codes["leakage-near"].rows[0].startswith("eval:L2~train:L5")
+    assert report.leaked == {"eval:L1", "eval:L2"}
+    assert codes["duplicates-train"].count == 2
+    assert codes["conflicts-train"].count == 1
+    assert codes["eval-size"].severity == "warning"
+
+
+def test_leakage_policy(task: Task) -> None:
+    report = run_checks(task, embedder=BagOfWordsEmbedder())
+    with pytest.raises(TaskError, match="2 eval rows leak from train"):
+        checked_task(task, ClimbOptions(), report)
+    dropped = checked_task(task, ClimbOptions(leakage="drop"), report)
+    assert [ex.id for ex in dropped.eval] == ["eval:L3"]
+    assert checked_task(task, ClimbOptions(leakage="warn"), report) is task
+
+
+def test_climb_stops_on_leakage_unless_overridden(task: Task, tmp_path: Path) -> None:
+    with pytest.raises(TaskError, match="leak"):
+        climb(task, FakeModel(lambda r: "billing"), ClimbOptions(store_path=tmp_path / "s.db"))
+    result = climb(task, FakeModel(lambda r: "billing"), ClimbOptions(store_path=tmp_path / "s.db", leakage="drop"))
+    assert result.n_eval == 1 and result.checks is not None and result.checks.leaked
+
+
+def test_banking77_leaks_are_found() -> None:
+    task = Task.load(ROOT / "examples" / "banking77")
+    assert len(exact_leaks(task)) == 25
+
+
+def test_json_targets_outside_fields(tmp_path: Path) -> None:
+    toml = 'name = "t"\ninstruction = "x"\ntarget = 0.5\n[output]\ntype = "json"\nfields = ["a"]\n'
+    task = Task.load(write_task(tmp_path / "j", toml, None, [{"input": "q", "target": {"a": "1", "zz": "2"}}]))
+    report = run_checks(task, near=False)
+    assert any(f.code == "target-breaks-spec" and f.rows == ["eval:L1"] for f in report.findings)
+
+
+def test_missing_labels_and_imbalance(tmp_path: Path) -> None:
+    train = [{"input": f"bill {i}", "target": "billing"} for i in range(30)] + [{"input": "x", "target": "sales"}]
+    task = Task.load(write_task(tmp_path / "i", LABEL_TOML, train, [{"input": "q", "target": "sales"}]))
+    codes = {f.code: f for f in run_checks(task, near=False).findings}
+    assert codes["labels-without-examples"].rows == ["technical"]
+    assert "'billing' has 30 rows" in codes["label-imbalance"].message

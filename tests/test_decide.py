@@ -1,0 +1,90 @@
+"""The stop rule, the diagnosis and the break-even, on constructed results with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rungwise.costs import finetune_cost, price
+from rungwise.decide import decide
+from rungwise.summary import VariantSummary
+from rungwise.task import CostSpec
+
+
+def _summary(name: str, rung: str, scores: np.ndarray, *, fmt: int = 0, probe: bool = False, prompt_tokens: float = 100) -> VariantSummary:
+    n = len(scores)
+    fails = int(n - scores.sum())
+    from rungwise import stats
+
+    s = stats.score(scores, binary=True)
+    return VariantSummary(name, rung, probe, n, s.value, s.low, s.high, s.method, min(fmt, fails), fails - min(fmt, fails),
+                          prompt_tokens, 3.0, 0.1, 0.2, 0.1)
+
+
+def _scores(n: int, ones: int, offset: int = 0) -> np.ndarray:
+    out = np.zeros(n)
+    out[offset : offset + ones] = 1
+    return out
+
+
+def test_stop_rule_and_verdicts() -> None:
+    n = 200
+    base = _scores(n, 10)
+    prompt = _scores(n, 12)  # not significantly better than baseline
+    fewshot = _scores(n, 180)  # far better, meets a 0.85 target
+    sums = [_summary("baseline", "baseline", base, fmt=150), _summary("prompt", "prompt", prompt, fmt=100),
+            _summary("fewshot-knn", "fewshot", fewshot)]
+    d = decide(sums, {"baseline": base, "prompt": prompt, "fewshot-knn": fewshot}, 0.85)
+    assert d.shipped == "fewshot-knn"
+    assert [v.verdict for v in d.rungs] == ["first", "no measurable gain", "gain"]
+    # the fewshot rung is compared with the incumbent (baseline, since prompt brought no measurable gain)
+    assert d.rungs[2].against is not None and d.rungs[2].against.a == "baseline"
+    assert "Ship 'fewshot-knn'" in d.recommendation and "significant gain" in d.recommendation
+    assert not d.eval_too_small
+
+
+def test_knowledge_gap_is_diagnosed() -> None:
+    n = 100
+    prompt = _scores(n, 5)
+    rag = _scores(n, 30)
+    oracle = _scores(n, 45)
+    sums = [_summary("prompt", "prompt", prompt), _summary("rag-hybrid", "rag", rag), _summary("oracle", "rag", oracle, probe=True)]
+    d = decide(sums, {"prompt": prompt, "rag-hybrid": rag, "oracle": oracle}, 0.9)
+    assert d.shipped is None and d.diagnosis.knowledge_gap is True
+    assert any("closes 62% of the gap" in note for note in d.diagnosis.notes)  # (30-5)/(45-5)
+    assert "knowledge" in d.recommendation and "fine-tune" in d.recommendation
+
+
+def test_behavioural_gap_is_diagnosed() -> None:
+    n = 100
+    prompt = _scores(n, 40)
+    fewshot = _scores(n, 45)
+    sums = [_summary("prompt", "prompt", prompt, fmt=50), _summary("fewshot-fixed", "fewshot", fewshot, fmt=45)]
+    d = decide(sums, {"prompt": prompt, "fewshot-fixed": fewshot}, 0.9)
+    assert d.diagnosis.knowledge_gap is None and d.diagnosis.behavioural_gap
+    assert d.diagnosis.format_share == pytest.approx(45 / 55)
+    assert "behavioural" in d.recommendation
+
+
+def test_too_small_to_decide() -> None:
+    s = _scores(20, 17)
+    d = decide([_summary("prompt", "prompt", s)], {"prompt": s}, 0.85)
+    assert d.eval_too_small and "too small to decide" in d.recommendation
+
+
+def test_prices_and_break_even() -> None:
+    costs = CostSpec(calls_per_month=100_000, input_price_per_million=1.0, output_price_per_million=2.0,
+                     labelled_example_cost=0.1, training_price_per_hour=3.6, base_model_updates_per_year=4,
+                     eval_runs_per_month=2)
+    fewshot = price("fewshot-knn", 800, 5, costs)
+    assert fewshot.cost_per_call == pytest.approx(810e-6)
+    assert fewshot.cost_per_month == pytest.approx(81.0)
+    ft = finetune_cost(costs, per_call=50e-6, train_examples=1000, train_seconds=600, eval_rows=200, reference=fewshot)
+    # dataset 100, training 0.6 (600 s at 3.6/h), retraining 2.4/yr, evals 2 x 200 x 50e-6 = 0.02/month
+    assert ft.dataset == pytest.approx(100) and ft.training == pytest.approx(0.6) and ft.retraining_per_year == pytest.approx(2.4)
+    fixed = (100 + 0.6) / 12 + 2.4 / 12 + 0.02
+    assert ft.fixed_per_month == pytest.approx(fixed)
+    assert ft.break_even_calls_per_month == pytest.approx(fixed / (810e-6 - 50e-6))
+    # a fine-tune whose calls cost more never breaks even
+    assert finetune_cost(costs, per_call=1e-3, train_examples=10, train_seconds=1, eval_rows=1,
+                         reference=fewshot).break_even_calls_per_month is None
