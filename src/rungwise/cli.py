@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rungwise.errors import RungwiseError
+from rungwise.errors import RungwiseError, TaskError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Which rung of the adaptation ladder solves your task?")
 console = Console(stderr=True, soft_wrap=True)
@@ -68,6 +68,9 @@ def climb_cmd(
     concurrency: int = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's)."),
     store: Path = StoreOpt,
     new: bool = typer.Option(False, "--new", help="Start a new run instead of resuming an unfinished one."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Estimate the tokens and cost of every variant; call no model."),
+    max_cost: float = typer.Option(None, "--max-cost", min=0, help="Stop before a variant that would take the climb past this cost."),
+    leakage: str = typer.Option(None, "--leakage", help="When eval rows leak from train: stop, drop or warn (overrides task.toml)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
@@ -78,8 +81,11 @@ def climb_cmd(
 
     t = Task.load(task)
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, concurrency=concurrency)
+    if leakage not in (None, "stop", "drop", "warn"):
+        raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
-                           concurrency=concurrency, store_path=store, resume=not new)
+                           concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
+                           max_cost=max_cost, leakage=leakage)
     with _progress() as (callback, _):
         try:
             result = climb(t, m, options, progress=callback)
@@ -110,6 +116,31 @@ class _progress:
 
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()
+
+
+@app.command()
+@friendly
+def check(
+    task: Path = typer.Argument(..., help="The task folder."),
+    near: bool = typer.Option(True, "--near/--exact-only", help="Also look for near-identical inputs by embedding."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout."),
+) -> None:
+    """Check the dataset before anything is scored: leakage, duplicates, conflicts, spec breaks, eval size.
+
+    Exits 1 when a finding is an error (leakage), so CI can stop on it.
+    """
+    from rungwise.checks import run_checks
+    from rungwise.report.terminal import checks_table
+    from rungwise.task import Task
+
+    t = Task.load(task)
+    report = run_checks(t, near=near and t.spec.checks.near_duplicates)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        out.print(checks_table(report))
+    if report.errors:
+        raise typer.Exit(1)
 
 
 @app.command()

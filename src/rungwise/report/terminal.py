@@ -1,4 +1,4 @@
-"""The ladder as a rich table. Model output never reaches the terminal unescaped."""
+"""The ladder, the checks and the estimates as rich tables. Model output never reaches the terminal unescaped."""
 
 from __future__ import annotations
 
@@ -6,32 +6,70 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rungwise.checks import CheckReport
 from rungwise.climb import ClimbResult
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
 def ladder_table(result: ClimbResult) -> Table:
-    table = Table(title=f"{escape(result.task)}: {result.metric} on {result.n_eval} eval rows, target {result.target:.0%}")
-    for col, justify in [("rung", "left"), ("variant", "left"), ("score [95% CI]", "right"), ("prompt tok", "right"),
-                         ("compl tok", "right"), ("p50 s", "right"), ("p95 s", "right"), ("format fail", "right"),
-                         ("content fail", "right")]:
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    title = f"{escape(result.task)}: {result.metric} on {result.n_eval} eval rows, target {result.target:.0%}"
+    table = Table(title=title)
+    currency = next(iter(result.costs.values())).currency if result.costs else ""
+    columns = ["rung", "variant", "score [95% CI]", "vs below", "prompt tok", "compl tok", "p50 s", "p95 s",
+               "format fail", "content fail", f"{currency}/call", f"{currency}/month"]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("rung", "variant", "vs below") else "right")
+    verdicts = {}
+    if result.decision:
+        for v in result.decision.rungs:
+            if v.against is not None:
+                verdicts[v.best] = f"{v.verdict} ({v.against.difference * 100:+.1f}, p={v.against.p_value:.2g})"
     for v in result.variants:
-        mark = " *" if v.name == result.shipped else ""
+        mark = " [bold green]*[/bold green]" if v.name == result.shipped else ""
+        cost = result.costs.get(v.name)
         table.add_row(
             escape(v.rung), escape(v.name + (" (probe)" if v.probe else "")) + mark,
-            f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]",
+            f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]", escape(verdicts.get(v.name, "")),
             f"{v.mean_prompt_tokens:.0f}", f"{v.mean_completion_tokens:.1f}",
             f"{v.latency_p50_s:.2f}", f"{v.latency_p95_s:.2f}",
             str(v.format_failures), str(v.content_failures),
+            f"{cost.cost_per_call:.6f}" if cost else "", f"{cost.cost_per_month:,.2f}" if cost else "",
         )
+    return table
+
+
+def checks_table(report: CheckReport, *, show_info: bool = True) -> Table:
+    table = Table(title=f"checks: {escape(report.task)}")
+    for col in ("severity", "check", "finding", "rows"):
+        table.add_column(col)
+    for f in report.findings:
+        if f.severity == "info" and not show_info:
+            continue
+        style = _STYLE[f.severity]
+        table.add_row(f"[{style}]{f.severity}[/{style}]", f.code, escape(f.message), escape(", ".join(f.rows)))
     return table
 
 
 def print_climb(result: ClimbResult, console: Console | None = None) -> None:
     console = console or Console()
+    if result.checks and any(f.severity != "info" for f in result.checks.findings):
+        console.print(checks_table(result.checks, show_info=False))
+    if result.estimates and not result.variants:
+        est = Table(title=f"dry run: {escape(result.task)}, {result.n_eval} eval rows (no model called)")
+        for col in ("variant", "calls", "prompt tokens", "completion tokens (max)", "cost (max)"):
+            est.add_column(col, justify="left" if col == "variant" else "right")
+        for e in result.estimates:
+            est.add_row(escape(e.variant), str(e.calls), f"{e.prompt_tokens:,}", f"{e.completion_tokens:,}", f"{e.cost:.4f}")
+        console.print(est)
+        console.print(f"total estimated cost at most {sum(e.cost for e in result.estimates):.4f}")
+        return
     console.print(ladder_table(result))
     for rung, why in result.skipped.items():
         console.print(f"[dim]skipped {escape(rung)}: {escape(why)}[/dim]")
+    if result.decision:
+        for note in result.decision.diagnosis.notes:
+            console.print(f"[dim]- {escape(note)}[/dim]")
     console.print(
         f"[dim]run {result.run_id}: {result.stats.calls} model calls, {result.stats.cache_hits} answers from cache, "
         f"{result.stats.resumed} results kept from an interrupted run; generation budget "
