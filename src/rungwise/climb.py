@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from rungwise.checks import CheckReport, drop_leaked, run_checks
-from rungwise.costs import RungCost, price
+from rungwise.costs import FinetuneCost, RungCost, finetune_cost, price
 from rungwise.decide import Decision, decide
 from rungwise.embeddings import resolve_cache_dir
 from rungwise.errors import TaskError
@@ -166,9 +166,10 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
     estimates: list[Estimate] = []
     skipped: dict[str, str] = {}
     spent = 0.0
+    resources: dict[str, Any] = {"progress": progress, "owned_models": []}
     try:
         budget = await derive_budget(task, model.count_tokens)
-        context = RungContext(model=model, budget=budget, cache_dir=cache_dir)
+        context = RungContext(model=model, budget=budget, cache_dir=cache_dir, resources=resources)
         for rung in ladder():
             if rung.name not in wanted:
                 continue
@@ -198,7 +199,11 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
                 break
     finally:
         await model.aclose()
+        for owned in resources["owned_models"]:
+            await owned.aclose()
+            owned.close()
     costs = {s.name: price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs) for s in summaries}
+    finetune_costs = _finetune_costs(task, summaries, costs, store, run_id)
     decision = decide(summaries, scores, task.spec.target, costs_per_call={k: c.cost_per_call for k, c in costs.items()}) \
         if summaries else None
     recommendation = decision.recommendation if decision else (
@@ -209,15 +214,40 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
         shipped=decision.shipped if decision else None,
         budget={"max_tokens": budget.max_tokens, "stop": list(budget.stop), "reason": budget.reason},
         stats=runner.stats, costs=costs, decision=decision, checks=report, estimates=estimates,
+        extra={"finetune_costs": {k: v.to_dict() for k, v in finetune_costs.items()}} if finetune_costs else {},
     )
     if not options.dry_run:
         store.finish_run(run_id, result.to_dict())
     return result
 
 
+def _finetune_costs(task: Task, summaries: list[VariantSummary], costs: dict[str, RungCost], store: Store,
+                    run_id: str) -> dict[str, FinetuneCost]:
+    """Fine-tuning's whole bill per finetune variant, against the cheapest other rung that meets the target."""
+    if run_id == "dry-run":
+        return {}
+    adapters = {a["name"]: a["meta"] for a in store.artifacts(run_id)}
+    others = [s for s in summaries if s.rung != "finetune" and not s.probe]
+    meeting = [s for s in others if s.score >= task.spec.target] or others[-1:]
+    reference = min((costs[s.name] for s in meeting), key=lambda c: c.cost_per_call, default=None)
+    out: dict[str, FinetuneCost] = {}
+    for s in summaries:
+        if s.rung == "finetune" and s.name in adapters:
+            meta = adapters[s.name]
+            out[s.name] = finetune_cost(task.spec.costs, per_call=costs[s.name].cost_per_call,
+                                        train_examples=int(meta.get("examples", 0)),
+                                        train_seconds=float(meta.get("train_seconds", 0.0)), eval_rows=s.n,
+                                        reference=reference)
+    return out
+
+
 async def _run_variant(store: Store, run_id: str, runner: Runner, variant: Variant, examples: list[Any],
                        model: Model, scorer: Scorer) -> tuple[VariantSummary, np.ndarray]:
     store.record_variant(run_id, variant.name, variant.rung, {**variant.config, "probe": variant.probe})
+    adapter = variant.config.get("adapter")
+    if isinstance(adapter, dict):
+        store.add_artifact(run_id, variant.name, "lora-gguf", str(adapter.get("path")),
+                           {k: v for k, v in adapter.items() if k != "path"})
     rows = await runner.run(variant, examples, model)
     per_example = np.array([r.score for r in rows], dtype=float)
     return summarize(variant.name, variant.rung, rows, binary=scorer.binary, probe=variant.probe), per_example

@@ -126,6 +126,22 @@ class RagSpec(_Spec):
     context_tokens: int = Field(default=1500, ge=50)
 
 
+class FinetuneSpec(_Spec):
+    """The finetune rung: a LoRA on train, evaluated with the short (baseline) prompt."""
+
+    max_examples: int = Field(default=1000, ge=1)
+    """Train on at most this many train rows (a seeded sample)."""
+    epochs: int = Field(default=1, ge=1)
+    r: int = Field(default=16, ge=1)
+    alpha: float = Field(default=32.0, gt=0)
+    lr: float = Field(default=5e-4, gt=0)
+    batch_size: int = Field(default=8, ge=1)
+    max_minutes: float = Field(default=20.0, gt=0)
+    """Stop training after this much wall time."""
+    with_rag: bool = True
+    """For a task with a corpus, also train and evaluate with retrieved passages in the prompt."""
+
+
 class ChecksSpec(_Spec):
     leakage: Literal["stop", "drop", "warn"] = "stop"
     """What a climb does when eval rows leak from train: stop, drop them from the eval, or only warn."""
@@ -148,6 +164,7 @@ class TaskSpec(_Spec):
     fewshot: FewShotSpec = Field(default_factory=FewShotSpec)
     rag: RagSpec = Field(default_factory=RagSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
     max_tokens: int | None = Field(default=None, ge=1)
     """Override the generation budget derived from the output spec."""
 

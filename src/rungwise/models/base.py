@@ -64,6 +64,8 @@ class Model(ABC):
     supports_json_schema: bool = False
     #: how many requests the backend serves well at once
     max_concurrency: int = 4
+    #: rungwise can train a LoRA for this model and serve it (the embedded model)
+    fine_tunable: bool = False
 
     @property
     @abstractmethod

@@ -121,6 +121,7 @@ class EmbeddedModel(OpenAIHttpModel):
 
     supports_grammar = True
     supports_json_schema = True
+    fine_tunable = True
 
     def __init__(self, *, lora_paths: Sequence[Path] = (), gguf_path: Path | None = None, n_parallel: int = 1) -> None:
         self.server = EmbeddedServer(gguf_path, lora_paths=lora_paths, n_parallel=n_parallel)
