@@ -13,13 +13,15 @@ import json
 import os
 import random
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 
 from rungwise.errors import MissingApiKey, ModelError, ModelUnavailable
 from rungwise.models.base import Completion, Model, Request
 
+T = TypeVar("T")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
@@ -153,10 +155,14 @@ class OpenAIHttpModel(Model):
         return body
 
     async def complete(self, request: Request) -> Completion:
-        client = self._ensure_client()
         await self.probe()
-        assert self._semaphore is not None
         body = self._body(request)
+        return await self._with_retries(lambda client: self._once(client, body))
+
+    async def _with_retries(self, call: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+        """Run `call` under the concurrency limit, retrying transient failures with backoff and jitter."""
+        client = self._ensure_client()
+        assert self._semaphore is not None
         last_problem = ""
         async with self._semaphore:
             for attempt in range(self.max_retries + 1):
@@ -164,7 +170,7 @@ class OpenAIHttpModel(Model):
                     delay = self.backoff_s * (2 ** (attempt - 1))
                     await asyncio.sleep(min(delay, 20.0) * (0.5 + random.random()))
                 try:
-                    return await self._once(client, body)
+                    return await call(client)
                 except _Retryable as exc:
                     last_problem = str(exc)
         raise ModelUnavailable(
@@ -172,10 +178,11 @@ class OpenAIHttpModel(Model):
             "The server may be overloaded or down; try again, or lower --concurrency."
         )
 
-    async def _once(self, client: httpx.AsyncClient, body: dict[str, Any]) -> Completion:
+    async def _post(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[Any, float]:
+        """POST once; transient failures (429, 5xx, timeouts, dropped connections, bad JSON) raise _Retryable."""
         start = time.perf_counter()
         try:
-            resp = await client.post(f"{self.base_url}/chat/completions", json=body, headers=self._headers())
+            resp = await client.post(url, json=body, headers=self._headers())
         except httpx.TimeoutException:
             raise _Retryable("timeout") from None
         except httpx.TransportError as exc:
@@ -188,12 +195,18 @@ class OpenAIHttpModel(Model):
         if resp.status_code >= 400:
             raise ModelError(f"{self.base_url} rejected the request (HTTP {resp.status_code}): {resp.text[:300]}")
         try:
-            data = resp.json()
+            return resp.json(), latency
+        except ValueError:
+            raise _Retryable("malformed or truncated response body") from None
+
+    async def _once(self, client: httpx.AsyncClient, body: dict[str, Any]) -> Completion:
+        data, latency = await self._post(client, f"{self.base_url}/chat/completions", body)
+        try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
             usage = data.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise _Retryable("malformed or truncated response body") from None
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise _Retryable("malformed response body") from None
         details = usage.get("prompt_tokens_details") or {}
         return Completion(
             text=text,
@@ -209,13 +222,16 @@ class OpenAIHttpModel(Model):
         await self.probe()
         if not self.is_llama_cpp:
             return None
-        client = self._ensure_client()
-        root = self.base_url.removesuffix("/v1")
-        try:
-            resp = await client.post(f"{root}/tokenize", json={"content": text, "add_special": False})
-            return len(resp.json()["tokens"])
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return None
+        url = self.base_url.removesuffix("/v1") + "/tokenize"
+
+        async def call(client: httpx.AsyncClient) -> int:
+            data, _ = await self._post(client, url, {"content": text, "add_special": False})
+            try:
+                return len(data["tokens"])
+            except (KeyError, TypeError):
+                raise _Retryable("malformed tokenize response") from None
+
+        return await self._with_retries(call)
 
     async def aclose(self) -> None:
         if self._client is not None:

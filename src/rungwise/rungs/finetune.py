@@ -138,7 +138,7 @@ def train_adapter(task: Task, context: RungContext, name: str,
     else:
         def on_progress(p: Any) -> None:
             if progress is not None and p is not None:
-                progress(f"{name}: training (loss {p.loss:.3f})", p.step, p.total_steps)
+                progress(f"{name}: training", p.step, p.total_steps)
 
         job = TrainingJob(examples, folder / "train", config, on_progress=on_progress)
         result = job.run()
