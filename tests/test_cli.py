@@ -51,3 +51,18 @@ def test_missing_folder_and_init(tmp_path: Path) -> None:
     # the scaffold climbs as it is, on the fake model
     proc = _run("climb", str(tmp_path / "new-task"), "--model", "fake", "--store", str(tmp_path / "s.db"))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_export_finetune_files(tmp_path: Path) -> None:
+    import json
+
+    folder = write_task(tmp_path / "t", LABEL_TOML, LABEL_TRAIN, [{"input": "The app crashes!", "target": "technical"}])
+    proc = _run("export-finetune", str(folder), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    chat = [json.loads(line) for line in (tmp_path / "out" / "route.openai-chat.jsonl").read_text().splitlines()]
+    # the eval input "The app crashes!" leaks from train after folding: it is not exported
+    assert len(chat) == len(LABEL_TRAIN) - 1
+    assert chat[0]["messages"][-1] == {"role": "assistant", "content": "billing"}
+    assert chat[0]["messages"][0]["content"].startswith("Which team?")
+    pc = [json.loads(line) for line in (tmp_path / "out" / "route.prompt-completion.jsonl").read_text().splitlines()]
+    assert pc[0]["completion"] == [{"role": "assistant", "content": "billing"}]

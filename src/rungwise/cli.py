@@ -143,6 +143,22 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command("export-finetune")
+@friendly
+def export_finetune(
+    task: Path = typer.Argument(..., help="The task folder."),
+    out_dir: Path = typer.Option(Path("finetune-data"), "--out", help="Where to write the files."),
+    max_examples: int = typer.Option(None, "--max-examples", min=1, help="At most this many train rows."),
+) -> None:
+    """Write the training set for a hosted or GPU fine-tune: OpenAI chat JSONL and prompt/completion JSONL."""
+    from rungwise.rungs.finetune import export_training_files
+    from rungwise.task import Task
+
+    paths = export_training_files(Task.load(task), out_dir, max_examples=max_examples)
+    for kind, path in paths.items():
+        out.print(f"{kind}: {escape(str(path))}")
+
+
 @app.command()
 @friendly
 def runs(store: Path = StoreOpt, limit: int = typer.Option(20, "--limit")) -> None:

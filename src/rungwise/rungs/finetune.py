@@ -157,3 +157,23 @@ def train_adapter(task: Task, context: RungContext, name: str,
 def is_stale(meta: dict[str, Any], base_fingerprint: str) -> bool:
     """An adapter trained on another base model than the one served now must be retrained."""
     return str(meta.get("base_model")) != base_fingerprint
+
+
+def export_training_files(task: Task, out_dir: Path, *, max_examples: int | None = None) -> dict[str, Path]:
+    """Write the finetune rung's training rows (short prompt, leaked rows removed) for fine-tuning elsewhere:
+    OpenAI chat fine-tuning JSONL and prompt/completion JSONL (TRL, axolotl)."""
+    from rungwise.finetune.dataset import TrainingExample
+    from rungwise.finetune.hosted import write_openai_jsonl, write_prompt_completion_jsonl
+
+    if not task.train:
+        from rungwise.errors import TaskError
+
+        raise TaskError(f"{task.folder}: no train.jsonl to export.")
+    eval_inputs = {fold(ex.input) for ex in task.eval}
+    rows = [ex for ex in task.train if fold(ex.input) not in eval_inputs][: max_examples or None]
+    examples = [TrainingExample(messages=short_messages(task, ex.input), target=ex.target) for ex in rows]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"openai": out_dir / f"{task.name}.openai-chat.jsonl", "prompt_completion": out_dir / f"{task.name}.prompt-completion.jsonl"}
+    write_openai_jsonl(examples, paths["openai"])
+    write_prompt_completion_jsonl(examples, paths["prompt_completion"])
+    return paths
