@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,3 +131,27 @@ def load_base_model(
     if device:
         model.to(device)
     return model
+
+
+def load_tuned_model(
+    adapter_dir: Path | str, gguf_path: Path | None = None, cache_dir: Path | None = None, *, device: str | None = None
+) -> Any:
+    """The base model with a trained peft adapter applied (in eval mode), for answers from transformers."""
+    offline_transformers()
+    try:
+        import peft
+    except ImportError:
+        raise MissingExtra("peft", "finetune") from None
+    base = load_base_model(gguf_path, cache_dir, device=device)
+    with quiet_peft_warnings():
+        model = peft.PeftModel.from_pretrained(base, str(adapter_dir))
+    return model.eval()
+
+
+@contextmanager
+def quiet_peft_warnings() -> Iterator[None]:
+    """peft asks transformers whether gradient checkpointing is on through a name transformers has
+    deprecated (a FutureWarning on every adapter built or loaded); nothing a caller can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
