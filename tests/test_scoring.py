@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LABEL_TOML, write_task
+from conftest import write_task
 from rungwise.data import Example
 from rungwise.scoring import Scorer, extract_json, json_field_f1, normalize_exact, parse_label, squad_normalize, token_f1
 from rungwise.task import Task

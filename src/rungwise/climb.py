@@ -131,7 +131,7 @@ def climb(
     options = options or ClimbOptions()
     task = task if isinstance(task, Task) else Task.load(task)
     owned = not isinstance(model, Model)
-    model_obj = resolve_model(model) if owned else model  # type: ignore[arg-type]
+    model_obj = model if isinstance(model, Model) else resolve_model(model)
     cache_dir = resolve_cache_dir(options.cache_dir)
     report = run_checks(task, cache_dir=cache_dir, near=task.spec.checks.near_duplicates)
     scored_task = checked_task(task, options, report)
@@ -166,7 +166,7 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
     estimates: list[Estimate] = []
     skipped: dict[str, str] = {}
     spent = 0.0
-    resources: dict[str, Any] = {"progress": progress, "owned_models": []}
+    resources: dict[Any, Any] = {"progress": progress, "owned_models": []}
     try:
         budget = await derive_budget(task, model.count_tokens)
         context = RungContext(model=model, budget=budget, cache_dir=cache_dir, resources=resources)

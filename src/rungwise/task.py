@@ -114,13 +114,13 @@ class PromptSpec(_Spec):
 
 class FewShotSpec(_Spec):
     k: int = Field(default=3, ge=1, le=64)
-    selection: list[Literal["fixed", "knn"]] = Field(default_factory=lambda: ["fixed", "knn"])
+    selection: list[Literal["fixed", "knn"]] = Field(default=["fixed", "knn"])
     render: Literal["chat", "inline"] = "chat"
 
 
 class RagSpec(_Spec):
     k: int = Field(default=2, ge=1, le=50)
-    modes: list[Literal["bm25", "dense", "hybrid"]] = Field(default_factory=lambda: ["bm25", "dense", "hybrid"])
+    modes: list[Literal["bm25", "dense", "hybrid"]] = Field(default=["bm25", "dense", "hybrid"])
     chunk_words: int = Field(default=200, ge=10)
     chunk_overlap: int = Field(default=40, ge=0)
     context_tokens: int = Field(default=1500, ge=50)

@@ -99,7 +99,7 @@ class EmbeddedServer:
                 self._server = xllamacpp.Server(p)
             except Exception as exc:  # the C++ side raises plain RuntimeError
                 raise ModelUnavailable(f"The embedded llama.cpp server did not start: {exc}") from None
-            self.base_url = str(self._server.listening_address).rstrip("/") + "/v1"  # type: ignore[attr-defined]
+            self.base_url = str(self._server.listening_address).rstrip("/") + "/v1"  # type: ignore[union-attr]
             atexit.register(self.stop)
             return self.base_url
 

@@ -22,9 +22,10 @@ def ladder_table(result: ClimbResult) -> Table:
         table.add_column(col, justify="left" if col in ("rung", "variant", "vs below") else "right")
     verdicts = {}
     if result.decision:
-        for v in result.decision.rungs:
-            if v.against is not None:
-                verdicts[v.best] = f"{v.verdict} ({v.against.difference * 100:+.1f}, p={v.against.p_value:.2g})"
+        for verdict in result.decision.rungs:
+            if verdict.against is not None:
+                c = verdict.against
+                verdicts[verdict.best] = f"{verdict.verdict} ({c.difference * 100:+.1f}, p={c.p_value:.2g})"
     for v in result.variants:
         mark = " [bold green]*[/bold green]" if v.name == result.shipped else ""
         cost = result.costs.get(v.name)

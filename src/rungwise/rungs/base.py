@@ -54,7 +54,8 @@ class RungContext:
     model: Model
     budget: GenerationBudget
     cache_dir: Any = None
-    resources: dict[str, Any] = field(default_factory=dict)
+    #: lazily built, shared across rungs (embedder, indexes, kNN selectors, models to close), keyed freely
+    resources: dict[Any, Any] = field(default_factory=dict)
 
 
 class Rung(ABC):

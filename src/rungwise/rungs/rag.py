@@ -45,28 +45,7 @@ class RagRung(Rung):
                                max_tokens=budget.max_tokens, stop=budget.stop)
             return build
 
-        variants: list[Variant] = []
-        for mode in spec.modes:
-            memo: dict[str, list[Hit]] = {}
-
-            def hits(ex: Example, mode: str = mode, memo: dict[str, list[Hit]] = memo) -> list[Hit]:
-                if ex.input not in memo:
-                    memo[ex.input] = index.search(ex.input, k=spec.k, mode=mode)  # type: ignore[arg-type]
-                return memo[ex.input]
-
-            def annotate(ex: Example, hits: Callable[[Example], list[Hit]] = hits) -> dict[str, float]:
-                gold = set(ex.gold_doc_ids)
-                if not gold:
-                    return {}
-                ranked = [h.doc_id for h in hits(ex)]
-                rank = next((i for i, d in enumerate(ranked, start=1) if d in gold), None)
-                return {f"recall@{spec.k}": float(rank is not None), "reciprocal_rank": 1.0 / rank if rank else 0.0}
-
-            variants.append(Variant(
-                f"rag-{mode}", self.name, build_with(lambda ex, hits=hits: [h.text for h in hits(ex)]),
-                config={"mode": mode, "k": spec.k, "chunk_words": spec.chunk_words, "context_tokens": spec.context_tokens},
-                annotate=annotate if has_gold else None,
-            ))
+        variants = [_retrieval_variant(self.name, index, mode, spec.k, build_with, has_gold, task) for mode in spec.modes]
         if has_gold:
             by_id = {d.id: d for d in documents}
 
@@ -76,6 +55,30 @@ class RagRung(Rung):
             variants.append(Variant("oracle", self.name, build_with(gold_passages), probe=True,
                                     config={"context": "the gold document, given directly"}))
         return variants
+
+
+def _retrieval_variant(rung: str, index: RetrievalIndex, mode: str, k: int,
+                       build_with: Callable[[Callable[[Example], list[str]]], Callable[[Example], Request]],
+                       has_gold: bool, task: Task) -> Variant:
+    memo: dict[str, list[Hit]] = {}
+
+    def hits(ex: Example) -> list[Hit]:
+        if ex.input not in memo:
+            memo[ex.input] = index.search(ex.input, k=k, mode=mode)  # type: ignore[arg-type]
+        return memo[ex.input]
+
+    def annotate(ex: Example) -> dict[str, float]:
+        gold = set(ex.gold_doc_ids)
+        if not gold:
+            return {}
+        ranked = [h.doc_id for h in hits(ex)]
+        rank = next((i for i, d in enumerate(ranked, start=1) if d in gold), None)
+        return {f"recall@{k}": float(rank is not None), "reciprocal_rank": 1.0 / rank if rank else 0.0}
+
+    spec = task.spec.rag
+    return Variant(f"rag-{mode}", rung, build_with(lambda ex: [h.text for h in hits(ex)]),
+                   config={"mode": mode, "k": k, "chunk_words": spec.chunk_words, "context_tokens": spec.context_tokens},
+                   annotate=annotate if has_gold else None)
 
 
 def _doc_text(doc: Document) -> str:
