@@ -159,6 +159,72 @@ def export_finetune(
         out.print(f"{kind}: {escape(str(path))}")
 
 
+@app.command("compare")
+@friendly
+def compare_cmd(
+    run_a: str = typer.Argument(..., help="The reference run id (a prefix is enough)."),
+    run_b: str = typer.Argument(..., help="The run to compare with it."),
+    store: Path = StoreOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout."),
+) -> None:
+    """Paired diff of two runs, variant by variant, on the examples both scored (b minus a)."""
+    from rich.table import Table
+
+    from rungwise.compare import compare_runs
+    from rungwise.store import Store
+
+    diffs = compare_runs(Store(store), run_a, run_b)
+    if as_json:
+        out.print_json(json.dumps([d.to_dict() for d in diffs]))
+        return
+    table = Table("variant", "n", "a", "b", "b - a [95% CI]", "p", "verdict")
+    for d in diffs:
+        verdict = "[red]regressed[/red]" if d.regressed else "[green]improved[/green]" if d.improved else "no measurable change"
+        table.add_row(escape(d.variant), str(d.n), f"{d.score_a:.1%}", f"{d.score_b:.1%}",
+                      f"{d.difference * 100:+.1f} [{d.low * 100:+.1f}, {d.high * 100:+.1f}]", f"{d.p_value:.3g}", verdict)
+    out.print(table)
+
+
+@app.command()
+@friendly
+def gate(
+    task: Path = typer.Argument(..., help="The task folder."),
+    baseline: str = typer.Option(..., "--baseline", help="The run to hold the line against (its id or a prefix)."),
+    model: str = typer.Option("local", "--model", "-m", envvar="RUNGWISE_MODEL"),
+    model_name: str = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME"),
+    api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV"),
+    store: Path = StoreOpt,
+) -> None:
+    """For CI: re-score the baseline run's rungs with the current model and prompts; exit 1 on a significant regression."""
+    from rungwise.climb import ClimbOptions, climb
+    from rungwise.compare import compare_runs
+    from rungwise.models.registry import resolve_model
+    from rungwise.store import Store
+    from rungwise.task import Task
+
+    s = Store(store)
+    ref = s.get_run(baseline)
+    rungs = sorted({rung for _, rung, _ in s.variants(ref.id)})
+    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env)
+    settings = ref.settings
+    options = ClimbOptions(full=bool(settings.get("full")), all_rungs=True, rungs=rungs, store_path=store, resume=False,
+                           leakage=settings.get("leakage"))
+    try:
+        result = climb(Task.load(task), m, options)
+    finally:
+        if hasattr(m, "close"):
+            m.close()
+    diffs = compare_runs(s, ref.id, result.run_id)
+    bad = [d for d in diffs if d.regressed]
+    for d in diffs:
+        status = "REGRESSED" if d.regressed else "ok"
+        out.print(f"{status:9} {escape(d.variant)}: {d.score_a:.1%} -> {d.score_b:.1%} ({d.difference * 100:+.1f} points, p={d.p_value:.3g})")
+    if bad:
+        console.print(f"[bold red]gate failed:[/bold red] {len(bad)} variant(s) regressed significantly against run {ref.id}.")
+        raise typer.Exit(1)
+    out.print(f"gate passed against run {ref.id} (new run {result.run_id}).")
+
+
 @app.command()
 @friendly
 def runs(store: Path = StoreOpt, limit: int = typer.Option(20, "--limit")) -> None:
