@@ -67,11 +67,11 @@ class Runner:
             if completion is None:
                 async with limit:
                     completion = await model.complete(req)
-                self.store.put_cache(model.fingerprint, key, completion)
                 self.stats.calls += 1
             else:
                 self.stats.cache_hits += 1
-            self._record(variant, ex, completion.text, completion, key, from_cache=from_cache)
+            self._record(variant, ex, completion.text, completion, key, from_cache=from_cache,
+                         cache_as=None if from_cache else model.fingerprint)
             finished += 1
             if self.progress:
                 self.progress(variant.name, finished, total)
@@ -89,7 +89,8 @@ class Runner:
         return self._ordered(variant, examples)
 
     def _record(self, variant: Variant, ex: Example, text: str, completion: Completion | None, key: str | None,
-                *, from_cache: bool) -> None:
+                *, from_cache: bool, cache_as: str | None = None) -> None:
+        """Score and store one answer; a fresh model answer is cached under `cache_as` in the same commit."""
         scored = self.scorer.score(text, ex)
         extras = dict(scored.extras)
         if variant.annotate is not None:
@@ -105,6 +106,7 @@ class Runner:
                 latency_s=completion.latency_s if completion else 0.0,
                 from_cache=from_cache, extras=extras, request_key=key,
             ),
+            cache=(cache_as, completion) if cache_as is not None and completion is not None else None,
         )
 
     def _ordered(self, variant: Variant, examples: Sequence[Example]) -> list[ResultRow]:

@@ -233,8 +233,16 @@ class Store:
         rows = self._conn.execute("SELECT variant, rung, config_json FROM variants WHERE run_id=? ORDER BY rowid", (run_id,))
         return [(v, r, json.loads(c)) for v, r, c in rows]
 
-    def add_result(self, run_id: str, row: ResultRow) -> None:
+    def add_result(self, run_id: str, row: ResultRow, *, cache: tuple[str, Completion] | None = None) -> None:
+        """Record one result; with `cache=(model fingerprint, completion)` also cache the response under
+        `row.request_key`, in the same transaction (one commit per answer)."""
         with self._tx() as c:
+            if cache is not None and row.request_key is not None:
+                model, completion = cache
+                c.execute(
+                    "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?)",
+                    (model, row.request_key, json.dumps(asdict(completion)), time.time()),
+                )
             c.execute(
                 "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
