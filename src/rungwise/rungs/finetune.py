@@ -51,7 +51,7 @@ def train_pool(task: Task) -> list[Example]:
 
 
 def data_hash(rows: list[tuple[tuple[Message, ...], str]]) -> str:
-    blob = json.dumps([[[m.role, m.content] for m in msgs], target] for msgs, target in rows)
+    blob = json.dumps([[[[m.role, m.content] for m in msgs], target] for msgs, target in rows])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
