@@ -21,6 +21,7 @@ from rungwise.models.openai_http import OpenAIHttpModel
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m-instruct-q4_1"
+DEFAULT_POLL = 50  # llama.cpp's own default
 
 
 def embedded_gguf_path() -> Path:
@@ -61,7 +62,8 @@ class EmbeddedServer:
         self.lora_paths = tuple(Path(p) for p in lora_paths)
         self.n_parallel = n_parallel
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        self.n_threads = n_threads or int(os.environ.get("RUNGWISE_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
+        self.poll = int(os.environ.get("RUNGWISE_LLAMA_POLL", DEFAULT_POLL))
         self._server: object | None = None
         self._lock = threading.Lock()
         self.base_url: str | None = None
@@ -83,6 +85,10 @@ class EmbeddedServer:
             p.n_ctx = self.n_ctx * self.n_parallel
             p.cpuparams.n_threads = self.n_threads
             p.cpuparams_batch.n_threads = self.n_threads
+            # how hard llama.cpp's threads spin while waiting for each other (0-100); spinning is fastest on an
+            # idle machine and ruinous on a busy one, where a waiting thread burns the core its peer needs
+            p.cpuparams.poll = self.poll
+            p.cpuparams_batch.poll = self.poll
             p.endpoint_metrics = True
             p.model_alias = {MODEL_ALIAS}
             p.verbosity = -1
