@@ -63,6 +63,7 @@ def climb_cmd(
     api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV",
                                     help="The environment variable that holds the endpoint's API key."),
     full: bool = typer.Option(False, "--full", help="Score every eval row, not the task's seeded sample."),
+    sample: int = typer.Option(None, "--sample", min=1, help="Score this many eval rows (seeded), instead of the task's sample size."),
     all_rungs: bool = typer.Option(False, "--all", help="Climb every rung, even after one meets the target."),
     rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, e.g. baseline,prompt."),
     concurrency: int = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's)."),
@@ -85,7 +86,7 @@ def climb_cmd(
         raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
-                           max_cost=max_cost, leakage=leakage)
+                           max_cost=max_cost, leakage=leakage, sample=sample)
     with _progress() as (callback, _):
         try:
             result = climb(t, m, options, progress=callback)

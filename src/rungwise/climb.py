@@ -49,6 +49,8 @@ class ClimbOptions:
     """Stop before a variant whose estimated cost would take the climb past this amount."""
     leakage: str | None = None
     """Override the task's [checks] leakage policy: stop, drop or warn."""
+    sample: int | None = None
+    """Override the task's [eval] sample size (rows drawn at random with the task's seed)."""
 
 
 @dataclass
@@ -146,6 +148,8 @@ def climb(
 
 async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, progress: Progress | None,
                  report: CheckReport, cache_dir: Path) -> ClimbResult:
+    if options.sample is not None:
+        task.spec.eval.sample = options.sample
     examples = task.eval_sample(full=options.full)
     wanted = _selected(options)
     settings = {
