@@ -88,3 +88,21 @@ def test_prices_and_break_even() -> None:
     # a fine-tune whose calls cost more never breaks even
     assert finetune_cost(costs, per_call=1e-3, train_examples=10, train_seconds=1, eval_rows=1,
                          reference=fewshot).break_even_calls_per_month is None
+
+
+def test_knn_reference_as_good_as_fewshot_is_said() -> None:
+    n = 100
+    fewshot = _scores(n, 90)
+    knn = _scores(n, 89)
+    sums = [_summary("prompt", "prompt", _scores(n, 0), fmt=100), _summary("fewshot-knn", "fewshot", fewshot),
+            _summary("knn-label", "fewshot", knn, probe=True)]
+    d = decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": fewshot, "knn-label": knn}, 0.85)
+    assert d.shipped == "fewshot-knn"
+    assert d.diagnosis.cheaper_reference is not None and "no better than the label of the nearest train row" in d.recommendation
+    assert d.recommendation.count("too small to decide") == 1  # 90% of 100 rows: the interval spans 85%
+
+
+def test_too_small_sentence_appears_once() -> None:
+    s = _scores(20, 18)
+    d = decide([_summary("prompt", "prompt", s)], {"prompt": s}, 0.85)
+    assert d.recommendation.count("too small to decide") == 1

@@ -49,6 +49,8 @@ class Diagnosis:
     knowledge_gap: bool | None
     behavioural_gap: bool
     notes: list[str] = field(default_factory=list)
+    #: set when a no-LLM reference (the nearest train row's label) does as well as the few-shot rung
+    cheaper_reference: str | None = None
 
 
 @dataclass
@@ -157,9 +159,17 @@ def _diagnose(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarr
         c = _compare(scores, prompt.name, fewshot.name)
         if c.significant and c.difference > 0:
             notes.append(f"worked examples lift the score by {c.difference * 100:+.1f} points: behaviour that examples teach")
+    cheaper: str | None = None
+    reference = by_name.get("knn-label")
+    if fewshot is not None and reference is not None:
+        c = _compare(scores, reference.name, fewshot.name)
+        if not (c.significant and c.difference > 0):
+            cheaper = (f"'{fewshot.name}' is no better than the label of the nearest train row, which needs no LLM "
+                       f"({reference.score:.1%} vs {fewshot.score:.1%}, p={c.p_value:.3g}): that classifier is the cheaper ship.")
+            notes.append(cheaper)
     if ref is not None and failures:
         notes.append(f"{ref.name} still fails {failures} of {ref.n} rows: {ref.format_failures} format, {ref.content_failures} content")
-    return Diagnosis(format_share, knowledge, behavioural, notes)
+    return Diagnosis(format_share, knowledge, behavioural, notes, cheaper)
 
 
 def _fmt(s: VariantSummary) -> str:
@@ -196,4 +206,8 @@ def _recommend(rungs: list[RungVerdict], by_name: Mapping[str, VariantSummary], 
     if too_small:
         sentences.append(f"The eval set ({n} rows) is too small to decide: the interval spans the target, and the smallest "
                          f"difference it detects is about {mdd:.0%}; score more rows (climb --full) before shipping.")
-    return " ".join(sentences[:3]) if not too_small else " ".join(sentences[:2] + sentences[-1:])
+    if d.cheaper_reference:
+        sentences.insert(1, d.cheaper_reference)
+    if too_small:
+        return " ".join(sentences[:-1][:2] + sentences[-1:])
+    return " ".join(sentences[:3])
