@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import LABEL_TOML, LABEL_TRAIN, write_task
+from helpers import LABEL_TOML, LABEL_TRAIN, write_task
 
 
 def _run(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -5,15 +5,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import LABEL_TOML, write_task
 
 from rungwise.climb import ClimbOptions, climb
 from rungwise.compare import compare_runs
 from rungwise.errors import StoreError
-from rungwise.models.fake import FakeModel
 from rungwise.models.base import Request
+from rungwise.models.fake import FakeModel
 from rungwise.store import Store
-from rungwise.task import Task
-from conftest import LABEL_TOML, write_task
 
 
 def _task(tmp_path: Path) -> Path:

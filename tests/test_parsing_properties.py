@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from helpers import LABEL_TOML
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import LABEL_TOML
 from rungwise.data import MAX_LINE_BYTES
 from rungwise.errors import DataError, RungwiseError
 from rungwise.task import Task

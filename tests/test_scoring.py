@@ -3,10 +3,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import write_task
 
-from conftest import write_task
 from rungwise.data import Example
-from rungwise.scoring import Scorer, extract_json, json_field_f1, normalize_exact, parse_label, squad_normalize, token_f1
+from rungwise.scoring import (
+    Scorer,
+    extract_json,
+    json_field_f1,
+    normalize_exact,
+    parse_label,
+    squad_normalize,
+    token_f1,
+)
 from rungwise.task import Task
 
 LABELS = ["card_arrival", "card_linking", "Refund_not_showing_up"]

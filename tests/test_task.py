@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import LABEL_EVAL, LABEL_TOML, LABEL_TRAIN, write_task
 
-from conftest import LABEL_EVAL, LABEL_TOML, LABEL_TRAIN, write_task
 from rungwise.errors import DataError, TaskError
 from rungwise.task import Task
 

@@ -45,10 +45,15 @@ def _label_key(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip(_TRIM)).casefold()
 
 
-def parse_label(output: str, labels: list[str]) -> str | None:
+def label_lookup(labels: list[str]) -> dict[str, str]:
+    """Folded label -> label, built once per task."""
+    return {_label_key(label): label for label in labels}
+
+
+def parse_label(output: str, labels: list[str] | dict[str, str]) -> str | None:
     """The label the output names: its first non-blank line, trimmed of quotes and punctuation,
-    matched case-insensitively. None when it is not a label."""
-    lookup = {_label_key(label): label for label in labels}
+    matched case-insensitively. None when it is not a label. `labels` may be a prebuilt `label_lookup`."""
+    lookup = labels if isinstance(labels, dict) else label_lookup(labels)
     for line in output.splitlines():
         if line.strip():
             candidate = _label_key(line)
@@ -170,14 +175,14 @@ class Scorer:
         self._pattern = re.compile(task.spec.metric.pattern) if task.spec.metric.pattern else None
         if self.metric == "custom":
             self._custom = load_custom_metric(task)
+        self._labels = label_lookup(task.labels) if task.labels is not None else {}
         schema = task.spec.output.json_schema or {}
         self._required = [str(r) for r in schema.get("required", [])] if isinstance(schema, dict) else []
 
     def score(self, output: str, example: Example) -> Scored:
         kind = self.task.spec.output.type
         if kind == "label":
-            assert self.task.labels is not None
-            label = parse_label(output, self.task.labels)
+            label = parse_label(output, self._labels)
             if label is None:
                 return Scored(0.0, "format", None)
             ok = label == example.target

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,15 +16,3 @@ def embedded() -> Iterator[EmbeddedModel]:
     yield model
     model.close()
 
-
-@pytest.fixture(scope="session")
-def hf_cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Hugging Face copy of the embedded model, converted once and kept in pytest's cache folder."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    cache = getattr(request.config, "cache", None)
-    folder = Path(cache.mkdir("rungwise-hf")) if cache is not None else tmp_path_factory.mktemp("rungwise-hf")
-    from rungwise.finetune.base_model import ensure_hf_copy
-
-    ensure_hf_copy(cache_dir=folder)
-    return folder

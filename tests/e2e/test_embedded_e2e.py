@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import write_task
 
-from conftest import write_task
 from rungwise.climb import ClimbOptions, climb
 from rungwise.errors import MissingApiKey, ModelUnavailable
 from rungwise.models.base import Message, Request

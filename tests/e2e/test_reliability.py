@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import write_task
 
-from conftest import write_task
 from e2e.faulty_proxy import FaultyProxy
 from rungwise.climb import ClimbOptions, climb
 from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import write_task
 
-from conftest import write_task
+from rungs.fakes import BagOfWordsEmbedder
 from rungwise.climb import ClimbOptions, climb
 from rungwise.data import fold
 from rungwise.models.base import Request
@@ -17,8 +18,6 @@ from rungwise.rungs.constrained import label_grammar
 from rungwise.rungs.fewshot import FewShotRung, fixed_examples, render
 from rungwise.rungs.rag import RagRung
 from rungwise.task import Task
-from rungs.fakes import BagOfWordsEmbedder
-
 
 TOML = """
 name = "route"
