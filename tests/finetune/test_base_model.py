@@ -5,7 +5,11 @@ import sys
 import pytest
 
 from rungwise.errors import ModelUnavailable
-from rungwise.finetune.base_model import BaseModelSource, default_cache_dir, ensure_hf_copy
+from rungwise.finetune.base_model import (
+    BaseModelSource,
+    default_cache_dir,
+    ensure_hf_copy,
+)
 
 
 def test_importing_the_package_loads_no_heavy_dependency():

@@ -70,10 +70,24 @@ def test_batches_are_padded_only_to_their_longest_row(tokenizer):
             assert (batch.labels[row, lengths[i]:] == IGNORE_INDEX).all()
             assert (batch.input_ids[row, lengths[i]:] == pad_id).all()
         grouped_padding += batch.input_ids.numel() - batch.n_tokens
+        # every row here starts with the default system prompt and "<|im_start|>user\n"
+        prefix = tokenizer(f"<|im_start|>system\n{DEFAULT_SYSTEM}<|im_end|>\n<|im_start|>user\n")["input_ids"]
+        assert batch.shared_prefix >= len(prefix)
+        assert (batch.input_ids[:, : batch.shared_prefix] == batch.input_ids[0, : batch.shared_prefix]).all()
+        assert batch.shared_prefix < min(lengths[i] - enc[i].n_target for i in idx)  # the prompt's end is not shared
     # grouping by length pads far less than batching in the given order
     naive = [list(range(i, min(i + 8, 37))) for i in range(0, 37, 8)]
     naive_padding = sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in naive)
     assert grouped_padding < naive_padding / 2
+
+
+def test_no_shared_prefix_between_different_prompts_or_for_one_row(tokenizer):
+    a = encode_example(tokenizer, TrainingExample.of([Message("system", "A."), Message("user", "x")], "y"))
+    b = encode_example(tokenizer, TrainingExample.of([Message("system", "B."), Message("user", "x")], "y"))
+    assert collate([a, b], tokenizer.pad_token_id).shared_prefix == 0  # 3 common tokens: not worth sharing
+    assert collate([a], tokenizer.pad_token_id).shared_prefix == 0
+    same = collate([a, a], tokenizer.pad_token_id)
+    assert same.shared_prefix == len(a) - a.n_target - 1
 
 
 def test_batch_order_is_seeded():

@@ -22,11 +22,42 @@ ROWS = [
     TrainingExample.of([SYS, {"role": "user", "content": f"{colour} {n}"}], f"C-{colour[:2].upper()}")
     for n, colour in enumerate(["red", "green", "blue", "black", "white", "pink", "gray", "brown"])
 ]
-TINY = LoraConfig(r=4, alpha=8, lr=1e-3, batch_size=2, max_steps=4, val_fraction=0.0, checkpoint_every=2, seed=5)
+# one thread: the same float summation order in every run, so a resumed run can match an uninterrupted one
+TINY = LoraConfig(r=4, alpha=8, lr=1e-3, batch_size=2, max_steps=4, val_fraction=0.0, checkpoint_every=2, seed=5, threads=1)
 
 
 def adapter_weights(result):
     return safetensors_torch.load_file(str(result.adapter_dir / "adapter_model.safetensors"))
+
+
+def test_sharing_the_prompt_prefix_gives_the_same_loss_and_gradients(hf_cache_dir):
+    import dataclasses
+
+    from rungwise.finetune.base_model import load_base_model, load_tokenizer
+    from rungwise.finetune.dataset import collate, encode_example
+    from rungwise.finetune.train import _answer_loss, _peft_model
+
+    tokenizer = load_tokenizer(cache_dir=hf_cache_dir)
+    torch.manual_seed(0)
+    model = _peft_model(load_base_model(cache_dir=hf_cache_dir), TINY)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero; make the adapter matter
+            torch.nn.init.normal_(p, std=0.02)
+    batch = collate([encode_example(tokenizer, r) for r in ROWS[:4]], tokenizer.pad_token_id)
+    assert batch.shared_prefix > 8
+
+    def loss_and_grads(b):
+        model.zero_grad()
+        loss = _answer_loss(torch, model.base_model.model, b, "cpu")
+        loss.backward()
+        return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    shared, grads_shared = loss_and_grads(batch)
+    plain, grads_plain = loss_and_grads(dataclasses.replace(batch, shared_prefix=0))
+    assert shared == pytest.approx(plain, rel=1e-5)
+    assert grads_shared.keys() == grads_plain.keys() and len(grads_plain) == 30 * 7 * 2  # A and B of 7 linear layers in 30 blocks
+    scale = max(g.abs().max().item() for g in grads_plain.values())
+    assert all((grads_shared[n] - grads_plain[n]).abs().max().item() < 1e-4 * scale for n in grads_plain)
 
 
 def test_cancelled_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path, hf_cache_dir):

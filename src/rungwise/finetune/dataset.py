@@ -60,14 +60,24 @@ class EncodedExample:
         return sum(1 for t in self.labels if t != IGNORE_INDEX)
 
 
+#: a shared prefix shorter than this is not worth a separate forward pass
+MIN_SHARED_PREFIX = 8
+
+
 @dataclass(frozen=True)
 class Batch:
-    """Right-padded token ids and labels of a few rows; `n_tokens` counts the real (non-padding) tokens."""
+    """Right-padded token ids and labels of a few rows; `n_tokens` counts the real (non-padding) tokens.
+
+    `shared_prefix` is how many leading prompt tokens every row has in common (the system prompt and the
+    instruction, typically), or 0 when there is nothing worth sharing. It always leaves the token before
+    the first answer token outside the prefix.
+    """
 
     input_ids: torch.Tensor
     labels: torch.Tensor
     n_tokens: int
     n_target: int
+    shared_prefix: int = 0
 
 
 def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> str:
@@ -142,4 +152,17 @@ def collate(rows: Sequence[EncodedExample], pad_id: int) -> Batch:
         labels=labels,
         n_tokens=sum(len(r) for r in rows),
         n_target=sum(r.n_target for r in rows),
+        shared_prefix=shared_prefix(rows),
     )
+
+
+def shared_prefix(rows: Sequence[EncodedExample]) -> int:
+    """Leading tokens common to every row, ending before the last prompt token of the shortest prompt."""
+    if len(rows) < 2:
+        return 0
+    limit = min(len(r) - r.n_target for r in rows) - 1
+    first = rows[0].input_ids
+    n = 0
+    while n < limit and all(r.input_ids[n] == first[n] for r in rows):
+        n += 1
+    return n if n >= MIN_SHARED_PREFIX else 0

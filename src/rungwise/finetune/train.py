@@ -9,7 +9,8 @@ What it does, and why:
   only the answer tokens (and the end-of-turn token) carry loss (see `dataset.py`);
 - rows of similar length share a batch, so padding never exceeds a batch's longest row; padding is on the
   right, where a causal model never attends to it, so no attention mask is needed;
-- the output projection (49k-token vocabulary) runs only at the positions that carry loss;
+- the prompt prefix the rows of a batch share (system prompt, instruction) runs once per batch, and the
+  output projection (49k-token vocabulary) only at the positions that carry loss;
 - a seeded validation split, carved from the training rows, drives early stopping, and the adapter kept
   is the one with the best validation loss;
 - a checkpoint every `checkpoint_every` steps; a second run with the same `out_dir` and the same rows
@@ -20,6 +21,7 @@ What it does, and why:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -46,6 +48,7 @@ from rungwise.finetune.dataset import (
     length_grouped_batches,
     split_train_val,
 )
+from rungwise.finetune.threads import ThreadTuner, cpu_threads
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -87,8 +90,8 @@ class LoraConfig(BaseModel):
     threads: int | None = Field(
         None,
         ge=1,
-        description="CPU threads for torch; None: every core this process may use. On a machine other "
-        "processes keep busy, fewer threads than cores can be several times faster (threads wait on each other).",
+        description="CPU threads for torch; None: every core this process may use, or fewer when fewer are "
+        "measured faster (on a busy machine threads wait on each other; see threads.py).",
     )
 
     def run_fingerprint(self) -> dict[str, Any]:
@@ -128,6 +131,7 @@ class TrainingResult:
     examples_skipped: int  # longer than max_length
     stop_reason: StopReason
     device: str
+    threads: int = 0  # CPU threads torch trained with at the end (0 on a GPU)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -142,14 +146,6 @@ class TrainingResult:
 
 
 ProgressCallback = Callable[[Progress], None]
-
-
-def cpu_threads() -> int:
-    """The cores this process may use (the affinity mask, which containers narrow, else the CPU count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class TrainingJob:
@@ -225,7 +221,10 @@ class TrainingJob:
             return TrainingResult.from_json((self.out_dir / RESULT_FILE).read_text(encoding="utf-8"))
 
         device = _pick_device(torch, cfg.device)
+        tuner: ThreadTuner | None = None
         if device == "cpu":
+            if cfg.threads is None:
+                tuner = ThreadTuner(cpu_threads())
             torch.set_num_threads(cfg.threads or cpu_threads())
         torch.manual_seed(cfg.seed)
 
@@ -299,6 +298,10 @@ class TrainingJob:
             batch = collate([train[i] for i in epoch_batches[epoch][index]], pad_id)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(state.step, warmup, total_steps)
+            k = state.step - steps_before
+            if tuner is not None and tuner.threads_for(k) != torch.get_num_threads():
+                torch.set_num_threads(tuner.threads_for(k))
+            step_start = time.perf_counter()
             model.train()
             with autocast:
                 loss = _answer_loss(torch, causal_lm, batch, device)
@@ -306,6 +309,8 @@ class TrainingJob:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            if tuner is not None:
+                tuner.record(k, batch.n_tokens, time.perf_counter() - step_start)
 
             state.step += 1
             state.trained_tokens += batch.n_tokens
@@ -353,6 +358,7 @@ class TrainingJob:
             examples_skipped=skipped,
             stop_reason=_stop_reason(state.stop_reason),
             device=device,
+            threads=torch.get_num_threads() if device == "cpu" else 0,
         )
         (self.out_dir / RESULT_FILE).write_text(result.to_json(), encoding="utf-8")
         return result
@@ -448,16 +454,33 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
 def _answer_loss(torch: Any, causal_lm: Any, batch: Batch, device: str) -> torch.Tensor:
     """Mean cross-entropy over the answer tokens of the batch.
 
-    The model body runs on every position; the output head only where the next token is an answer token.
-    No attention mask: padding is on the right, after every real token, so the causal mask hides it.
+    - The prompt prefix that every row shares (system prompt, instruction) runs once, for one row, and
+      its keys and values are repeated for the others: the same loss and gradients, less compute
+      (about a third less on banking77's short prompt).
+    - No attention mask: padding is on the right, after every real token, so the causal mask hides it.
+    - The output head (49k-token vocabulary) runs only where the next token is an answer token.
     """
     ids = batch.input_ids.to(device)
     labels = batch.labels.to(device)
-    hidden = causal_lm.model(input_ids=ids, use_cache=False).last_hidden_state
-    next_labels = labels[:, 1:]
+    body = causal_lm.model
+    p = batch.shared_prefix
+    if p:
+        arg = _cache_argument(body)
+        out = body(input_ids=ids[:1, :p], use_cache=True)
+        cache = getattr(out, arg)
+        cache.batch_repeat_interleave(ids.shape[0])
+        hidden = body(input_ids=ids[:, p:], use_cache=True, **{arg: cache}).last_hidden_state
+    else:
+        hidden = body(input_ids=ids, use_cache=False).last_hidden_state
+    next_labels = labels[:, p + 1 :]
     keep = next_labels != IGNORE_INDEX
     logits = causal_lm.lm_head(hidden[:, :-1][keep])
     return torch.nn.functional.cross_entropy(logits.float(), next_labels[keep], reduction="mean")
+
+
+def _cache_argument(body: Any) -> str:
+    """What the model body calls its KV cache: `cache` (transformers 5.x) or `past_key_values` (before)."""
+    return "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
 
 
 def _validation_loss(
