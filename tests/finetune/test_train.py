@@ -104,7 +104,9 @@ def test_other_rows_or_settings_do_not_resume_a_foreign_checkpoint(tmp_path, hf_
 
 def test_budget_stops_the_run_and_more_budget_continues_it(tmp_path, hf_cache_dir):
     cfg = TINY.model_copy(update={"max_minutes": 1e-6})
-    first = TrainingJob(ROWS, tmp_path, cfg, cache_dir=hf_cache_dir).run()
+    threads = torch.get_num_threads()
+    first = TrainingJob(ROWS, tmp_path, cfg.model_copy(update={"threads": threads + 1}), cache_dir=hf_cache_dir).run()
+    assert torch.get_num_threads() == threads  # torch's process-wide setting is restored
     # the budget is checked before every step: it is spent before the second one
     assert first.stop_reason == "budget" and first.steps <= 1
     more = TrainingJob(ROWS, tmp_path, TINY.model_copy(update={"max_minutes": 60}), cache_dir=hf_cache_dir).run()

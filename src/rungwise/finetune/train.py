@@ -196,11 +196,15 @@ class TrainingJob:
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> TrainingResult:
         self.status = "running"
+        torch = _import_torch()
+        threads_before = torch.get_num_threads()
         try:
             result = self._run()
         except BaseException:
             self.status = "failed"
             raise
+        finally:
+            torch.set_num_threads(threads_before)  # a process-wide setting: leave it as found
         self.status = "cancelled" if result.stop_reason == "cancelled" else "done"
         return result
 
