@@ -37,9 +37,12 @@ def _small_banking(tmp_path: Path, n: int = 4) -> Path:
 def test_embedded_climb_records_every_result(embedded: EmbeddedModel, tmp_path: Path) -> None:
     folder = _small_banking(tmp_path)
     store_path = tmp_path / "s.db"
-    result = climb(folder, embedded, ClimbOptions(all_rungs=True, store_path=store_path))
-    assert [v.name for v in result.variants] == ["baseline", "prompt"]
-    base, prompt = result.variants
+    options = ClimbOptions(all_rungs=True, rungs=["baseline", "prompt"], store_path=store_path)
+    result = climb(folder, embedded, options)
+    assert [v.name for v in result.variants] == ["baseline", "prompt", "prompt-constrained"]
+    base, prompt, constrained = result.variants
+    # the grammar leaves no format failure
+    assert constrained.format_failures == 0
     # the structured prompt lists 77 labels: far more prompt tokens than the vague instruction
     assert prompt.mean_prompt_tokens > 400 > base.mean_prompt_tokens > 10
     # the label budget caps generation (longest label + 4) and stops at a newline
@@ -51,11 +54,12 @@ def test_embedded_climb_records_every_result(embedded: EmbeddedModel, tmp_path: 
     assert base.format_failures + base.content_failures == round(base.n * (1 - base.score))
     store = Store(store_path)
     rows = store.results(result.run_id)
-    assert len(rows) == 8 and all(r.prompt_tokens > 0 for r in rows)
+    assert len(rows) == 12 and all(r.prompt_tokens > 0 for r in rows)
     assert store.get_run(result.run_id).status == "done"
     # a second climb answers from the cache: no model call
-    again = climb(folder, embedded, ClimbOptions(all_rungs=True, store_path=store_path))
-    assert again.stats.calls == 0 and again.stats.cache_hits == 8
+    again = climb(folder, embedded, ClimbOptions(all_rungs=True, rungs=["baseline", "prompt"], store_path=store_path,
+                                                 resume=False))
+    assert again.stats.calls == 0 and again.stats.cache_hits == 12
     assert [v.score for v in again.variants] == [v.score for v in result.variants]
     store.close()
 
