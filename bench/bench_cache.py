@@ -86,7 +86,8 @@ def main() -> None:
 
     with LoopbackServer() as url, tempfile.TemporaryDirectory() as tmpdir:
         store = Path(tmpdir) / "rungwise.db"
-        print(f"endpoint {url} (own process); store on a temp file; embeddings cache {resolve_cache_dir()}")
+        print(f"endpoint {url} (own process); store on a temp file; load average "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 
         # Fill: near-duplicate check off, so every row that any later run scores is in the cache.
         wall, res = timed_climb(url, store, near=False)

@@ -15,7 +15,10 @@ Every configuration gets a fresh server (llama.cpp keeps whole prompts in a RAM 
 the same rows on one server would be answered from it) and one warm-up request on a row outside the measured
 ones, so the shared prefix is in the KV cache for every configuration alike. Rows: a seeded random sample.
 
-    python bench/bench_embedded.py [--rows 40] [--rows-input-first 20] [--rounds 2] [--threads N]
+4. (--threads-compare 1,2) the prompt rung at several llama.cpp thread counts: on cores that other processes
+   also use, llama.cpp's threads wait on each other and fewer threads can be much faster.
+
+    python bench/bench_embedded.py [--rows 40] [--rows-input-first 20] [--rounds 2] [--threads N] [--threads-compare 1,2]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import statistics
 import tempfile
 import time
@@ -173,6 +177,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of direct vs rungwise")
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: rungwise's)")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: harness,prefix,budget")
+    ap.add_argument("--threads-compare", default="",
+                    help="e.g. 1,2: also run the prompt rung through rungwise at each llama.cpp thread count")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -192,7 +198,8 @@ def main() -> None:
     context = RungContext(model=probe, budget=budget)
     prompt = PromptRung().prepare(task, context)[0]
     print(f"banking77, {args.rows} seeded eval rows; budget: max_tokens {budget.max_tokens}, stop {list(budget.stop)} "
-          f"({budget.reason}); threads {args.threads or probe.server.n_threads}", flush=True)
+          f"({budget.reason}); threads {args.threads or probe.server.n_threads}; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
 
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -231,6 +238,12 @@ def main() -> None:
             for name, variant in ((f"prompt, derived budget ({budget.max_tokens}, stop \\n)", prompt),
                                   ("prompt, uncapped (64, no stop)", uncapped)):
                 show(via_rungwise(name, task, variant, rows, warm_row, args.threads, tmp))
+
+        if args.threads_compare:
+            print("\n4. llama.cpp threads (prompt rung through rungwise; load average "
+                  f"{' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+            for n in (int(x) for x in args.threads_compare.split(",")):
+                show(via_rungwise(f"prompt, {n} thread{'s' if n > 1 else ''}", task, prompt, rows, warm_row, n, tmp))
 
 
 if __name__ == "__main__":

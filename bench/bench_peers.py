@@ -19,7 +19,7 @@ Peers live outside the project's environment (see bench/README.md):
     --dspy-python PATH   a Python with dspy==3.4.1; default $RUNGWISE_BENCH_DSPY_PYTHON
 A peer whose tool is missing is skipped with a note.
 
-    python bench/bench_peers.py [--rows 100] [--only raw,rungwise,promptfoo,dspy-predict,dspy-messages]
+    python bench/bench_peers.py [--rows 100] [--threads N] [--only raw,rungwise,promptfoo,dspy-predict,dspy-messages]
 """
 
 from __future__ import annotations
@@ -68,8 +68,10 @@ class Outcome:
 class Served:
     """A fresh embedded server with the shared prefix warm; `.url` ends in /v1."""
 
-    def __init__(self, warm_body: dict) -> None:
+    def __init__(self, warm_body: dict, threads: int | None = None) -> None:
         self.model = EmbeddedModel()
+        if threads:
+            self.model.server.n_threads = threads
         self.url = self.model.server.start()
         self.root = self.url.removesuffix("/v1")
         httpx.post(f"{self.url}/chat/completions", json=warm_body, timeout=600).raise_for_status()
@@ -211,6 +213,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100)
     ap.add_argument("--only", default=",".join(CLIENTS), help=f"comma-separated, in order, repeats allowed: {','.join(CLIENTS)}")
     ap.add_argument("--node", default=None)
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: rungwise's)")
     ap.add_argument("--dspy-python", default=os.environ.get("RUNGWISE_BENCH_DSPY_PYTHON"))
     args = ap.parse_args()
     wanted = [c for c in args.only.split(",") if c]  # in the order given; a client may repeat (to bracket drift)
@@ -238,7 +241,9 @@ def main() -> None:
     warm_body = probe._body(variant.build(warm_row))
     scorer = Scorer(task)
     print(f"banking77, {len(rows)} seeded eval rows, prompt rung ({len(system)} chars of system prompt), temperature 0, "
-          f"max_tokens {budget.max_tokens}, stop {list(budget.stop)}; a fresh embedded server per client", flush=True)
+          f"max_tokens {budget.max_tokens}, stop {list(budget.stop)}; a fresh embedded server per client, "
+          f"{args.threads or probe.server.n_threads} threads; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} cores", flush=True)
 
     outcomes: list[Outcome] = []
     reference: dict[str, str] | None = None
@@ -255,7 +260,7 @@ def main() -> None:
                 outcomes.append(Outcome(client, note="no DSPy interpreter: pass --dspy-python"))
                 print(f"  {client}: skipped (no --dspy-python)", flush=True)
                 continue
-            served = Served(warm_body)
+            served = Served(warm_body, args.threads)
             try:
                 if client == "raw":
                     wall, texts = run_raw(served, bodies)
