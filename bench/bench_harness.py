@@ -308,7 +308,7 @@ def main() -> None:
         sniffio = importlib.util.find_spec("sniffio") is not None
         print(f"httpx {httpx.__version__}; sniffio importable: {'yes' if sniffio else 'NO'}"
               + ("" if sniffio else " (httpcore then retries `import sniffio` on every lock operation: "
-                 "a failed import scans sys.path each time, about 8 per request)"))
+                 "a failed import scans sys.path each time, 4 to 8 times per request)"))
         print(f"endpoint {url} (own process); {args.n} requests per round; request body ~{len(str(bodies[0]))} chars; "
               f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
         asyncio.run(raw_round(url, bodies[: min(300, len(bodies))], levels[0]))  # warm up
