@@ -14,16 +14,17 @@ from rungwise.task import Task
 
 ROOT = Path(__file__).resolve().parents[1]
 
+LONG = " ".join(f"word{i}" for i in range(60))
 TRAIN = [
     {"input": "I was charged twice!", "target": "billing"},
     {"input": "i was charged twice", "target": "technical"},  # a conflict within train
     {"input": "The app crashes", "target": "technical"},
     {"input": "The app crashes", "target": "technical"},  # a duplicate
-    {"input": "Is there any discount for fifty seats on the annual business plan this year?", "target": "sales"},
+    {"input": LONG, "target": "sales"},
 ]
 EVAL = [
     {"input": "the APP crashes.", "target": "technical"},  # exact leak after folding
-    {"input": "is there any discount for fifty seats on the annual business plan this year please", "target": "sales"},  # near
+    {"input": LONG.lower() + " please", "target": "sales"},  # near: one word more in 60
     {"input": "Where is my refund", "target": "billing"},
 ]
 
