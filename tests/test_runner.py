@@ -91,3 +91,18 @@ def test_climb_only_some_rungs_and_unknown_rung(label_task: Path, tmp_path: Path
 
     with pytest.raises(TaskError, match="Unknown rung 'finetuned'"):
         climb(label_task, FakeModel(), ClimbOptions(rungs=["finetuned"], store_path=tmp_path / "s.db"))
+
+
+def test_dry_run_calls_nothing_and_trains_nothing(label_task: Path, tmp_path: Path) -> None:
+    from rungwise.models.embedded import EmbeddedModel
+
+    class TunableFake(FakeModel):
+        fine_tunable = True
+
+    model = TunableFake(lambda r: "billing")
+    result = climb(label_task, model, ClimbOptions(dry_run=True, store_path=tmp_path / "s.db"))
+    assert model.calls == [] and result.variants == []
+    assert {e.variant for e in result.estimates} >= {"baseline", "prompt", "fewshot-fixed"}
+    assert all(e.prompt_tokens > 0 for e in result.estimates if e.calls)
+    assert "dry run" in result.skipped["finetune"]
+    assert EmbeddedModel.fine_tunable

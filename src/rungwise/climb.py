@@ -173,7 +173,8 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
     resources: dict[Any, Any] = {"progress": progress, "owned_models": []}
     try:
         budget = await derive_budget(task, model.count_tokens)
-        context = RungContext(model=model, budget=budget, cache_dir=cache_dir, resources=resources)
+        context = RungContext(model=model, budget=budget, cache_dir=cache_dir, resources=resources,
+                              dry_run=options.dry_run)
         for rung in ladder():
             if rung.name not in wanted:
                 continue

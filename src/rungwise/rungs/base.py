@@ -54,6 +54,8 @@ class RungContext:
     model: Model
     budget: GenerationBudget
     cache_dir: Any = None
+    #: a dry run calls no model and trains nothing: rungs that would must skip
+    dry_run: bool = False
     #: lazily built, shared across rungs (embedder, indexes, kNN selectors, models to close), keyed freely
     resources: dict[Any, Any] = field(default_factory=dict)
 

@@ -61,6 +61,8 @@ class FinetuneRung(Rung):
     def prepare(self, task: Task, context: RungContext) -> list[Variant]:
         if not task.train:
             raise RungSkipped("no train.jsonl: a fine-tune needs training rows")
+        if context.dry_run:
+            raise RungSkipped("a dry run trains nothing; the finetune rung's cost is measured when it runs")
         if not getattr(context.model, "fine_tunable", False):
             raise RungSkipped(
                 f"{context.model.name} cannot be fine-tuned here; export the training set with "
