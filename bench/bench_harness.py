@@ -29,7 +29,6 @@ import io
 import json
 import os
 import pstats
-import re
 import statistics
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from rungwise.rungs import RungContext  # noqa: E402
 from rungwise.rungs.prompt import PromptRung  # noqa: E402
 from rungwise.rungs.prompting import derive_budget  # noqa: E402
 from rungwise.runner import Runner  # noqa: E402
-from rungwise.scoring import Scorer, _label_key, parse_label  # noqa: E402
+from rungwise.scoring import Scorer, label_lookup, parse_label  # noqa: E402
 from rungwise.store import ResultRow, Store  # noqa: E402
 from rungwise.task import Task  # noqa: E402
 
@@ -176,20 +175,6 @@ def _gc_off(fn):  # type: ignore[no-untyped-def]
         gc.enable()
 
 
-def _parse_label_with(lookup: dict[str, str], output: str) -> str | None:
-    """scoring.parse_label with its label lookup passed in instead of rebuilt on every call."""
-    for line in output.splitlines():
-        if line.strip():
-            candidate = _label_key(line)
-            if candidate in lookup:
-                return lookup[candidate]
-            tail = re.split(r"[:=\-]\s*", line.strip(), maxsplit=1)
-            if len(tail) == 2 and _label_key(tail[1]) in lookup:
-                return lookup[_label_key(tail[1])]
-            return None
-    return None
-
-
 def breakdown(task: Task, examples: list[Example], url: str, tmp: Path) -> None:
     """Per-result cost of each step the Runner takes besides the HTTP call, in microseconds."""
     model = OpenAIHttpModel(url, MODEL_NAME, max_concurrency=4)
@@ -240,12 +225,12 @@ def breakdown(task: Task, examples: list[Example], url: str, tmp: Path) -> None:
     # What the same steps cost written another way (bench-local re-implementations, same outputs).
     alt: dict[str, float] = {}
     labels = task.labels or []
-    lookup = {_label_key(lb): lb for lb in labels}
+    lookup = label_lookup(labels)
     t = time.perf_counter()
     for ex in examples:
-        _parse_label_with(lookup, "card_arrival")
+        parse_label("card_arrival", lookup)
     alt["score, label lookup built once"] = time.perf_counter() - t
-    assert _parse_label_with(lookup, "card_arrival") == parse_label("card_arrival", labels)
+    assert parse_label("card_arrival", lookup) == parse_label("card_arrival", labels)
 
     def fast_key(r: Request) -> str:
         d = {"messages": [{"role": m.role, "content": m.content} for m in r.messages], "max_tokens": r.max_tokens,
