@@ -72,3 +72,21 @@ def test_cache_and_resume_lookup(store: Store) -> None:
     assert store.get_run(run[:15]).summary == {"ok": True}
     with pytest.raises(StoreError, match="No run"):
         store.get_run("nope")
+
+
+def test_request_key_is_the_hash_of_every_field() -> None:
+    import dataclasses
+    import hashlib
+    import json
+
+    from rungwise.models.base import Message, Request
+
+    req = Request((Message("system", "s"), Message("user", "u")), max_tokens=5, stop=("\n",),
+                  json_schema={"type": "string", "enum": ["a", "b"]}, grammar='root ::= "a"')
+    assert req.to_dict().keys() == {f.name for f in dataclasses.fields(Request)}
+    full = dataclasses.asdict(req)
+    full["stop"] = list(req.stop)
+    full["messages"] = [dataclasses.asdict(m) for m in req.messages]
+    blob = json.dumps(full, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert req.key() == hashlib.sha256(blob.encode()).hexdigest()  # caches written before stay valid
+    assert req.key() != dataclasses.replace(req, temperature=0.5).key()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
@@ -35,10 +35,15 @@ class Request:
     grammar: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["messages"] = [asdict(m) for m in self.messages]
-        d["stop"] = list(self.stop)
-        return d
+        # by hand: dataclasses.asdict deep-copies, which made hashing a 77-label schema 5x slower
+        return {
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stop": list(self.stop),
+            "json_schema": self.json_schema,
+            "grammar": self.grammar,
+        }
 
     def key(self) -> str:
         """A stable hash of the exact request (used with the model fingerprint as the cache key)."""
