@@ -40,3 +40,20 @@ LABEL_EVAL = [
     {"input": "Cannot reset my password", "target": "technical"},
     {"input": "Price for the enterprise plan", "target": "sales"},
 ]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_banking77(tmp_path: Path, n: int, train: slice) -> Path:
+    """A copy of examples/banking77 with `n` seeded eval rows and the train rows in `train`."""
+    from rungwise.task import Task
+
+    src = Task.load(ROOT / "examples" / "banking77")
+    rows = [{"input": ex.input, "target": ex.target} for ex in src.eval_sample()[:n]]
+    # the near-duplicate check would load MiniLM in every subprocess: these tests are about the model path
+    toml = (ROOT / "examples" / "banking77" / "task.toml").read_text().replace(
+        'leakage = "drop"', 'leakage = "drop"\nnear_duplicates = false')
+    labels = (ROOT / "examples" / "banking77" / "labels.json").read_text()
+    pool = [{"input": ex.input, "target": ex.target} for ex in src.train[train]]
+    return write_task(tmp_path / "b77", toml, pool, rows, {"labels.json": labels})

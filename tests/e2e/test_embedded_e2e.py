@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import write_task
+from helpers import small_banking77
 
 from rungwise.climb import ClimbOptions, climb
 from rungwise.errors import MissingApiKey, ModelUnavailable
@@ -18,20 +18,12 @@ from rungwise.models.base import Message, Request
 from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel
 from rungwise.models.openai_http import OpenAIHttpModel
 from rungwise.store import Store
-from rungwise.task import Task
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _small_banking(tmp_path: Path, n: int = 4) -> Path:
-    src = Task.load(ROOT / "examples" / "banking77")
-    rows = [{"input": ex.input, "target": ex.target} for ex in src.eval_sample()[:n]]
-    # the near-duplicate check would load MiniLM in every subprocess: these tests are about the model path
-    toml = (ROOT / "examples" / "banking77" / "task.toml").read_text().replace(
-        'leakage = "drop"', 'leakage = "drop"\nnear_duplicates = false')
-    labels = (ROOT / "examples" / "banking77" / "labels.json").read_text()
-    train = [{"input": ex.input, "target": ex.target} for ex in src.train[:50]]
-    return write_task(tmp_path / "b77", toml, train, rows, {"labels.json": labels})
+    return small_banking77(tmp_path, n, slice(50))
 
 
 def test_embedded_climb_records_every_result(embedded: EmbeddedModel, tmp_path: Path) -> None:

@@ -12,27 +12,19 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import write_task
+from helpers import small_banking77
 
 from e2e.faulty_proxy import FaultyProxy
 from rungwise.climb import ClimbOptions, climb
 from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel
 from rungwise.models.openai_http import OpenAIHttpModel
 from rungwise.store import Store
-from rungwise.task import Task
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _task(tmp_path: Path, n: int) -> Path:
-    src = Task.load(ROOT / "examples" / "banking77")
-    rows = [{"input": ex.input, "target": ex.target} for ex in src.eval_sample()[:n]]
-    # the near-duplicate check would load MiniLM in every subprocess: these tests are about the model path
-    toml = (ROOT / "examples" / "banking77" / "task.toml").read_text().replace(
-        'leakage = "drop"', 'leakage = "drop"\nnear_duplicates = false')
-    labels = (ROOT / "examples" / "banking77" / "labels.json").read_text()
-    train = [{"input": ex.input, "target": ex.target} for ex in src.train[::400]]
-    return write_task(tmp_path / "b77", toml, train, rows, {"labels.json": labels})
+    return small_banking77(tmp_path, n, slice(None, None, 400))
 
 
 def test_faults_do_not_change_results(embedded: EmbeddedModel, tmp_path: Path) -> None:
