@@ -65,6 +65,39 @@ def test_interrupted_run_keeps_finished_results(label_task: Path, store: Store) 
     assert [r.output for r in rows] == ["billing", "technical", "technical"] and len(good.calls) == 2
 
 
+def test_answers_reach_the_store_while_the_run_goes_on(label_task: Path, store: Store) -> None:
+    """Answers are committed a loop turn after they arrive, not at the end of the variant."""
+    task = Task.load(label_task)
+    run = store.create_run("t", "f", "h", "fake:fake", {})
+    seen: list[int] = []
+
+    def answer(request: Request) -> str:
+        seen.append(len(store.done_examples(run, "v")))  # what a kill at this moment would leave
+        return "billing"
+
+    model = FakeModel(answer, delay_s=0.01)
+    asyncio.run(Runner(store, run, Scorer(task), concurrency=1).run(_variant(), task.eval, model))
+    assert seen == [0, 1, 2]
+
+
+def test_a_store_failure_stops_the_run_instead_of_vanishing(label_task: Path, store: Store,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit the event loop runs must not fail silently: the run raises it."""
+    from rungwise.errors import StoreError
+
+    task = Task.load(label_task)
+    run = store.create_run("t", "f", "h", "fake:fake", {})
+
+    def broken(run_id: str, rows: object) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(store, "add_results", broken)
+    model = FakeModel(lambda r: "billing", delay_s=0.01)
+    with pytest.raises(StoreError, match="disk full"):
+        asyncio.run(Runner(store, run, Scorer(task), concurrency=1).run(_variant(), task.eval, model))
+    assert len(model.calls) < 3
+
+
 def test_climb_stops_at_first_rung_meeting_target(label_task: Path, tmp_path: Path) -> None:
     task = Task.load(label_task)
     gold = {ex.input: ex.target for ex in task.eval}

@@ -1,5 +1,9 @@
 """The Runner: sends one variant's requests with bounded concurrency, reads and writes the response cache,
 records every result as it arrives, and skips what an interrupted run already finished.
+
+Answers that arrive in the same turn of the event loop are committed together, on the next turn: the store
+never lags more than one turn behind the answers received (the same window any write-as-it-arrives has), and a
+fast server does not pay one SQLite transaction per answer.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from rungwise.models.base import Completion, Model, Request
 from rungwise.rungs.base import Variant
 from rungwise.scoring import Scorer
 from rungwise.store import ResultRow, Store
+
+#: answers recorded without a model call (references, cache hits) are committed this many at a time
+BATCH = 256
 
 #: progress(variant name, done, total)
 Progress = Callable[[str, int, int], None]
@@ -34,6 +41,9 @@ class Runner:
         self.concurrency = concurrency
         self.progress = progress
         self.stats = RunStats()
+        self._pending: list[tuple[ResultRow, tuple[str, Completion] | None]] = []
+        self._flush_scheduled = False
+        self._flush_error: BaseException | None = None
 
     async def run(self, variant: Variant, examples: Sequence[Example], model: Model) -> list[ResultRow]:
         """Score `variant` on `examples`; returns the results in the order of `examples`."""
@@ -46,57 +56,84 @@ class Runner:
             self.progress(variant.name, finished, total)
 
         if variant.answer is not None:  # a reference that needs no model
-            for ex in todo:
-                self._record(variant, ex, variant.answer(ex), None, None, from_cache=False)
-                finished += 1
-                if self.progress:
-                    self.progress(variant.name, finished, total)
+            try:
+                for ex in todo:
+                    self._record(variant, ex, variant.answer(ex), None, None, from_cache=False)
+                    finished += 1
+                    if len(self._pending) >= BATCH:
+                        self._flush()
+                    if self.progress:
+                        self.progress(variant.name, finished, total)
+            finally:
+                self._flush()
             return self._ordered(variant, examples)
 
         assert variant.build is not None
         requests = {ex.id: variant.build(ex) for ex in todo}
         keys = {ex_id: req.key() for ex_id, req in requests.items()}
         hits = self.store.cache_many(model.fingerprint, list(set(keys.values())))
-        limit = asyncio.Semaphore(self.concurrency or model.max_concurrency)
 
-        async def one(ex: Example) -> None:
-            nonlocal finished
-            req, key = requests[ex.id], keys[ex.id]
-            completion = hits.get(key)
-            from_cache = completion is not None
-            if completion is None:
-                async with limit:
-                    completion = await model.complete(req)
-                self.stats.calls += 1
-            else:
-                self.stats.cache_hits += 1
-            self._record(variant, ex, completion.text, completion, key, from_cache=from_cache,
-                         cache_as=None if from_cache else model.fingerprint)
-            finished += 1
-            if self.progress:
-                self.progress(variant.name, finished, total)
-
-        # cached answers first (instant), then the calls in eval order
-        order = sorted(todo, key=lambda ex: keys[ex.id] not in hits)
-        tasks = [asyncio.ensure_future(one(ex)) for ex in order]
+        # cached answers first: recorded at once, no task and no call
+        fresh: list[Example] = []
         try:
-            await asyncio.gather(*tasks)
+            for ex in todo:
+                completion = hits.get(keys[ex.id])
+                if completion is None:
+                    fresh.append(ex)
+                    continue
+                self.stats.cache_hits += 1
+                self._record(variant, ex, completion.text, completion, keys[ex.id], from_cache=True)
+                finished += 1
+                if len(self._pending) >= BATCH:
+                    self._flush()
+                if self.progress:
+                    self.progress(variant.name, finished, total)
+        finally:
+            self._flush()
+
+        # then the calls, in eval order: a fixed pool of workers pulling from one queue (one task per
+        # request behind a semaphore costs the event loop more than the requests themselves on a fast server)
+        queue = iter(fresh)
+        loop = asyncio.get_running_loop()
+
+        async def worker() -> None:
+            nonlocal finished
+            for ex in queue:
+                completion = await model.complete(requests[ex.id])
+                self.stats.calls += 1
+                self._record(variant, ex, completion.text, completion, keys[ex.id], from_cache=False,
+                             cache_as=model.fingerprint)
+                if self._flush_error is not None:  # the store failed on an earlier turn: stop here
+                    raise self._flush_error
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    loop.call_soon(self._flush_from_loop)
+                finished += 1
+                if self.progress:
+                    self.progress(variant.name, finished, total)
+
+        width = min(self.concurrency or model.max_concurrency, len(fresh))
+        workers = [asyncio.ensure_future(worker()) for _ in range(width)]
+        try:
+            await asyncio.gather(*workers)
         except BaseException:
-            for t in tasks:
+            for t in workers:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
             raise
+        finally:
+            self._flush()
         return self._ordered(variant, examples)
 
     def _record(self, variant: Variant, ex: Example, text: str, completion: Completion | None, key: str | None,
                 *, from_cache: bool, cache_as: str | None = None) -> None:
-        """Score and store one answer; a fresh model answer is cached under `cache_as` in the same commit."""
+        """Score one answer and queue it for the store; a fresh model answer is cached under `cache_as` in the
+        same commit."""
         scored = self.scorer.score(text, ex)
         extras = dict(scored.extras)
         if variant.annotate is not None:
             extras.update(variant.annotate(ex))
-        self.store.add_result(
-            self.run_id,
+        self._pending.append((
             ResultRow(
                 variant=variant.name, example_id=ex.id, output=text, parsed=scored.parsed, score=scored.score,
                 failure=scored.failure,
@@ -106,8 +143,22 @@ class Runner:
                 latency_s=completion.latency_s if completion else 0.0,
                 from_cache=from_cache, extras=extras, request_key=key,
             ),
-            cache=(cache_as, completion) if cache_as is not None and completion is not None else None,
-        )
+            (cache_as, completion) if cache_as is not None and completion is not None else None,
+        ))
+
+    def _flush(self) -> None:
+        """Commit the answers recorded since the last flush, in one transaction."""
+        self._flush_scheduled = False
+        if self._pending:
+            self.store.add_results(self.run_id, self._pending)
+            self._pending = []
+
+    def _flush_from_loop(self) -> None:
+        """The flush the event loop runs: an error is kept for the workers to raise (the loop would only log it)."""
+        try:
+            self._flush()
+        except BaseException as exc:
+            self._flush_error = exc
 
     def _ordered(self, variant: Variant, examples: Sequence[Example]) -> list[ResultRow]:
         by_id = {r.example_id: r for r in self.store.results(self.run_id, variant.name)}

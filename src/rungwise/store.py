@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -236,21 +236,30 @@ class Store:
     def add_result(self, run_id: str, row: ResultRow, *, cache: tuple[str, Completion] | None = None) -> None:
         """Record one result; with `cache=(model fingerprint, completion)` also cache the response under
         `row.request_key`, in the same transaction (one commit per answer)."""
-        with self._tx() as c:
-            if cache is not None and row.request_key is not None:
-                model, completion = cache
-                c.execute(
-                    "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?)",
-                    (model, row.request_key, json.dumps(asdict(completion)), time.time()),
-                )
-            c.execute(
-                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id, row.variant, row.example_id, row.request_key, row.output, row.parsed, row.score,
-                    row.failure, row.prompt_tokens, row.completion_tokens, row.cached_tokens, row.latency_s,
-                    int(row.from_cache), json.dumps(row.extras, sort_keys=True), time.time(),
-                ),
+        self.add_results(run_id, [(row, cache)])
+
+    def add_results(self, run_id: str, rows: Sequence[tuple[ResultRow, tuple[str, Completion] | None]]) -> None:
+        """Record several results, each with its optional response to cache, in one transaction."""
+        if not rows:
+            return
+        now = time.time()
+        cached = [
+            (cache[0], row.request_key, json.dumps(vars(cache[1])), now)  # vars: asdict deep-copies
+            for row, cache in rows
+            if cache is not None and row.request_key is not None
+        ]
+        results = [
+            (
+                run_id, row.variant, row.example_id, row.request_key, row.output, row.parsed, row.score,
+                row.failure, row.prompt_tokens, row.completion_tokens, row.cached_tokens, row.latency_s,
+                int(row.from_cache), json.dumps(row.extras, sort_keys=True), now,
             )
+            for row, _ in rows
+        ]
+        with self._tx() as c:
+            if cached:
+                c.executemany("INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?)", cached)
+            c.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", results)
 
     def results(self, run_id: str, variant: str | None = None) -> list[ResultRow]:
         sql = ("SELECT variant, example_id, output, parsed, score, failure, prompt_tokens, completion_tokens, "
