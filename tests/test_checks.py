@@ -45,6 +45,30 @@ def test_findings(task: Task) -> None:
     assert codes["eval-size"].severity == "warning"
 
 
+def test_a_near_twin_with_another_target_is_not_leakage(tmp_path: Path) -> None:
+    """Memorising a near-identical input with another answer gives the wrong answer: not leakage."""
+    train = [{"input": LONG, "target": "sales"}, {"input": "The app crashes", "target": "technical"}]
+    evals = [{"input": LONG.lower() + " please", "target": "billing"},  # near twin, other target
+             {"input": LONG.lower() + " now", "target": "sales"}]  # near twin, same target: leakage
+    task = Task.load(write_task(tmp_path / "t", LABEL_TOML, train, evals))
+    report = run_checks(task, embedder=BagOfWordsEmbedder())
+    assert report.leaked == {"eval:L2"}
+
+
+@pytest.mark.slow
+def test_number_words_in_another_order_are_not_leakage(tmp_path: Path) -> None:
+    """nemo_itn's real case: MiniLM puts these at cosine 1.00, yet the answers differ."""
+    from rungwise.checks import near_leaks
+    from rungwise.embeddings import default_embedder
+
+    toml = 'name = "itn"\ninstruction = "Convert."\ntarget = 0.9\n[output]\ntype = "text"\n[metric]\nname = "exact_match"\n'
+    train = [{"input": "eighteen thousand eight hundred seventy five dollars", "target": "$18875"}]
+    evals = [{"input": "eighteen thousand five hundred seventy eight dollars", "target": "$18578"},
+             {"input": "Eighteen thousand eight hundred seventy five dollars.", "target": "$18875"}]
+    task = Task.load(write_task(tmp_path / "t", toml, train, evals))
+    assert set(near_leaks(task, default_embedder(), tmp_path)) == {"eval:L2"}
+
+
 def test_leakage_policy(task: Task) -> None:
     report = run_checks(task, embedder=BagOfWordsEmbedder())
     with pytest.raises(TaskError, match="2 eval rows leak from train"):

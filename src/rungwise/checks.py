@@ -1,7 +1,7 @@
 """Dataset checks, run by `rungwise check` and at the start of every climb: an honest eval comes first.
 
 - leakage: eval inputs that also sit in train, exactly (after folding case, punctuation and whitespace) or
-  nearly (embedding cosine similarity at or above NEAR_DUPLICATE);
+  nearly (embedding cosine similarity at or above NEAR_DUPLICATE, with the same target);
 - duplicates within a split, and identical inputs with different targets (conflicts);
 - targets that break the output spec (JSON targets with keys outside the fields, or missing required keys);
 - label imbalance and labels with no train example;
@@ -22,7 +22,8 @@ from rungwise.task import Task
 
 #: MiniLM cosine at or above which two inputs count as the same question. At 0.95 banking77 flags 918 eval
 #: rows that are paraphrases ("My card has not arrived yet." ~ "My card hasn't arrived."); at 0.98 it flags 285
-#: that differ by a word or two ("How do I find the exchange rate?" ~ "How do you find the exchange rate?").
+#: that differ by a word or two ("How do I find the exchange rate?" ~ "How do you find the exchange rate?"),
+#: 278 of them with the train twin's label.
 NEAR_DUPLICATE = 0.98
 Severity = Literal["error", "warning", "info"]
 
@@ -65,21 +66,32 @@ def exact_leaks(task: Task) -> set[str]:
 
 
 def near_leaks(task: Task, embedder: Any, cache_dir: Any = None, threshold: float = NEAR_DUPLICATE) -> dict[str, tuple[str, float]]:
-    """Eval rows with a train row at cosine >= threshold: {eval id: (train id, similarity)}."""
+    """Eval rows with a train row at cosine >= threshold *and the same target*: {eval id: (train id, similarity)}.
+
+    A near-identical train input with another target is not leakage: memorising it gives the wrong answer
+    ("eighteen thousand five hundred seventy eight dollars" -> $18578 sits at cosine 1.00 from "... eight hundred
+    seventy five dollars" -> $18875, since MiniLM barely sees word order).
+    """
     if not task.train:
         return {}
+    import numpy as np
+
     from rungwise.embeddings import encode_cached
 
     train_vecs = encode_cached(embedder, [ex.input for ex in task.train], cache_dir)
     eval_vecs = encode_cached(embedder, [ex.input for ex in task.eval], cache_dir)
+    train_targets = [fold(ex.target) for ex in task.train]
     found: dict[str, tuple[str, float]] = {}
     for start in range(0, len(task.eval), 512):
         sims = eval_vecs[start : start + 512] @ train_vecs.T
-        best = sims.argmax(axis=1)
-        for row, j in enumerate(best):
-            s = float(sims[row, j])
-            if s >= threshold:
-                found[task.eval[start + row].id] = (task.train[int(j)].id, s)
+        for row in np.flatnonzero(sims.max(axis=1) >= threshold):
+            ex = task.eval[start + int(row)]
+            target = fold(ex.target)
+            candidates = np.flatnonzero(sims[row] >= threshold)
+            for j in candidates[np.argsort(-sims[row, candidates], kind="stable")]:
+                if train_targets[int(j)] == target:
+                    found[ex.id] = (task.train[int(j)].id, float(sims[row, j]))
+                    break
     return found
 
 
@@ -119,7 +131,7 @@ def run_checks(task: Task, *, embedder: Any | None = None, cache_dir: Any = None
         if nearly:
             sample = [f"{k}~{v[0]} ({v[1]:.2f})" for k, v in sorted(nearly.items())[:5]]
             findings.append(Finding("error", "leakage-near",
-                                    f"{len(nearly)} eval inputs have a near-identical train input "
+                                    f"{len(nearly)} eval inputs have a near-identical train input with the same target "
                                     f"(embedding similarity >= {NEAR_DUPLICATE})", sample, len(nearly)))
             leaked |= set(nearly)
     for split, rows in (("train", task.train), ("eval", task.eval)):
