@@ -237,8 +237,8 @@ def _finetune_costs(task: Task, summaries: list[VariantSummary], costs: dict[str
     reference = min((costs[s.name] for s in meeting), key=lambda c: c.cost_per_call, default=None)
     out: dict[str, FinetuneCost] = {}
     for s in summaries:
-        if s.rung == "finetune" and s.name in adapters:
-            meta = adapters[s.name]
+        meta = adapters.get(s.name) or adapters.get(s.name.removesuffix("-constrained"))  # a constrained variant shares its adapter
+        if s.rung == "finetune" and meta is not None:
             out[s.name] = finetune_cost(task.spec.costs, per_call=costs[s.name].cost_per_call,
                                         train_examples=int(meta.get("examples", 0)),
                                         train_seconds=float(meta.get("train_seconds", 0.0)), eval_rows=s.n,

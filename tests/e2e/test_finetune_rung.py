@@ -26,7 +26,6 @@ target = 0.99
 [output]
 type = "label"
 labels = {FRUITS!r}
-constrained = false
 [checks]
 near_duplicates = false
 [finetune]
@@ -60,6 +59,8 @@ def test_finetune_rung_in_a_climb(embedded: EmbeddedModel, tmp_path: Path, hf_ca
     assert abs(tuned.mean_prompt_tokens - base.mean_prompt_tokens) < 2
     assert tuned.format_failures < base.format_failures
     assert tuned.score > base.score
+    # the same adapter with the output constrained to the labels: no format failure left, one artifact for both
+    assert by["finetune-constrained"].format_failures == 0
     artifacts = Store(db).artifacts(result.run_id)
     assert [a["name"] for a in artifacts] == ["finetune"]
     meta = artifacts[0]["meta"]
@@ -69,6 +70,8 @@ def test_finetune_rung_in_a_climb(embedded: EmbeddedModel, tmp_path: Path, hf_ca
     assert len(meta["data_hash"]) == 16
     ft_cost = result.extra["finetune_costs"]["finetune"]
     assert ft_cost["reference"] == "baseline" and ft_cost["total_per_month"] >= ft_cost["calls_per_month"]
+    constrained_cost = result.extra["finetune_costs"]["finetune-constrained"]  # priced with the shared adapter
+    assert (constrained_cost["dataset"], constrained_cost["training"]) == (ft_cost["dataset"], ft_cost["training"])
     # a second climb reuses the trained adapter and the cache: no training, no model call
     again = climb(folder, embedded, ClimbOptions(rungs=["baseline", "finetune"], all_rungs=True, store_path=db,
                                                  cache_dir=cache, resume=False))

@@ -22,6 +22,7 @@ from rungwise.data import Example, fold
 from rungwise.errors import MissingExtra
 from rungwise.models.base import Message, Request
 from rungwise.rungs.base import Rung, RungContext, RungSkipped, Variant
+from rungwise.rungs.constrained import constrained, constraint_for
 from rungwise.task import Task
 
 #: progress(name, done, total): the same callback the runner uses, here for training steps
@@ -74,17 +75,19 @@ class FinetuneRung(Rung):
         except ImportError:
             raise RungSkipped(str(MissingExtra("torch and peft", "finetune"))) from None
         pool = train_pool(task)
-        variants = [self._variant(task, context, "finetune", [(short_messages(task, ex.input), ex.target) for ex in pool],
-                                  lambda ex: short_messages(task, ex.input))]
+        variants = self._variants(task, context, "finetune", [(short_messages(task, ex.input), ex.target) for ex in pool],
+                                  lambda ex: short_messages(task, ex.input))
         if task.corpus_path is not None and task.spec.finetune.with_rag:
             passages = _retriever(task, context)
             rows = [(rag_messages(task, passages(ex.input), ex.input), ex.target) for ex in pool]
-            variants.append(self._variant(task, context, "finetune-rag", rows,
-                                          lambda ex: rag_messages(task, passages(ex.input), ex.input)))
+            variants += self._variants(task, context, "finetune-rag", rows,
+                                       lambda ex: rag_messages(task, passages(ex.input), ex.input))
         return variants
 
-    def _variant(self, task: Task, context: RungContext, name: str, rows: list[tuple[tuple[Message, ...], str]],
-                 messages: Callable[[Example], tuple[Message, ...]]) -> Variant:
+    def _variants(self, task: Task, context: RungContext, name: str, rows: list[tuple[tuple[Message, ...], str]],
+                  messages: Callable[[Example], tuple[Message, ...]]) -> list[Variant]:
+        """The tuned model with the short prompt; for label and JSON tasks also with its output constrained
+        (a tuned small model learns the labels' style before it learns the label set itself)."""
         from rungwise.models.embedded import EmbeddedModel, file_digest
 
         adapter, meta = train_adapter(task, context, name, rows)
@@ -96,7 +99,13 @@ class FinetuneRung(Rung):
             return Request(messages(ex), max_tokens=budget.max_tokens, stop=budget.stop)
 
         meta["adapter_sha256"] = file_digest(adapter)[:16]
-        return Variant(name, self.name, build, model=model, config={"adapter": {"path": str(adapter), **meta}})
+        variants = [Variant(name, self.name, build, model=model, config={"adapter": {"path": str(adapter), **meta}})]
+        constraint = constraint_for(task, model) if task.spec.output.constrained else None
+        if constraint is not None:  # the same adapter (one artifact), the output constrained
+            variants.append(Variant(f"{name}-constrained", self.name, lambda ex: constrained(build(ex), constraint),
+                                    model=model, config={"adapter_of": name, "adapter_sha256": meta["adapter_sha256"],
+                                                         "constraint": sorted(constraint)}))
+        return variants
 
 
 def _retriever(task: Task, context: RungContext) -> Callable[[str], list[str]]:
