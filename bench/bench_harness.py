@@ -202,7 +202,7 @@ def breakdown(task: Task, examples: list[Example], url: str, tmp: Path) -> None:
     t = time.perf_counter()
     scored = [scorer.score("card_arrival", ex) for ex in examples]
     steps["scorer.score (label)"] = time.perf_counter() - t
-    one_commit = "cache" in inspect.signature(store.add_result).parameters  # the Runner's path since it has one
+    one_commit = "cache" in inspect.signature(store.add_result).parameters  # one commit per answer, as in older Runners
     t = time.perf_counter()
     for ex, k, s in zip(examples, keys, scored):
         row = ResultRow(variant.name, ex.id, "card_arrival", s.parsed, s.score, s.failure, 600, 4, 580, 0.001, False,

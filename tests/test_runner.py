@@ -98,6 +98,39 @@ def test_a_store_failure_stops_the_run_instead_of_vanishing(label_task: Path, st
     assert len(model.calls) < 3
 
 
+def test_answers_before_an_error_are_kept_on_every_path(label_task: Path, store: Store) -> None:
+    """Answers recorded in batches (references, cache hits) are committed before an error propagates."""
+    from rungwise.data import Example
+
+    task = Task.load(label_task)
+    run = store.create_run("t", "f", "h", "fake:fake", {})
+    rows = [Example(f"e{i}", f"text {i}", "billing") for i in range(300)]
+
+    def answer(ex: Example) -> str:
+        if ex.id == "e280":  # past the first batch of 256
+            raise KeyboardInterrupt
+        return "billing"
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(Runner(store, run, Scorer(task)).run(Variant("ref", "fewshot", answer=answer), rows, FakeModel()))
+    assert store.done_examples(run, "ref") == {f"e{i}" for i in range(280)}
+
+    # the same through the cache: 300 cached answers, an interruption while recording them
+    model = FakeModel(lambda r: "billing")
+    first = store.create_run("t", "f", "h", model.fingerprint, {})
+    asyncio.run(Runner(store, first, Scorer(task)).run(_variant(), rows, model))
+    second = store.create_run("t", "f", "h", model.fingerprint, {})
+    runner = Runner(store, second, Scorer(task), progress=lambda name, done, total: _stop_at(done, 270))
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(runner.run(_variant(), rows, model))
+    assert len(store.done_examples(second, "v")) == 270 and len(model.calls) == 300
+
+
+def _stop_at(done: int, limit: int) -> None:
+    if done == limit:
+        raise KeyboardInterrupt
+
+
 def test_climb_stops_at_first_rung_meeting_target(label_task: Path, tmp_path: Path) -> None:
     task = Task.load(label_task)
     gold = {ex.input: ex.target for ex in task.eval}

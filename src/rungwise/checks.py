@@ -66,7 +66,7 @@ def exact_leaks(task: Task) -> set[str]:
 
 
 def near_leaks(task: Task, embedder: Any, cache_dir: Any = None, threshold: float = NEAR_DUPLICATE) -> dict[str, tuple[str, float]]:
-    """Eval rows with a train row at cosine >= threshold *and the same target*: {eval id: (train id, similarity)}.
+    """Eval rows with a train row at cosine >= threshold *and the same answer*: {eval id: (train id, similarity)}.
 
     A near-identical train input with another target is not leakage: memorising it gives the wrong answer
     ("eighteen thousand five hundred seventy eight dollars" -> $18578 sits at cosine 1.00 from "... eight hundred
@@ -80,19 +80,30 @@ def near_leaks(task: Task, embedder: Any, cache_dir: Any = None, threshold: floa
 
     train_vecs = encode_cached(embedder, [ex.input for ex in task.train], cache_dir)
     eval_vecs = encode_cached(embedder, [ex.input for ex in task.eval], cache_dir)
-    train_targets = [fold(ex.target) for ex in task.train]
+    is_json = task.spec.output.type == "json"
+    train_targets = [_answer_keys(ex, is_json) for ex in task.train]
     found: dict[str, tuple[str, float]] = {}
     for start in range(0, len(task.eval), 512):
         sims = eval_vecs[start : start + 512] @ train_vecs.T
         for row in np.flatnonzero(sims.max(axis=1) >= threshold):
             ex = task.eval[start + int(row)]
-            target = fold(ex.target)
+            answers = _answer_keys(ex, is_json)
             candidates = np.flatnonzero(sims[row] >= threshold)
             for j in candidates[np.argsort(-sims[row, candidates], kind="stable")]:
-                if train_targets[int(j)] == target:
+                if train_targets[int(j)] & answers:
                     found[ex.id] = (task.train[int(j)].id, float(sims[row, j]))
                     break
     return found
+
+
+def _answer_keys(ex: Example, is_json: bool) -> set[str]:
+    """The row's acceptable answers, compared as the metric would: folded text, or JSON with sorted keys."""
+    if is_json:
+        try:
+            return {json.dumps(json.loads(ex.target), sort_keys=True)}
+        except ValueError:
+            return {ex.target}
+    return {fold(answer) for answer in ex.answers}
 
 
 def _spec_breaks(task: Task) -> list[Finding]:

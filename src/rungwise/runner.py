@@ -1,9 +1,11 @@
 """The Runner: sends one variant's requests with bounded concurrency, reads and writes the response cache,
-records every result as it arrives, and skips what an interrupted run already finished.
+records the results as they arrive, and skips what an interrupted run already finished.
 
-Answers that arrive in the same turn of the event loop are committed together, on the next turn: the store
-never lags more than one turn behind the answers received (the same window any write-as-it-arrives has), and a
-fast server does not pay one SQLite transaction per answer.
+Model answers that arrive in the same turn of the event loop are committed together, on the next turn: the
+store never lags more than one turn behind the answers received, and a fast server does not pay one SQLite
+transaction per answer. Answers that cost no call (cache hits, references) are committed 256 at a time. An
+exception or Ctrl-C commits what is pending before it propagates; a kill -9 loses at most the answers of the
+current turn (and pending cache hits, which cost nothing to redo).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Runner:
     async def run(self, variant: Variant, examples: Sequence[Example], model: Model) -> list[ResultRow]:
         """Score `variant` on `examples`; returns the results in the order of `examples`."""
         model = variant.model or model
+        self._flush_error = None
         done = self.store.done_examples(self.run_id, variant.name)
         self.stats.resumed += len(done & {ex.id for ex in examples})
         todo = [ex for ex in examples if ex.id not in done]
@@ -64,8 +67,10 @@ class Runner:
                         self._flush()
                     if self.progress:
                         self.progress(variant.name, finished, total)
-            finally:
-                self._flush()
+            except BaseException as exc:
+                self._flush_before_raising(exc)
+                raise
+            self._flush()
             return self._ordered(variant, examples)
 
         assert variant.build is not None
@@ -88,8 +93,10 @@ class Runner:
                     self._flush()
                 if self.progress:
                     self.progress(variant.name, finished, total)
-        finally:
-            self._flush()
+        except BaseException as exc:
+            self._flush_before_raising(exc)
+            raise
+        self._flush()
 
         # then the calls, in eval order: a fixed pool of workers pulling from one queue (one task per
         # request behind a semaphore costs the event loop more than the requests themselves on a fast server)
@@ -116,13 +123,14 @@ class Runner:
         workers = [asyncio.ensure_future(worker()) for _ in range(width)]
         try:
             await asyncio.gather(*workers)
-        except BaseException:
+        except BaseException as exc:
             for t in workers:
                 t.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            self._flush_before_raising(exc)
             raise
-        finally:
-            self._flush()
+        self._flush()  # raises if the store still fails; a passing failure is retried here and forgotten
+        self._flush_error = None
         return self._ordered(variant, examples)
 
     def _record(self, variant: Variant, ex: Example, text: str, completion: Completion | None, key: str | None,
@@ -154,11 +162,21 @@ class Runner:
             self._pending = []
 
     def _flush_from_loop(self) -> None:
-        """The flush the event loop runs: an error is kept for the workers to raise (the loop would only log it)."""
+        """The flush the event loop runs: an error is kept for the workers to raise (the loop would only log it).
+        The rows stay pending, so the next flush retries them."""
         try:
             self._flush()
-        except BaseException as exc:
+        except Exception as exc:
             self._flush_error = exc
+
+    def _flush_before_raising(self, exc: BaseException) -> None:
+        """Keep what was answered before `exc`; a failing store must not hide `exc` itself."""
+        try:
+            self._flush()
+        except Exception as err:
+            note = getattr(exc, "add_note", None)
+            if note is not None:
+                note(f"rungwise: {len(self._pending)} answers could not be saved either: {err}")
 
     def _ordered(self, variant: Variant, examples: Sequence[Example]) -> list[ResultRow]:
         by_id = {r.example_id: r for r in self.store.results(self.run_id, variant.name)}
