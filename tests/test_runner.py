@@ -172,3 +172,23 @@ def test_dry_run_calls_nothing_and_trains_nothing(label_task: Path, tmp_path: Pa
     assert all(e.prompt_tokens > 0 for e in result.estimates if e.calls)
     assert "dry run" in result.skipped["finetune"]
     assert EmbeddedModel.fine_tunable
+
+
+def test_finetune_is_priced_against_the_best_rung_when_none_meets_the_target(label_task: Path, store: Store) -> None:
+    from rungwise.climb import _finetune_costs
+    from rungwise.costs import price
+    from rungwise.summary import VariantSummary
+
+    task = Task.load(label_task)  # target 0.9 (or whatever the fixture sets): no rung below meets it here
+
+    def summary(name: str, rung: str, score: float, tokens: float) -> VariantSummary:
+        return VariantSummary(name, rung, False, 100, score, score, score, "wilson", 0, 0, tokens, 5, 0.1, 0.1, 0.1)
+
+    summaries = [summary("prompt", "prompt", 0.10, 600), summary("fewshot-knn", "fewshot", 0.50, 800),
+                 summary("fewshot-knn-constrained", "fewshot", 0.45, 800), summary("finetune", "finetune", 0.40, 50)]
+    assert all(s.score < task.spec.target for s in summaries)
+    costs = {s.name: price(s.name, s.mean_prompt_tokens, 5, task.spec.costs) for s in summaries}
+    run = store.create_run("t", "f", "h", "fake:fake", {})
+    store.add_artifact(run, "finetune", "lora-gguf", "adapter.gguf", {"examples": 900, "train_seconds": 300.0})
+    out = _finetune_costs(task, summaries, costs, store, run)
+    assert out["finetune"].reference == "fewshot-knn"

@@ -233,7 +233,8 @@ def _finetune_costs(task: Task, summaries: list[VariantSummary], costs: dict[str
         return {}
     adapters = {a["name"]: a["meta"] for a in store.artifacts(run_id)}
     others = [s for s in summaries if s.rung != "finetune" and not s.probe]
-    meeting = [s for s in others if s.score >= task.spec.target] or others[-1:]
+    # the rungs that meet the target, else the best-scoring one
+    meeting = [s for s in others if s.score >= task.spec.target] or sorted(others, key=lambda s: s.score)[-1:]
     reference = min((costs[s.name] for s in meeting), key=lambda c: c.cost_per_call, default=None)
     out: dict[str, FinetuneCost] = {}
     for s in summaries:
