@@ -55,6 +55,21 @@ def test_knowledge_gap_is_diagnosed() -> None:
     assert "knowledge" in d.recommendation and "fine-tune" in d.recommendation
 
 
+def test_a_finetune_over_retrieval_is_behaviour_on_top_of_knowledge() -> None:
+    """xquad_en's shape: retrieval lifts the score (knowledge), a fine-tune reading the same passages lifts it
+    far more (the answer's form): the recommendation must not stop at 'knowledge'."""
+    n = 200
+    prompt, rag, tuned = _scores(n, 7), _scores(n, 21), _scores(n, 80)
+    sums = [_summary("prompt", "prompt", prompt), _summary("rag-bm25", "rag", rag),
+            _summary("finetune", "finetune", prompt), _summary("finetune-rag", "finetune", tuned)]
+    d = decide(sums, {"prompt": prompt, "rag-bm25": rag, "finetune": prompt, "finetune-rag": tuned}, 0.6)
+    assert d.diagnosis.knowledge_gap is True
+    assert d.diagnosis.behaviour_over_retrieval is not None and "'finetune-rag' beats 'rag-bm25' by +29.5" in d.recommendation
+    # without the tuned adapter beating retrieval, the old advice stands
+    d2 = decide(sums[:3], {"prompt": prompt, "rag-bm25": rag, "finetune": prompt}, 0.6)
+    assert d2.diagnosis.behaviour_over_retrieval is None and "before any fine-tune" in d2.recommendation
+
+
 def test_behavioural_gap_is_diagnosed() -> None:
     n = 100
     prompt = _scores(n, 40)

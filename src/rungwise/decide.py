@@ -51,6 +51,8 @@ class Diagnosis:
     notes: list[str] = field(default_factory=list)
     #: set when a no-LLM reference (the nearest train row's label) does as well as the few-shot rung
     cheaper_reference: str | None = None
+    #: set when a fine-tune that reads the retrieved passages beats retrieval alone: behaviour on top of knowledge
+    behaviour_over_retrieval: str | None = None
 
 
 @dataclass
@@ -167,9 +169,19 @@ def _diagnose(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarr
             cheaper = (f"'{fewshot.name}' is no better than the label of the nearest train row, which needs no LLM "
                        f"({reference.score:.1%} vs {fewshot.score:.1%}, p={c.p_value:.3g}): that classifier is the cheaper ship.")
             notes.append(cheaper)
+    over_retrieval: str | None = None
+    tuned_rag = max((s for s in summaries if s.rung == "finetune" and "rag" in s.name and s.name in scores),
+                    key=lambda s: s.score, default=None)
+    if rag is not None and tuned_rag is not None:
+        c = _compare(scores, rag.name, tuned_rag.name)
+        if c.significant and c.difference > 0:
+            over_retrieval = (f"'{tuned_rag.name}' beats '{rag.name}' by {c.difference * 100:+.1f} points (p={c.p_value:.3g}) "
+                              "with the same passages: what is left after retrieval is behaviour (the answer's form), "
+                              "which the weights learn.")
+            notes.append(over_retrieval)
     if ref is not None and failures:
         notes.append(f"{ref.name} still fails {failures} of {ref.n} rows: {ref.format_failures} format, {ref.content_failures} content")
-    return Diagnosis(format_share, knowledge, behavioural, notes, cheaper)
+    return Diagnosis(format_share, knowledge, behavioural, notes, cheaper, over_retrieval)
 
 
 def _fmt(s: VariantSummary) -> str:
@@ -196,7 +208,9 @@ def _recommend(rungs: list[RungVerdict], by_name: Mapping[str, VariantSummary], 
     else:
         best = max((by_name[v.best] for v in rungs), key=lambda s: s.score)
         sentences.append(f"No rung meets the target of {target:.0%}; the best is '{best.name}' at {_fmt(best)}.")
-    if d.knowledge_gap:
+    if d.knowledge_gap and d.behaviour_over_retrieval:
+        sentences.append("The gap is knowledge first, which retrieval supplies, then behaviour: " + d.behaviour_over_retrieval)
+    elif d.knowledge_gap:
         sentences.append("The gap is knowledge, which retrieval supplies: improve the corpus and retrieval before any fine-tune.")
     elif d.behavioural_gap and shipped is None:
         sentences.append(f"{d.format_share:.0%} of the remaining failures are format failures: a behavioural gap, "
