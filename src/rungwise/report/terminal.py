@@ -12,14 +12,23 @@ from rungwise.climb import ClimbResult
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
-def ladder_table(result: ClimbResult) -> Table:
+#: below this many columns the ladder drops its secondary columns instead of squeezing every one to "pro…"
+WIDE = 150
+#: the columns a narrow terminal keeps
+_NARROW = ("variant", "score [95% CI]", "vs below", "prompt tok", "p50 s", "format fail")
+
+
+def ladder_table(result: ClimbResult, width: int = WIDE) -> Table:
     title = f"{escape(result.task)}: {result.metric} on {result.n_eval} eval rows, target {result.target:.0%}"
     table = Table(title=title)
     currency = next(iter(result.costs.values())).currency if result.costs else ""
     columns = ["rung", "variant", "score [95% CI]", "vs below", "prompt tok", "compl tok", "p50 s", "p95 s",
                "format fail", "content fail", f"{currency}/call", f"{currency}/month"]
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("rung", "variant", "vs below") else "right")
+    keep = [i for i, col in enumerate(columns) if width >= WIDE or col in _NARROW]
+    for i in keep:
+        col = columns[i]
+        table.add_column(col, justify="left" if col in ("rung", "variant", "vs below") else "right",
+                         no_wrap=col in ("variant", "score [95% CI]"))
     verdicts = {}
     if result.decision:
         for verdict in result.decision.rungs:
@@ -29,14 +38,15 @@ def ladder_table(result: ClimbResult) -> Table:
     for v in result.variants:
         mark = " [bold green]*[/bold green]" if v.name == result.shipped else ""
         cost = result.costs.get(v.name)
-        table.add_row(
+        cells = [
             escape(v.rung), escape(v.name + (" (probe)" if v.probe else "")) + mark,
             f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]", escape(verdicts.get(v.name, "")),
             f"{v.mean_prompt_tokens:.0f}", f"{v.mean_completion_tokens:.1f}",
             f"{v.latency_p50_s:.2f}", f"{v.latency_p95_s:.2f}",
             str(v.format_failures), str(v.content_failures),
             f"{cost.cost_per_call:.6f}" if cost else "", f"{cost.cost_per_month:,.2f}" if cost else "",
-        )
+        ]
+        table.add_row(*(cells[i] for i in keep))
     return table
 
 
@@ -65,7 +75,9 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         console.print(est)
         console.print(f"total estimated cost at most {sum(e.cost for e in result.estimates):.4f}")
         return
-    console.print(ladder_table(result))
+    console.print(ladder_table(result, console.width))
+    if console.width < WIDE:
+        console.print(f"[dim](a terminal of {WIDE} columns, or --json, shows every column)[/dim]")
     for rung, why in result.skipped.items():
         console.print(f"[dim]skipped {escape(rung)}: {escape(why)}[/dim]")
     if result.decision:
