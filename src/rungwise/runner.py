@@ -11,7 +11,7 @@ current turn (and pending cache hits, which cost nothing to redo).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rungwise.data import Example
@@ -59,18 +59,9 @@ class Runner:
             self.progress(variant.name, finished, total)
 
         if variant.answer is not None:  # a reference that needs no model
-            try:
-                for ex in todo:
-                    self._record(variant, ex, variant.answer(ex), None, None, from_cache=False)
-                    finished += 1
-                    if len(self._pending) >= BATCH:
-                        self._flush()
-                    if self.progress:
-                        self.progress(variant.name, finished, total)
-            except BaseException as exc:
-                self._flush_before_raising(exc)
-                raise
-            self._flush()
+            answer = variant.answer
+            self._record_without_calls(variant, ((ex, answer(ex), None, None) for ex in todo), finished, total,
+                                       from_cache=False)
             return self._ordered(variant, examples)
 
         assert variant.build is not None
@@ -79,24 +70,10 @@ class Runner:
         hits = self.store.cache_many(model.fingerprint, list(set(keys.values())))
 
         # cached answers first: recorded at once, no task and no call
-        fresh: list[Example] = []
-        try:
-            for ex in todo:
-                completion = hits.get(keys[ex.id])
-                if completion is None:
-                    fresh.append(ex)
-                    continue
-                self.stats.cache_hits += 1
-                self._record(variant, ex, completion.text, completion, keys[ex.id], from_cache=True)
-                finished += 1
-                if len(self._pending) >= BATCH:
-                    self._flush()
-                if self.progress:
-                    self.progress(variant.name, finished, total)
-        except BaseException as exc:
-            self._flush_before_raising(exc)
-            raise
-        self._flush()
+        cached = [(ex, hits[keys[ex.id]].text, hits[keys[ex.id]], keys[ex.id]) for ex in todo if keys[ex.id] in hits]
+        fresh = [ex for ex in todo if keys[ex.id] not in hits]
+        self.stats.cache_hits += len(cached)
+        finished = self._record_without_calls(variant, cached, finished, total, from_cache=True)
 
         # then the calls, in eval order: a fixed pool of workers pulling from one queue (one task per
         # request behind a semaphore costs the event loop more than the requests themselves on a fast server)
@@ -132,6 +109,25 @@ class Runner:
         self._flush()  # raises if the store still fails; a passing failure is retried here and forgotten
         self._flush_error = None
         return self._ordered(variant, examples)
+
+    def _record_without_calls(self, variant: Variant,
+                              answers: Iterable[tuple[Example, str, Completion | None, str | None]],
+                              finished: int, total: int, *, from_cache: bool) -> int:
+        """Record answers that cost no call (cache hits, references), BATCH per commit; what was recorded is
+        committed before an error propagates. Returns the new count of finished examples."""
+        try:
+            for ex, text, completion, key in answers:
+                self._record(variant, ex, text, completion, key, from_cache=from_cache)
+                finished += 1
+                if len(self._pending) >= BATCH:
+                    self._flush()
+                if self.progress:
+                    self.progress(variant.name, finished, total)
+        except BaseException as exc:
+            self._flush_before_raising(exc)
+            raise
+        self._flush()
+        return finished
 
     def _record(self, variant: Variant, ex: Example, text: str, completion: Completion | None, key: str | None,
                 *, from_cache: bool, cache_as: str | None = None) -> None:

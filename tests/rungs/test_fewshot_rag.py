@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import write_task
+from helpers import LABEL_TOML, write_task
 
 from rungs.fakes import BagOfWordsEmbedder
 from rungwise.climb import ClimbOptions, climb
@@ -19,16 +19,7 @@ from rungwise.rungs.fewshot import FewShotRung, fixed_examples, render
 from rungwise.rungs.rag import RagRung
 from rungwise.task import Task
 
-TOML = """
-name = "route"
-instruction = "Which team?"
-target = 0.99
-[output]
-type = "label"
-labels = ["billing", "technical", "sales"]
-[fewshot]
-k = 2
-"""
+TOML = LABEL_TOML.replace("target = 0.8", "target = 0.99") + "[fewshot]\nk = 2\n"
 TRAIN = [
     {"input": "charged twice on my card", "target": "billing"},
     {"input": "refund for the invoice", "target": "billing"},
