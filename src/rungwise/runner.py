@@ -162,14 +162,14 @@ class Runner:
         The rows stay pending, so the next flush retries them."""
         try:
             self._flush()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - kept and raised by the workers
             self._flush_error = exc
 
     def _flush_before_raising(self, exc: BaseException) -> None:
         """Keep what was answered before `exc`; a failing store must not hide `exc` itself."""
         try:
             self._flush()
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - attached to the exception being raised
             note = getattr(exc, "add_note", None)
             if note is not None:
                 note(f"rungwise: {len(self._pending)} answers could not be saved either: {err}")
