@@ -4,13 +4,17 @@
     rungwise Runner                              >= 1,000 requests/s on 2 cores
 
 An instant OpenAI-compatible endpoint (bench/loopback.py) runs in its own process. Against it:
-  (a) raw: an async httpx client, C workers, N chat-completion POSTs with the prompt rung's bodies;
+  (a) raw: an async httpx client (`client.post(url, json=body)`), C workers, N chat-completion POSTs with the
+      prompt rung's bodies prepared in advance;
   (b) rungwise: the Runner (real SQLite store on a temp file, a fresh run so nothing is cached, scoring the
-      banking77 label task) sending the same N requests at the same concurrency through OpenAIHttpModel.
-Rounds alternate raw and rungwise; the median and best of each are printed. `--breakdown` times the Runner's
+      banking77 label task) sending the same N requests at the same concurrency through OpenAIHttpModel;
+  (c) raw transport: the same POSTs sent the way rungwise sends them (httpx's connection-pool transport, below
+      the client layer: see rungwise/models/http.py), with nothing else. (b)/(c) is what the Runner's own work
+      (building and hashing requests, scoring, the store) costs; (b)/(a) is the floor's ratio.
+Rounds alternate the three; the median and best of each are printed. `--breakdown` times the Runner's
 per-result steps one by one (request build, hashing, scoring, the two SQLite writes); `--profile` runs one
 Runner round under cProfile and prints the top functions; `--attribute` sends the same requests in several shapes
-(OpenAIHttpModel alone in C workers; one task per request behind a semaphore, as the Runner does; with the
+(OpenAIHttpModel alone in C workers; one task per request behind a semaphore, as Runners before 0.1 did; with the
 garbage collector off) to show where the gap to raw comes from.
 
     python bench/bench_harness.py [--n 3000] [--concurrency 8,32] [--rounds 3] [--breakdown] [--attribute] [--profile]
@@ -43,6 +47,7 @@ from loopback import LoopbackServer  # noqa: E402
 
 from rungwise.data import Example  # noqa: E402
 from rungwise.models.base import Completion, Request  # noqa: E402
+from rungwise.models.http import HttpSender, proxies_configured  # noqa: E402
 from rungwise.models.openai_http import OpenAIHttpModel  # noqa: E402
 from rungwise.rungs import RungContext  # noqa: E402
 from rungwise.rungs.prompt import PromptRung  # noqa: E402
@@ -84,6 +89,26 @@ async def raw_round(url: str, bodies: list[dict], concurrency: int) -> tuple[flo
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return time.perf_counter() - start, ok
+
+
+async def raw_transport_round(url: str, bodies: list[dict], concurrency: int) -> tuple[float, int]:
+    sender = HttpSender(timeout_s=120.0, max_connections=concurrency)
+    chat = httpx.URL(f"{url}/chat/completions")
+    ok = 0
+    it = iter(bodies)
+
+    async def worker() -> None:
+        nonlocal ok
+        for body in it:
+            resp = await sender.send("POST", chat, json=body)
+            if resp.json()["choices"][0]["message"]["content"]:
+                ok += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - start
+    await sender.aclose()
+    return wall, ok
 
 
 def rungwise_round(url: str, task: Task, examples: list[Example], concurrency: int, tmp: Path,
@@ -155,6 +180,7 @@ def attribute(url: str, task: Task, examples: list[Example], bodies: list[dict],
     for _ in range(rounds):
         for name, fn in (
             ("raw httpx, c workers", lambda: asyncio.run(raw_round(url, bodies, c))[0]),
+            ("raw transport (rungwise's HTTP layer), c workers", lambda: asyncio.run(raw_transport_round(url, bodies, c))[0]),
             ("OpenAIHttpModel.complete, c workers", lambda: asyncio.run(model_workers())),
             ("OpenAIHttpModel.complete, N tasks + semaphore", lambda: asyncio.run(model_all_tasks())),
             ("  same, garbage collector off", lambda: _gc_off(lambda: asyncio.run(model_all_tasks()))),
@@ -164,7 +190,7 @@ def attribute(url: str, task: Task, examples: list[Example], bodies: list[dict],
             shapes.setdefault(name, []).append(n / fn())
     print(f"\nAttribution at concurrency {c} ({n} requests, median of {rounds}):")
     for name, rates in shapes.items():
-        print(f"  {name:48s} {statistics.median(rates):8,.0f} req/s")
+        print(f"  {name:52s} {statistics.median(rates):8,.0f} req/s")
 
 
 def _gc_off(fn):  # type: ignore[no-untyped-def]
@@ -297,21 +323,28 @@ def main() -> None:
         print(f"endpoint {url} (own process); {args.n} requests per round; request body ~{len(str(bodies[0]))} chars; "
               f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
         asyncio.run(raw_round(url, bodies[: min(300, len(bodies))], levels[0]))  # warm up
+        if proxies_configured():
+            print("a proxy is set in the environment: rungwise sends through httpx's full client, as raw does")
         for c in levels:
-            raw_rates: list[float] = []
-            rw_rates: list[float] = []
+            rates: dict[str, list[float]] = {"raw httpx": [], "rungwise": [], "raw transport": []}
             print(f"\nconcurrency {c}")
             for r in range(args.rounds):
                 wall, ok = asyncio.run(raw_round(url, bodies, c))
-                raw_rates.append(args.n / wall)
+                rates["raw httpx"].append(args.n / wall)
                 wall2, n_rows, calls = rungwise_round(url, task, examples, c, tmp)
-                rw_rates.append(args.n / wall2)
+                rates["rungwise"].append(args.n / wall2)
+                wall3, ok3 = asyncio.run(raw_transport_round(url, bodies, c))
+                rates["raw transport"].append(args.n / wall3)
                 print(f"  round {r + 1}: raw {args.n / wall:8,.0f} req/s ({ok} ok)   "
-                      f"rungwise {args.n / wall2:8,.0f} req/s ({n_rows} results, {calls} calls)")
-            raw_med, rw_med = statistics.median(raw_rates), statistics.median(rw_rates)
-            print(f"  raw httpx      median {raw_med:8,.0f} req/s   best {max(raw_rates):8,.0f}")
-            print(f"  rungwise       median {rw_med:8,.0f} req/s   best {max(rw_rates):8,.0f}")
-            print(f"  ratio rungwise/raw (medians) {rw_med / raw_med:.3f}   (floors: ratio 0.95, 1,000 req/s)")
+                      f"rungwise {args.n / wall2:8,.0f} req/s ({n_rows} results, {calls} calls)   "
+                      f"raw transport {args.n / wall3:8,.0f} req/s ({ok3} ok)")
+            med = {name: statistics.median(v) for name, v in rates.items()}
+            for name, v in rates.items():
+                print(f"  {name:14s} median {med[name]:8,.0f} req/s   best {max(v):8,.0f}")
+            print(f"  ratio rungwise/raw httpx (medians) {med['rungwise'] / med['raw httpx']:.3f}   "
+                  "(floors: ratio 0.95, 1,000 req/s)")
+            print(f"  ratio rungwise/raw transport (medians) {med['rungwise'] / med['raw transport']:.3f}   "
+                  "(the Runner's own work: requests, hashing, scoring, the store)")
 
         if args.attribute:
             attribute(url, task, examples, bodies, levels[0], tmp, args.rounds)

@@ -66,7 +66,8 @@ def test_interrupted_run_keeps_finished_results(label_task: Path, store: Store) 
 
 
 def test_answers_reach_the_store_while_the_run_goes_on(label_task: Path, store: Store) -> None:
-    """Answers are committed a loop turn after they arrive, not at the end of the variant."""
+    """Answers are committed a loop turn after they arrive (or GROUP_S after the previous commit), not at the
+    end of the variant."""
     task = Task.load(label_task)
     run = store.create_run("t", "f", "h", "fake:fake", {})
     seen: list[int] = []
@@ -78,6 +79,36 @@ def test_answers_reach_the_store_while_the_run_goes_on(label_task: Path, store: 
     model = FakeModel(answer, delay_s=0.01)
     asyncio.run(Runner(store, run, Scorer(task), concurrency=1).run(_variant(), task.eval, model))
     assert seen == [0, 1, 2]
+
+
+def test_fast_answers_share_commits_and_slow_ones_commit_at_once(label_task: Path, store: Store,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: answers arriving within GROUP_S of a commit wait for the next one together; an answer that
+    arrives later than that is committed on the next loop turn, alone."""
+    from rungwise.data import Example
+    from rungwise.runner import GROUP_S
+
+    task = Task.load(label_task)
+    commits: list[int] = []
+    add_results = store.add_results
+
+    def counted(run_id: str, rows: list) -> None:  # type: ignore[type-arg]
+        commits.append(len(rows))
+        add_results(run_id, rows)
+
+    monkeypatch.setattr(store, "add_results", counted)
+    rows = [Example(f"e{i}", f"text {i}", "billing") for i in range(400)]
+    fast = store.create_run("t", "f", "h", "fake:fast", {})
+    quick = FakeModel(lambda r: "billing", delay_s=0.0001)  # each answer comes back on a loop turn of its own
+    asyncio.run(Runner(store, fast, Scorer(task), concurrency=8).run(_variant(), rows, quick))
+    assert sum(commits) == 400 and len(store.done_examples(fast, "v")) == 400
+    assert len(commits) < 20, commits  # a commit per loop turn would be 50 or more
+
+    commits.clear()
+    slow = store.create_run("t", "f", "h", "fake:slow", {})
+    model = FakeModel(lambda r: "billing", name="slow", delay_s=GROUP_S * 2)
+    asyncio.run(Runner(store, slow, Scorer(task), concurrency=1).run(_variant(), rows[:4], model))
+    assert commits == [1, 1, 1, 1]
 
 
 def test_a_store_failure_stops_the_run_instead_of_vanishing(label_task: Path, store: Store,

@@ -1,4 +1,5 @@
-"""Any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, Ollama, hosted APIs), over async httpx.
+"""Any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, Ollama, hosted APIs), over async httpx
+(its connection-pool transport, see `rungwise.models.http`).
 
 Retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections and truncated
 bodies; a semaphore bounds the requests in flight. The API key is read from the environment when the
@@ -20,6 +21,7 @@ import httpx
 
 from rungwise.errors import MissingApiKey, ModelError, ModelUnavailable
 from rungwise.models.base import Completion, Model, Request
+from rungwise.models.http import HttpSender
 
 T = TypeVar("T")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -46,7 +48,7 @@ class OpenAIHttpModel(Model):
         backoff_s: float = 0.25,
         fingerprint: str | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url
         self.model_name = model_name
         self.api_key_env = api_key_env
         self.max_concurrency = max_concurrency
@@ -54,12 +56,27 @@ class OpenAIHttpModel(Model):
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self._fingerprint = fingerprint
-        self._client: httpx.AsyncClient | None = None
+        self._http: HttpSender | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._probed = False
         self.is_llama_cpp = False
         if api_key_env is not None:
             self._api_key()  # fail before any work when the key is missing
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, value: str) -> None:
+        self._base_url = value.rstrip("/")
+        try:
+            self._chat_url = httpx.URL(f"{self._base_url}/chat/completions")  # parsed once, not per request
+            if (self._chat_url.port or 0) > 65535:
+                raise httpx.InvalidURL(f"port {self._chat_url.port} is out of range")
+        except httpx.InvalidURL as exc:
+            raise ModelUnavailable(f"{value!r} is not a valid URL ({exc}). Pass a base URL such as "
+                                   "http://localhost:8000/v1.") from None
 
     # -- identity -------------------------------------------------------------------------------
     @property
@@ -87,21 +104,20 @@ class OpenAIHttpModel(Model):
         key = self._api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    def _ensure_client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=self.max_concurrency * 2, max_keepalive_connections=self.max_concurrency * 2)
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=10.0), limits=limits)
+    def _ensure_http(self) -> HttpSender:
+        if self._http is None:
+            self._http = HttpSender(timeout_s=self.timeout_s, max_connections=self.max_concurrency * 2)
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
-        return self._client
+        return self._http
 
     async def probe(self) -> None:
         """Ask the server who it is: detects llama.cpp (grammar support) and pins the fingerprint to its weights."""
         if self._probed:
             return
         self._probed = True
-        client = self._ensure_client()
+        http = self._ensure_http()
         try:
-            resp = await client.get(f"{self.base_url}/models", headers=self._headers())
+            resp = await http.send("GET", httpx.URL(f"{self.base_url}/models"), headers=self._headers())
         except httpx.HTTPError as exc:
             raise ModelUnavailable(
                 f"Cannot reach {self.base_url} ({type(exc).__name__}). Is the server running? "
@@ -157,11 +173,11 @@ class OpenAIHttpModel(Model):
     async def complete(self, request: Request) -> Completion:
         await self.probe()
         body = self._body(request)
-        return await self._with_retries(lambda client: self._once(client, body))
+        return await self._with_retries(lambda http: self._once(http, body))
 
-    async def _with_retries(self, call: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+    async def _with_retries(self, call: Callable[[HttpSender], Awaitable[T]]) -> T:
         """Run `call` under the concurrency limit, retrying transient failures with backoff and jitter."""
-        client = self._ensure_client()
+        http = self._ensure_http()
         assert self._semaphore is not None
         last_problem = ""
         async with self._semaphore:
@@ -170,7 +186,7 @@ class OpenAIHttpModel(Model):
                     delay = self.backoff_s * (2 ** (attempt - 1))
                     await asyncio.sleep(min(delay, 20.0) * (0.5 + random.random()))
                 try:
-                    return await call(client)
+                    return await call(http)
                 except _Retryable as exc:
                     last_problem = str(exc)
         raise ModelUnavailable(
@@ -178,11 +194,11 @@ class OpenAIHttpModel(Model):
             "The server may be overloaded or down; try again, or lower --concurrency."
         )
 
-    async def _post(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[Any, float]:
+    async def _post(self, http: HttpSender, url: httpx.URL, body: dict[str, Any]) -> tuple[Any, float]:
         """POST once; transient failures (429, 5xx, timeouts, dropped connections, bad JSON) raise _Retryable."""
         start = time.perf_counter()
         try:
-            resp = await client.post(url, json=body, headers=self._headers())
+            resp = await http.send("POST", url, json=body, headers=self._headers())
         except httpx.TimeoutException:
             raise _Retryable("timeout") from None
         except httpx.TransportError as exc:
@@ -199,8 +215,8 @@ class OpenAIHttpModel(Model):
         except ValueError:
             raise _Retryable("malformed or truncated response body") from None
 
-    async def _once(self, client: httpx.AsyncClient, body: dict[str, Any]) -> Completion:
-        data, latency = await self._post(client, f"{self.base_url}/chat/completions", body)
+    async def _once(self, http: HttpSender, body: dict[str, Any]) -> Completion:
+        data, latency = await self._post(http, self._chat_url, body)
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
@@ -222,10 +238,10 @@ class OpenAIHttpModel(Model):
         await self.probe()
         if not self.is_llama_cpp:
             return None
-        url = self.base_url.removesuffix("/v1") + "/tokenize"
+        url = httpx.URL(self.base_url.removesuffix("/v1") + "/tokenize")
 
-        async def call(client: httpx.AsyncClient) -> int:
-            data, _ = await self._post(client, url, {"content": text, "add_special": False})
+        async def call(http: HttpSender) -> int:
+            data, _ = await self._post(http, url, {"content": text, "add_special": False})
             try:
                 return len(data["tokens"])
             except (KeyError, TypeError):
@@ -234,6 +250,6 @@ class OpenAIHttpModel(Model):
         return await self._with_retries(call)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
