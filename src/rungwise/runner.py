@@ -50,7 +50,7 @@ class Runner:
         self.progress = progress
         self.stats = RunStats()
         self._pending: list[tuple[ResultRow, tuple[str, Completion] | None]] = []
-        self._flush_scheduled = False
+        self._flush_handle: asyncio.Handle | None = None  # the flush the event loop will run
         self._flush_error: BaseException | None = None
         self._last_flush = 0.0
         self._rows: dict[str, ResultRow] = {}  # this variant's rows recorded by this Runner, by example id
@@ -98,13 +98,10 @@ class Runner:
                              cache_as=model.fingerprint)
                 if self._flush_error is not None:  # the store failed on an earlier turn: stop here
                     raise self._flush_error
-                if not self._flush_scheduled:
-                    self._flush_scheduled = True
+                if self._flush_handle is None:
                     wait = self._last_flush + GROUP_S - time.monotonic()
-                    if wait > 0:
-                        loop.call_later(wait, self._flush_from_loop)
-                    else:
-                        loop.call_soon(self._flush_from_loop)
+                    self._flush_handle = (loop.call_later(wait, self._flush_from_loop) if wait > 0
+                                          else loop.call_soon(self._flush_from_loop))
                 finished += 1
                 if self.progress:
                     self.progress(variant.name, finished, total)
@@ -163,8 +160,11 @@ class Runner:
         self._pending.append((row, (cache_as, completion) if cache_as is not None and completion is not None else None))
 
     def _flush(self) -> None:
-        """Commit the answers recorded since the last flush, in one transaction."""
-        self._flush_scheduled = False
+        """Commit the answers recorded since the last flush, in one transaction (a scheduled flush is then
+        cancelled: it has nothing left to do)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         self._last_flush = time.monotonic()
         if self._pending:
             self.store.add_results(self.run_id, self._pending)

@@ -1,7 +1,7 @@
 """The results store: runs, per-example results and the response cache, in SQLite (WAL).
 
 Schema changes are append-only named migrations, so a store made by an older rungwise still opens.
-Results are written as they arrive (the Runner commits the answers of one event-loop turn together).
+Results are written as they arrive (the Runner groups the answers of up to 10 ms in one commit).
 No secret is ever written here: requests hold messages and generation parameters only.
 """
 

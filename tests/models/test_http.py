@@ -105,6 +105,7 @@ def test_requests_carry_the_key_json_and_rungwise_headers(recorder: _Recorder, m
     lower = {k.lower(): v for k, v in headers.items()}
     assert lower["authorization"] == "Bearer sk-test-123"
     assert lower["content-type"] == "application/json" and lower["user-agent"].startswith("rungwise/")
+    assert lower["accept-encoding"] == "gzip, deflate"  # what httpx decodes by itself
     assert json.loads(body)["messages"] == [{"role": "user", "content": "q0"}]
 
 
@@ -128,3 +129,23 @@ def test_nothing_listening_is_a_clear_error() -> None:
     model = OpenAIHttpModel("http://127.0.0.1:1/v1", "m", max_retries=1, backoff_s=0.01)
     with pytest.raises(ModelUnavailable, match="Cannot reach"):
         _ask(model)
+
+
+def test_credentials_in_the_url_are_refused() -> None:
+    """They would be kept in the model's fingerprint, so in the store and the reports."""
+    with pytest.raises(ModelUnavailable, match="--api-key-env"):
+        resolve_model("http://user:secret@localhost:8000/v1", model_name="m")
+
+
+def test_a_closed_sender_sends_nothing(recorder: _Recorder) -> None:
+    import httpx
+
+    async def go() -> None:
+        sender = HttpSender(timeout_s=5, max_connections=2)
+        assert (await sender.send("GET", httpx.URL(recorder.url + "/v1/models"))).status_code == 200
+        await sender.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await sender.send("GET", httpx.URL(recorder.url + "/v1/models"))
+
+    asyncio.run(go())
+    assert len(recorder.seen) == 1

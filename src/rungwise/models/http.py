@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ssl
 import urllib.request
+from contextlib import suppress
 from functools import cache
 from typing import Any
 
@@ -23,7 +24,8 @@ import httpx
 
 from rungwise import __version__
 
-_BASE_HEADERS = {"accept": "application/json", "user-agent": f"rungwise/{__version__}"}
+#: httpx decodes gzip and deflate itself (brotli would need another package)
+_BASE_HEADERS = {"accept": "application/json", "accept-encoding": "gzip, deflate", "user-agent": f"rungwise/{__version__}"}
 
 #: connections per httpcore pool
 SHARD_CONNECTIONS = 8
@@ -42,8 +44,9 @@ def proxies_configured() -> bool:
 
 
 class HttpSender:
-    """Sends one request at a time and returns the response with its body read; raises httpx's exceptions
-    (`httpx.TimeoutException`, `httpx.TransportError`) as the client would."""
+    """Sends requests and returns each response with its body read; raises httpx's exceptions
+    (`httpx.TimeoutException`, `httpx.TransportError`) as the client would. Headers are given in lower case.
+    Not followed: redirects (as httpx's default), cookies, credentials in the URL (OpenAIHttpModel refuses those)."""
 
     def __init__(self, *, timeout_s: float, max_connections: int) -> None:
         timeout = httpx.Timeout(timeout_s, connect=10.0)
@@ -51,6 +54,7 @@ class HttpSender:
         self._client: httpx.AsyncClient | None = None
         self._pools: list[httpx.AsyncHTTPTransport] = []
         self._in_flight: list[int] = []
+        self._closed = False
         if proxies_configured():
             self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections))
@@ -67,6 +71,8 @@ class HttpSender:
                    headers: dict[str, str] | None = None) -> httpx.Response:
         request = httpx.Request(method, url, json=json, headers={**_BASE_HEADERS, **headers} if headers else _BASE_HEADERS,
                                 extensions=self._extensions)
+        if self._closed:
+            raise RuntimeError("Cannot send a request: this HttpSender has been closed.")
         if self._client is not None:
             return await self._client.send(request)
         in_flight = self._in_flight
@@ -83,7 +89,11 @@ class HttpSender:
         return response
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        for pool in self._pools:
-            await pool.aclose()
+        self._closed = True
+        try:
+            if self._client is not None:
+                await self._client.aclose()
+        finally:
+            for pool in self._pools:
+                with suppress(Exception):  # closing the others matters more than this one's error
+                    await pool.aclose()

@@ -77,6 +77,11 @@ class OpenAIHttpModel(Model):
         except httpx.InvalidURL as exc:
             raise ModelUnavailable(f"{value!r} is not a valid URL ({exc}). Pass a base URL such as "
                                    "http://localhost:8000/v1.") from None
+        if self._chat_url.userinfo:  # it would end up in the model's fingerprint, in the store and the reports
+            raise ModelUnavailable(
+                "The endpoint URL holds credentials (user:password@). Remove them from the URL and pass the key "
+                "through an environment variable instead: --api-key-env NAME."
+            )
 
     # -- identity -------------------------------------------------------------------------------
     @property
