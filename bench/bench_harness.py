@@ -14,7 +14,7 @@ An instant OpenAI-compatible endpoint (bench/loopback.py) runs in its own proces
 Rounds alternate the three; the median and best of each are printed. `--breakdown` times the Runner's
 per-result steps one by one (request build, hashing, scoring, the two SQLite writes); `--profile` runs one
 Runner round under cProfile and prints the top functions; `--attribute` sends the same requests in several shapes
-(OpenAIHttpModel alone in C workers; one task per request behind a semaphore, as Runners before 0.1 did; with the
+(OpenAIHttpModel alone in C workers; one task per request behind a semaphore, as the Runner once did; with the
 garbage collector off) to show where the gap to raw comes from.
 
     python bench/bench_harness.py [--n 3000] [--concurrency 8,32] [--rounds 3] [--breakdown] [--attribute] [--profile]
@@ -37,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -72,43 +73,37 @@ def prompt_variant(task: Task, model: OpenAIHttpModel):  # type: ignore[no-untyp
     return PromptRung().prepare(task, RungContext(model=model, budget=budget))[0]
 
 
-async def raw_round(url: str, bodies: list[dict], concurrency: int) -> tuple[float, int]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    ok = 0
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0, connect=10.0)) as client:
-        it = iter(bodies)
-
-        async def worker() -> None:
-            nonlocal ok
-            for body in it:
-                resp = await client.post(f"{url}/chat/completions", json=body)
-                data = resp.json()
-                if data["choices"][0]["message"]["content"]:
-                    ok += 1
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - start, ok
-
-
-async def raw_transport_round(url: str, bodies: list[dict], concurrency: int) -> tuple[float, int]:
-    sender = HttpSender(timeout_s=120.0, max_connections=concurrency)
-    chat = httpx.URL(f"{url}/chat/completions")
+async def _drive(post: Callable[[dict], Awaitable[httpx.Response]], bodies: list[dict],
+                 concurrency: int) -> tuple[float, int]:
+    """POST every body through `post` from `concurrency` workers; (wall seconds, answers with content)."""
     ok = 0
     it = iter(bodies)
 
     async def worker() -> None:
         nonlocal ok
         for body in it:
-            resp = await sender.send("POST", chat, json=body)
+            resp = await post(body)
             if resp.json()["choices"][0]["message"]["content"]:
                 ok += 1
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall = time.perf_counter() - start
-    await sender.aclose()
-    return wall, ok
+    return time.perf_counter() - start, ok
+
+
+async def raw_round(url: str, bodies: list[dict], concurrency: int) -> tuple[float, int]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0, connect=10.0)) as client:
+        return await _drive(lambda body: client.post(f"{url}/chat/completions", json=body), bodies, concurrency)
+
+
+async def raw_transport_round(url: str, bodies: list[dict], concurrency: int) -> tuple[float, int]:
+    sender = HttpSender(timeout_s=120.0, max_connections=concurrency)
+    chat = httpx.URL(f"{url}/chat/completions")
+    try:
+        return await _drive(lambda body: sender.send("POST", chat, json=body), bodies, concurrency)
+    finally:
+        await sender.aclose()
 
 
 def rungwise_round(url: str, task: Task, examples: list[Example], concurrency: int, tmp: Path,

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from rungwise.errors import ModelUnavailable
@@ -138,8 +139,6 @@ def test_credentials_in_the_url_are_refused() -> None:
 
 
 def test_a_closed_sender_sends_nothing(recorder: _Recorder) -> None:
-    import httpx
-
     async def go() -> None:
         sender = HttpSender(timeout_s=5, max_connections=2)
         assert (await sender.send("GET", httpx.URL(recorder.url + "/v1/models"))).status_code == 200

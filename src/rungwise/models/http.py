@@ -55,11 +55,11 @@ class HttpSender:
         self._pools: list[httpx.AsyncHTTPTransport] = []
         self._in_flight: list[int] = []
         self._closed = False
+        max_connections = max(1, max_connections)
         if proxies_configured():
             self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections))
             return
-        max_connections = max(1, max_connections)
         n = -(-max_connections // SHARD_CONNECTIONS)
         for i in range(n):
             size = max_connections // n + (i < max_connections % n)
@@ -69,10 +69,10 @@ class HttpSender:
 
     async def send(self, method: str, url: httpx.URL, *, json: Any = None,
                    headers: dict[str, str] | None = None) -> httpx.Response:
-        request = httpx.Request(method, url, json=json, headers={**_BASE_HEADERS, **headers} if headers else _BASE_HEADERS,
-                                extensions=self._extensions)
         if self._closed:
             raise RuntimeError("Cannot send a request: this HttpSender has been closed.")
+        request = httpx.Request(method, url, json=json, headers={**_BASE_HEADERS, **headers} if headers else _BASE_HEADERS,
+                                extensions=self._extensions)
         if self._client is not None:
             return await self._client.send(request)
         in_flight = self._in_flight
