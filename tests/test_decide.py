@@ -11,14 +11,15 @@ from rungwise.summary import VariantSummary
 from rungwise.task import CostSpec
 
 
-def _summary(name: str, rung: str, scores: np.ndarray, *, fmt: int = 0, probe: bool = False, prompt_tokens: float = 100) -> VariantSummary:
+def _summary(name: str, rung: str, scores: np.ndarray, *, fmt: int = 0, probe: bool = False, prompt_tokens: float = 100,
+             purpose: str = "", retrieval: bool = False) -> VariantSummary:
     n = len(scores)
     fails = int(n - scores.sum())
     from rungwise import stats
 
     s = stats.score(scores, binary=True)
     return VariantSummary(name, rung, probe, n, s.value, s.low, s.high, s.method, min(fmt, fails), fails - min(fmt, fails),
-                          prompt_tokens, 3.0, 0.1, 0.2, 0.1)
+                          prompt_tokens, 3.0, 0.1, 0.2, 0.1, purpose=purpose, retrieval=retrieval)
 
 
 def _scores(n: int, ones: int, offset: int = 0) -> np.ndarray:
@@ -48,7 +49,7 @@ def test_knowledge_gap_is_diagnosed() -> None:
     prompt = _scores(n, 5)
     rag = _scores(n, 30)
     oracle = _scores(n, 45)
-    sums = [_summary("prompt", "prompt", prompt), _summary("rag-hybrid", "rag", rag), _summary("oracle", "rag", oracle, probe=True)]
+    sums = [_summary("prompt", "prompt", prompt), _summary("rag-hybrid", "rag", rag), _summary("oracle", "rag", oracle, probe=True, purpose="oracle")]
     d = decide(sums, {"prompt": prompt, "rag-hybrid": rag, "oracle": oracle}, 0.9)
     assert d.shipped is None and d.diagnosis.knowledge_gap is True
     assert any("closes 62% of the gap" in note for note in d.diagnosis.notes)  # (30-5)/(45-5)
@@ -61,7 +62,7 @@ def test_a_finetune_over_retrieval_is_behaviour_on_top_of_knowledge() -> None:
     n = 200
     prompt, rag, tuned = _scores(n, 7), _scores(n, 21), _scores(n, 80)
     sums = [_summary("prompt", "prompt", prompt), _summary("rag-bm25", "rag", rag),
-            _summary("finetune", "finetune", prompt), _summary("finetune-rag", "finetune", tuned)]
+            _summary("finetune", "finetune", prompt), _summary("finetune-rag", "finetune", tuned, retrieval=True)]
     d = decide(sums, {"prompt": prompt, "rag-bm25": rag, "finetune": prompt, "finetune-rag": tuned}, 0.6)
     assert d.diagnosis.knowledge_gap is True
     assert d.diagnosis.behaviour_over_retrieval is not None and "'finetune-rag' beats 'rag-bm25' by +29.5" in d.recommendation
@@ -110,7 +111,7 @@ def test_knn_reference_as_good_as_fewshot_is_said() -> None:
     fewshot = _scores(n, 90)
     knn = _scores(n, 89)
     sums = [_summary("prompt", "prompt", _scores(n, 0), fmt=100), _summary("fewshot-knn", "fewshot", fewshot),
-            _summary("knn-label", "fewshot", knn, probe=True)]
+            _summary("knn-label", "fewshot", knn, probe=True, purpose="reference")]
     d = decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": fewshot, "knn-label": knn}, 0.85)
     assert d.shipped == "fewshot-knn"
     assert d.diagnosis.cheaper_reference is not None and "no better than the label of the nearest train row" in d.recommendation

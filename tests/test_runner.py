@@ -155,7 +155,7 @@ def test_answers_before_an_error_are_kept_on_every_path(label_task: Path, store:
     first = store.create_run("t", "f", "h", model.fingerprint, {})
     asyncio.run(Runner(store, first, Scorer(task)).run(_variant(), rows, model))
     second = store.create_run("t", "f", "h", model.fingerprint, {})
-    runner = Runner(store, second, Scorer(task), progress=lambda name, done, total: _stop_at(done, 270))
+    runner = Runner(store, second, Scorer(task), progress=lambda event: _stop_at(event.done, 270))
     with pytest.raises(KeyboardInterrupt):
         asyncio.run(runner.run(_variant(), rows, model))
     assert len(store.done_examples(second, "v")) == 270 and len(model.calls) == 300
@@ -210,7 +210,8 @@ def test_dry_run_calls_nothing_and_trains_nothing(label_task: Path, tmp_path: Pa
 
 
 def test_finetune_is_priced_against_the_best_rung_when_none_meets_the_target(label_task: Path, store: Store) -> None:
-    from rungwise.climb import _finetune_costs
+    from rungwise.climb import VariantOutcome, finetune_bill
+    from rungwise.rungs.base import Variant
     from rungwise.costs import price
     from rungwise.summary import VariantSummary
 
@@ -223,7 +224,7 @@ def test_finetune_is_priced_against_the_best_rung_when_none_meets_the_target(lab
                  summary("fewshot-knn-constrained", "fewshot", 0.45, 800), summary("finetune", "finetune", 0.40, 50)]
     assert all(s.score < task.spec.target for s in summaries)
     costs = {s.name: price(s.name, s.mean_prompt_tokens, 5, task.spec.costs) for s in summaries}
-    run = store.create_run("t", "f", "h", "fake:fake", {})
-    store.add_artifact(run, "finetune", "lora-gguf", "adapter.gguf", {"examples": 900, "train_seconds": 300.0})
-    out = _finetune_costs(task, summaries, costs, store, run)
+    adapter = [("finetune", "lora-gguf", "adapter.gguf", {"examples": 900, "train_seconds": 300.0})]
+    outcomes = [VariantOutcome(Variant(s.name, s.rung), s, [], adapter if s.rung == "finetune" else []) for s in summaries]
+    out = finetune_bill(task, outcomes, costs)
     assert out["finetune"].reference == "fewshot-knn"

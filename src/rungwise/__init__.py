@@ -26,7 +26,7 @@ from rungwise.models.registry import resolve_model
 from rungwise.store import Store
 from rungwise.task import Task, TaskSpec
 
-__version__ = "0.1.0"
+from rungwise._version import __version__
 
 __all__ = [
     "BudgetExceeded",

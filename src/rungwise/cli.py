@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rungwise.errors import RungwiseError, TaskError
+from rungwise.progress import ProgressEvent
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Which rung of the adaptation ladder solves your task?")
 console = Console(stderr=True, soft_wrap=True)
@@ -88,11 +89,7 @@ def climb_cmd(
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample)
     with _progress() as (callback, _):
-        try:
-            result = climb(t, m, options, progress=callback)
-        finally:
-            if hasattr(m, "close"):
-                m.close()
+        result = climb(t, m, options, progress=callback)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
     else:
@@ -102,16 +99,17 @@ def climb_cmd(
 class _progress:
     """A rich progress bar per variant, drawn on stderr when it is a terminal."""
 
-    def __enter__(self) -> tuple[Callable[[str, int, int], None], Progress]:
+    def __enter__(self) -> tuple[Callable[[ProgressEvent], None], Progress]:
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             TimeRemainingColumn(), console=console, transient=False, disable=not sys.stderr.isatty())
         self.tasks: dict[str, Any] = {}
         self.bar.start()
 
-        def callback(name: str, done: int, total: int) -> None:
-            if name not in self.tasks:
-                self.tasks[name] = self.bar.add_task(escape(name), total=total)
-            self.bar.update(self.tasks[name], completed=done, total=total)
+        def callback(event: ProgressEvent) -> None:
+            label = event.label
+            if label not in self.tasks:
+                self.tasks[label] = self.bar.add_task(escape(label), total=event.total)
+            self.bar.update(self.tasks[label], completed=event.done, total=event.total)
 
         return callback, self.bar
 
@@ -210,11 +208,7 @@ def gate(
     settings = ref.settings
     options = ClimbOptions(full=bool(settings.get("full")), all_rungs=True, rungs=rungs, store_path=store, resume=False,
                            leakage=settings.get("leakage"))
-    try:
-        result = climb(Task.load(task), m, options)
-    finally:
-        if hasattr(m, "close"):
-            m.close()
+    result = climb(Task.load(task), m, options)
     diffs = compare_runs(s, ref.id, result.run_id)
     bad = [d for d in diffs if d.regressed]
     for d in diffs:

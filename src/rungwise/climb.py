@@ -1,56 +1,67 @@
-"""Climb the ladder on a task's held-out eval set: score each rung, stop at the first that meets the target."""
+"""Climb the ladder on a task's held-out eval set: score each rung, stop at the first that meets the target.
+
+A climb is a job (`ClimbJob`) in three steps:
+
+    plan    the task checked (leakage first), the model opened once (`ModelInfo`), the rungs from the registry
+    run     each rung prepares its variants; each variant is scored by the Runner (cache, resume, progress)
+    judge   the outcomes (scores, rows, artifacts) into a Decision, prices and fine-tuning's bill
+
+`climb()` runs one in the calling thread; `ClimbJob(...).start()` runs it in the background, where it can be
+polled (`status`, `progress`) and cancelled (`cancel()`: calls stop, training stops after its current step).
+What a cancelled climb finished is stored: the same climb run again resumes where it stopped.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from rungwise.cancel import CancelToken
 from rungwise.checks import CheckReport, drop_leaked, run_checks
 from rungwise.costs import FinetuneCost, RungCost, finetune_cost, price
-from rungwise.decide import Decision, decide
+from rungwise.data import Example
+from rungwise.decide import Decision, decide, kind_of
 from rungwise.embeddings import resolve_cache_dir
-from rungwise.errors import TaskError
-from rungwise.estimate import Estimate, TokenEstimator, estimate_variant
-from rungwise.models.base import Model
+from rungwise.errors import ClimbCancelled, TaskError
+from rungwise.estimate import Estimate, estimate_variant
+from rungwise.models.base import Model, ModelInfo
 from rungwise.models.registry import resolve_model
-from rungwise.rungs import RUNG_NAMES, RungContext, RungSkipped, Variant, ladder
+from rungwise.options import NOT_SET, ClimbOptions, NotSet
+from rungwise.progress import ProgressEvent, ProgressSink
+from rungwise.rungs import Rung, RungContext, RungSkipped, SharedResources, Variant, ladder, rung_names
+from rungwise.rungs.finetune import is_stale
 from rungwise.rungs.prompting import derive_budget
-from rungwise.runner import Progress, Runner, RunStats
+from rungwise.runner import Runner, RunStats
 from rungwise.scoring import Scorer
-from rungwise.store import Store
+from rungwise.store import ResultRow, Store
 from rungwise.summary import VariantSummary, summarize
 from rungwise.task import Task
+from rungwise.tokens import TokenCounter
+
+__all__ = ["ClimbJob", "ClimbOptions", "ClimbResult", "VariantOutcome", "checked_task", "climb", "task_hash"]
+
+Status = Literal["pending", "running", "done", "cancelled", "failed"]
 
 
 @dataclass
-class ClimbOptions:
-    """How to climb. Every field has a default; the CLI maps its flags onto these."""
+class VariantOutcome:
+    """What one variant measured: its summary, its per-row results (in eval order) and its artifacts."""
 
-    full: bool = False
-    """Score every eval row instead of the task's seeded sample."""
-    all_rungs: bool = False
-    """Keep climbing after a rung meets the target."""
-    rungs: list[str] | None = None
-    """Only these rungs (ladder order is kept)."""
-    concurrency: int | None = None
-    store_path: Path | None = None
-    resume: bool = True
-    """Continue the latest unfinished run of the same task, model and settings."""
-    cache_dir: Path | None = None
-    """Where embeddings and retrieval indexes are cached (default ~/.cache/rungwise or RUNGWISE_CACHE_DIR)."""
-    dry_run: bool = False
-    """Estimate tokens and cost of every variant; call no model."""
-    max_cost: float | None = None
-    """Stop before a variant whose estimated cost would take the climb past this amount."""
-    leakage: str | None = None
-    """Override the task's [checks] leakage policy: stop, drop or warn."""
-    sample: int | None = None
-    """Override the task's [eval] sample size (rows drawn at random with the task's seed)."""
+    variant: Variant
+    summary: VariantSummary
+    rows: list[ResultRow]
+    #: artifacts it stands on: its own, or (for a constrained twin) those of the variant it constrains
+    artifacts: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.array([r.score for r in self.rows], dtype=float)
 
 
 @dataclass
@@ -72,18 +83,28 @@ class ClimbResult:
     checks: CheckReport | None = None
     estimates: list[Estimate] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the model as it was opened: fingerprint, served model, capabilities
+    model_info: ModelInfo | None = None
+    outcomes: list[VariantOutcome] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
+        adapters = {o.summary.name: [{"name": n, "kind": k, "path": p, "meta": m} for n, k, p, m in o.artifacts]
+                    for o in self.outcomes if o.artifacts}
+        info = self.model_info
         return {
             "run_id": self.run_id, "task": self.task, "model": self.model, "target": self.target,
             "metric": self.metric, "n_eval": self.n_eval, "shipped": self.shipped,
             "recommendation": self.recommendation, "budget": self.budget, "skipped": self.skipped,
-            "variants": [{**v.to_dict(), "cost": self.costs[v.name].to_dict() if v.name in self.costs else None}
+            "variants": [{**v.to_dict(), "cost": self.costs[v.name].to_dict() if v.name in self.costs else None,
+                          "adapters": adapters.get(v.name, [])}
                          for v in self.variants],
             "decision": self.decision.to_dict() if self.decision else None,
             "checks": self.checks.to_dict() if self.checks else None,
             "estimates": [e.to_dict() for e in self.estimates],
             "calls": self.stats.calls, "cache_hits": self.stats.cache_hits, "resumed": self.stats.resumed,
+            "derived": self.stats.derived,
+            "served_model": info.served_model if info else None,
+            "server_kind": info.server_kind if info else None,
             **self.extra,
         }
 
@@ -99,17 +120,18 @@ def task_hash(task: Task) -> str:
 
 
 def _selected(options: ClimbOptions) -> list[str]:
+    names = rung_names()
     if not options.rungs:
-        return list(RUNG_NAMES)
-    unknown = [r for r in options.rungs if r not in RUNG_NAMES]
+        return names
+    unknown = [r for r in options.rungs if r not in names]
     if unknown:
-        raise TaskError(f"Unknown rung {unknown[0]!r}. Rungs: {', '.join(RUNG_NAMES)}.")
-    return [r for r in RUNG_NAMES if r in options.rungs]
+        raise TaskError(f"Unknown rung {unknown[0]!r}. Rungs: {', '.join(names)}.")
+    return [r for r in names if r in options.rungs]
 
 
 def checked_task(task: Task, options: ClimbOptions, report: CheckReport) -> Task:
     """Apply the leakage policy: stop (a TaskError), drop the leaked eval rows, or carry on with a warning."""
-    policy = options.leakage or task.spec.checks.leakage
+    policy = task.spec.checks.leakage if isinstance(options.leakage, NotSet) else options.leakage
     if not report.leaked or policy == "warn":
         return task
     if policy == "drop":
@@ -127,62 +149,163 @@ def climb(
     model: str | Model = "local",
     options: ClimbOptions | None = None,
     *,
-    progress: Progress | None = None,
+    progress: ProgressSink | None = None,
 ) -> ClimbResult:
     """Climb the ladder on `task` with `model` ('local', or a Model). See ClimbOptions."""
-    options = options or ClimbOptions()
-    task = task if isinstance(task, Task) else Task.load(task)
-    owned = not isinstance(model, Model)
-    model_obj = model if isinstance(model, Model) else resolve_model(model)
-    cache_dir = resolve_cache_dir(options.cache_dir)
-    report = run_checks(task, cache_dir=cache_dir, near=task.spec.checks.near_duplicates)
-    scored_task = checked_task(task, options, report)
-    store = Store(options.store_path)
-    try:
-        return asyncio.run(_climb(scored_task, model_obj, options, store, progress, report, cache_dir))
-    finally:
-        store.close()
-        if owned and hasattr(model_obj, "close"):
-            model_obj.close()
+    return ClimbJob(task, model, options, progress=progress).run()
 
 
-async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, progress: Progress | None,
-                 report: CheckReport, cache_dir: Path) -> ClimbResult:
-    if options.sample is not None:
-        task.spec.eval.sample = options.sample
-    examples = task.eval_sample(full=options.full)
-    wanted = _selected(options)
-    settings = {
-        "rungs": wanted, "all": options.all_rungs, "full": options.full,
-        "sample": None if options.full else task.spec.eval.sample, "seed": task.spec.eval.seed,
-        "leakage": options.leakage or task.spec.checks.leakage,
-    }
-    scorer = Scorer(task)
-    estimator = TokenEstimator(model)
-    run_id = "dry-run"
-    if not options.dry_run:
-        thash = task_hash(task)
-        run_id = (store.find_resumable(thash, model.fingerprint, settings) if options.resume else None) or store.create_run(
-            task.name, str(task.folder), thash, model.fingerprint, settings)
-    runner = Runner(store, run_id, scorer, concurrency=options.concurrency, progress=progress)
-    summaries: list[VariantSummary] = []
-    scores: dict[str, np.ndarray] = {}
-    estimates: list[Estimate] = []
-    skipped: dict[str, str] = {}
-    spent = 0.0
-    resources: dict[Any, Any] = {"progress": progress, "owned_models": []}
-    try:
-        budget = await derive_budget(task, model.count_tokens)
-        context = RungContext(model=model, budget=budget, cache_dir=cache_dir, resources=resources,
-                              dry_run=options.dry_run)
+class ClimbJob:
+    """One climb you can run, poll and cancel. Thread-safe: `cancel()` and `status` from any thread."""
+
+    def __init__(self, task: Task | str | Path, model: str | Model = "local", options: ClimbOptions | None = None,
+                 *, progress: ProgressSink | None = None) -> None:
+        self.task = task if isinstance(task, Task) else Task.load(task)
+        self.options = options or ClimbOptions()
+        self._model_spec = model
+        self.cancel_token = CancelToken()
+        self.status: Status = "pending"
+        self.last_progress: ProgressEvent | None = None
+        self._sink = progress
+        self._thread: threading.Thread | None = None
+        self._result: ClimbResult | None = None
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[ClimbResult] | None = None
+
+    # -- control ------------------------------------------------------------------------------------
+    def run(self) -> ClimbResult:
+        """Run the climb in this thread; returns its result or raises (ClimbCancelled when cancelled)."""
+        self.status = "running"
+        try:
+            self._result = self._run()
+        except ClimbCancelled:
+            self.status = "cancelled"
+            raise
+        except BaseException:
+            self.status = "failed"
+            raise
+        self.status = "done"
+        return self._result
+
+    def start(self) -> ClimbJob:
+        """Run the climb in a background thread; `wait()` for its result."""
+
+        def target() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # noqa: BLE001 - handed to wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, name=f"climb-{self.task.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> ClimbResult:
+        """The result of a started climb; raises what it raised, or TimeoutError."""
+        if self._thread is None:
+            raise RuntimeError("the climb was not started: call start() first")
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the climb of {self.task.name} is still running")
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop the climb: no new call is sent, calls in flight are abandoned, training stops after its step."""
+        self.cancel_token.cancel()
+        loop, main = self._loop, self._main
+        if loop is not None and main is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(main.cancel)
+
+    def _progress(self, event: ProgressEvent) -> None:
+        self.last_progress = event
+        if self._sink is not None:
+            self._sink(event)
+
+    # -- plan, run, judge ---------------------------------------------------------------------------
+    def _run(self) -> ClimbResult:
+        options = self.options
+        model = self._model_spec if isinstance(self._model_spec, Model) else resolve_model(self._model_spec)
+        cache_dir = resolve_cache_dir(options.cache_dir)
+        report = run_checks(self.task, cache_dir=cache_dir, near=self.task.spec.checks.near_duplicates)
+        scored_task = checked_task(self.task, options, report)
+        store = Store(options.store_path)
+        scorer = Scorer(scored_task)
+        try:
+            return asyncio.run(self._async(scored_task, model, store, scorer, report, cache_dir))
+        finally:
+            scorer.close()
+            store.close()
+
+    async def _async(self, task: Task, model: Model, store: Store, scorer: Scorer, report: CheckReport,
+                     cache_dir: Path) -> ClimbResult:
+        self._loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()  # type: ignore[assignment]
+        try:
+            return await self._climb(task, model, store, scorer, report, cache_dir)
+        except asyncio.CancelledError:
+            raise ClimbCancelled() from None
+        finally:
+            self._main = None
+
+    async def _climb(self, task: Task, model: Model, store: Store, scorer: Scorer, report: CheckReport,
+                     cache_dir: Path) -> ClimbResult:
+        options = self.options
+        sample = task.spec.eval.sample if isinstance(options.sample, NotSet) else options.sample
+        examples = task.eval_rows(sample=sample, full=options.full)
+        wanted = _selected(options)
+        leakage = task.spec.checks.leakage if isinstance(options.leakage, NotSet) else options.leakage
+        settings = {
+            "rungs": wanted, "all": options.all_rungs, "full": options.full,
+            "sample": None if options.full else sample, "seed": task.spec.eval.seed, "leakage": leakage,
+        }
+        resources = SharedResources()
+        outcomes: list[VariantOutcome] = []
+        try:
+            info = await model.open()  # once, before any rung prepares
+            budget = await derive_budget(task, TokenCounter(model, conservative=True).count)
+            run_id = "dry-run"
+            if not options.dry_run:
+                thash = task_hash(task)
+                run_id = (store.find_resumable(thash, info.fingerprint, settings) if options.resume else None) or \
+                    store.create_run(task.name, str(task.folder), thash, info.fingerprint, settings)
+            runner = Runner(store, run_id, scorer, concurrency=options.concurrency, progress=self._progress,
+                            cancel=self.cancel_token)
+            context = RungContext(model=model, budget=budget, cache_dir=cache_dir, dry_run=options.dry_run,
+                                  resources=resources, progress=self._progress, cancel=self.cancel_token)
+            estimates, skipped = await self._ladder(task, model, store, runner, context, examples, wanted, outcomes)
+        finally:
+            for owned_model in resources.owned_models:
+                await owned_model.aclose()
+            # connections are bound to this event loop; a server the model started itself stops here
+            await model.aclose()
+        return self._judge(task, info, store, run_id, scorer, runner.stats, report, examples, budget, outcomes,
+                           estimates, skipped)
+
+    async def _ladder(self, task: Task, model: Model, store: Store, runner: Runner, context: RungContext,
+                      examples: list[Example], wanted: list[str],
+                      outcomes: list[VariantOutcome]) -> tuple[list[Estimate], dict[str, str]]:
+        options = self.options
+        estimates: list[Estimate] = []
+        skipped: dict[str, str] = {}
+        estimator = TokenCounter(model)
+        spent = 0.0
+        by_name: dict[str, VariantOutcome] = {}
         for rung in ladder():
             if rung.name not in wanted:
                 continue
+            self.cancel_token.raise_if_cancelled()
             try:
                 variants = rung.prepare(task, context)
             except RungSkipped as why:
                 skipped[rung.name] = str(why)
                 continue
+            context.resources.owned_models.extend(
+                m for m in {id(v.model): v.model for v in variants if v.model is not None}.values()
+                if m not in context.resources.owned_models)
             for variant in variants:
                 if options.dry_run or options.max_cost is not None:
                     est = await estimate_variant(variant, examples, estimator, task.spec.costs)
@@ -193,67 +316,90 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
                         skipped[variant.name] = (f"its estimated cost {est.cost:.4f} would take the climb past the "
                                                  f"cap of {options.max_cost:.4f} (spent {spent:.4f})")
                         continue
-                summary, per_example = await _run_variant(store, run_id, runner, variant, examples, model, scorer)
-                summaries.append(summary)
-                scores[variant.name] = per_example
-                spent += price(variant.name, summary.mean_prompt_tokens, summary.mean_completion_tokens,
-                               task.spec.costs).cost_per_call * summary.n
+                outcome = await self._run_variant(task, rung, variant, store, runner, model, examples, by_name)
+                outcomes.append(outcome)
+                by_name[variant.name] = outcome
+                s = outcome.summary
+                spent += price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs).cost_per_call * s.n
             if not options.all_rungs and any(
-                s.rung == rung.name and not s.probe and s.score >= task.spec.target for s in summaries
+                o.summary.rung == rung.name and o.variant.purpose == "ladder" and o.summary.score >= task.spec.target
+                for o in outcomes
             ):
                 break
-    finally:
-        await model.aclose()
-        for owned in resources["owned_models"]:
-            await owned.aclose()
-            owned.close()
-    costs = {s.name: price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs) for s in summaries}
-    finetune_costs = _finetune_costs(task, summaries, costs, store, run_id)
-    decision = decide(summaries, scores, task.spec.target, costs_per_call={k: c.cost_per_call for k, c in costs.items()}) \
-        if summaries else None
-    recommendation = decision.recommendation if decision else (
-        "Dry run: no model was called; see the estimates." if options.dry_run else "No rung ran.")
-    result = ClimbResult(
-        run_id=run_id, task=task.name, model=model.fingerprint, target=task.spec.target, metric=scorer.metric,
-        n_eval=len(examples), variants=summaries, skipped=skipped, recommendation=recommendation,
-        shipped=decision.shipped if decision else None,
-        budget={"max_tokens": budget.max_tokens, "stop": list(budget.stop), "reason": budget.reason},
-        stats=runner.stats, costs=costs, decision=decision, checks=report, estimates=estimates,
-        extra={"finetune_costs": {k: v.to_dict() for k, v in finetune_costs.items()}} if finetune_costs else {},
-    )
-    if not options.dry_run:
-        store.finish_run(run_id, result.to_dict())
-    return result
+        return estimates, skipped
+
+    async def _run_variant(self, task: Task, rung: Rung, variant: Variant, store: Store, runner: Runner, model: Model,
+                           examples: list[Example], by_name: dict[str, VariantOutcome]) -> VariantOutcome:
+        store.record_variant(runner.run_id, variant.name, variant.rung, {**variant.config, "probe": variant.probe})
+        for name, kind, path, meta in variant.artifacts:
+            store.add_artifact(runner.run_id, name, kind, path, meta)
+        if variant.model is not None:
+            await variant.model.open()
+        base = by_name.get(variant.twin_of) if variant.twin_of else None
+        twin_rows = {r.example_id: r for r in base.rows} if base is not None else None
+        rows = await runner.run(variant, examples, model, twin_rows=twin_rows)
+        summary = summarize(variant.name, variant.rung, rows, binary=runner.scorer.binary, probe=variant.probe,
+                            kind=rung.kind, purpose=variant.purpose, retrieval=variant.retrieval,
+                            twin_of=variant.twin_of, description=str(variant.config.get("reference", "")))
+        artifacts = variant.artifacts or (base.artifacts if base is not None else [])
+        return VariantOutcome(variant, summary, rows, artifacts)
+
+    def _judge(self, task: Task, info: ModelInfo, store: Store, run_id: str, scorer: Scorer, stats: RunStats,
+               report: CheckReport, examples: list[Example], budget: Any, outcomes: list[VariantOutcome],
+               estimates: list[Estimate], skipped: dict[str, str]) -> ClimbResult:
+        summaries = [o.summary for o in outcomes]
+        scores = {o.summary.name: o.scores for o in outcomes}
+        costs = {s.name: price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs) for s in summaries}
+        finetune_costs = finetune_bill(task, outcomes, costs)
+        decision = decide(summaries, scores, task.spec.target,
+                          costs_per_call={k: c.cost_per_call for k, c in costs.items()}) if summaries else None
+        recommendation = decision.recommendation if decision else (
+            "Dry run: no model was called; see the estimates." if self.options.dry_run else "No rung ran.")
+        extra: dict[str, Any] = {}
+        if finetune_costs:
+            extra["finetune_costs"] = {k: v.to_dict() for k, v in finetune_costs.items()}
+        stale = _stale_adapters(outcomes, self._tuner_base(outcomes))
+        if stale:
+            extra["stale_adapters"] = stale
+        result = ClimbResult(
+            run_id=run_id, task=task.name, model=info.fingerprint, target=task.spec.target, metric=scorer.metric,
+            n_eval=len(examples), variants=summaries, skipped=skipped, recommendation=recommendation,
+            shipped=decision.shipped if decision else None,
+            budget={"max_tokens": budget.max_tokens, "stop": list(budget.stop), "reason": budget.reason},
+            stats=stats, costs=costs, decision=decision, checks=report, estimates=estimates, extra=extra,
+            model_info=info, outcomes=outcomes,
+        )
+        if run_id != "dry-run":
+            store.finish_run(run_id, result.to_dict())
+        return result
+
+    def _tuner_base(self, outcomes: list[VariantOutcome]) -> str | None:
+        model = self._model_spec if isinstance(self._model_spec, Model) else None
+        tuner = model.tuner() if model is not None and any(o.artifacts for o in outcomes) else None
+        return tuner.base_fingerprint if tuner is not None else None
 
 
-def _finetune_costs(task: Task, summaries: list[VariantSummary], costs: dict[str, RungCost], store: Store,
-                    run_id: str) -> dict[str, FinetuneCost]:
-    """Fine-tuning's whole bill per finetune variant, against the cheapest other rung that meets the target."""
-    if run_id == "dry-run":
+def _stale_adapters(outcomes: list[VariantOutcome], base: str | None) -> dict[str, str]:
+    """Variants whose adapter was trained on another base model than the one served now."""
+    if base is None:
         return {}
-    adapters = {a["name"]: a["meta"] for a in store.artifacts(run_id)}
-    others = [s for s in summaries if s.rung != "finetune" and not s.probe]
-    # the rungs that meet the target, else the best-scoring one
+    return {o.summary.name: str(meta.get("base_model")) for o in outcomes for _, _, _, meta in o.artifacts[:1]
+            if is_stale(meta, base)}
+
+
+def finetune_bill(task: Task, outcomes: list[VariantOutcome], costs: dict[str, RungCost]) -> dict[str, FinetuneCost]:
+    """Fine-tuning's whole bill per fine-tuned variant, against the cheapest other rung that meets the target
+    (else the best-scoring one)."""
+    others = [o.summary for o in outcomes if kind_of(o.summary) != "training" and o.variant.purpose == "ladder"]
     meeting = [s for s in others if s.score >= task.spec.target] or sorted(others, key=lambda s: s.score)[-1:]
     reference = min((costs[s.name] for s in meeting), key=lambda c: c.cost_per_call, default=None)
     out: dict[str, FinetuneCost] = {}
-    for s in summaries:
-        meta = adapters.get(s.name) or adapters.get(s.name.removesuffix("-constrained"))  # a constrained variant shares its adapter
-        if s.rung == "finetune" and meta is not None:
+    for o in outcomes:
+        s = o.summary
+        if kind_of(s) == "training" and o.artifacts:
+            meta = o.artifacts[0][3]
             out[s.name] = finetune_cost(task.spec.costs, per_call=costs[s.name].cost_per_call,
                                         train_examples=int(meta.get("examples", 0)),
                                         train_seconds=float(meta.get("train_seconds", 0.0)), eval_rows=s.n,
                                         reference=reference)
     return out
-
-
-async def _run_variant(store: Store, run_id: str, runner: Runner, variant: Variant, examples: list[Any],
-                       model: Model, scorer: Scorer) -> tuple[VariantSummary, np.ndarray]:
-    store.record_variant(run_id, variant.name, variant.rung, {**variant.config, "probe": variant.probe})
-    adapter = variant.config.get("adapter")
-    if isinstance(adapter, dict):
-        store.add_artifact(run_id, variant.name, "lora-gguf", str(adapter.get("path")),
-                           {k: v for k, v in adapter.items() if k != "path"})
-    rows = await runner.run(variant, examples, model)
-    per_example = np.array([r.score for r in rows], dtype=float)
-    return summarize(variant.name, variant.rung, rows, binary=scorer.binary, probe=variant.probe), per_example

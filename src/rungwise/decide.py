@@ -10,10 +10,26 @@ from typing import Any, Literal
 import numpy as np
 
 from rungwise import stats
+from rungwise.rungs import registered, rung_kind
 from rungwise.summary import VariantSummary
 
 Verdict = Literal["first", "gain", "no measurable gain", "worse"]
-LADDER_ORDER = ["baseline", "prompt", "fewshot", "rag", "finetune"]
+
+
+def kind_of(s: VariantSummary) -> str:
+    """What a variant's rung is for: its recorded kind, else its registered rung's."""
+    return s.kind or rung_kind(s.rung) or ""
+
+
+def purpose_of(s: VariantSummary) -> str:
+    return s.purpose or ("oracle" if s.probe else "ladder")
+
+
+def ladder_order(summaries: Sequence[VariantSummary]) -> list[str]:
+    """The rungs that ran, in ladder order (the registry's; a rung no longer registered goes last)."""
+    order = {cls.name: i for i, cls in enumerate(registered())}
+    ran = list(dict.fromkeys(s.rung for s in summaries))
+    return sorted(ran, key=lambda r: (order.get(r, len(order)), ran.index(r)))
 
 
 @dataclass(frozen=True)
@@ -86,7 +102,7 @@ def decide(
     rungs: list[RungVerdict] = []
     incumbent: VariantSummary | None = None
     shipped: str | None = None
-    for rung in [r for r in LADDER_ORDER if any(s.rung == r for s in ladder)]:
+    for rung in ladder_order(ladder):
         best = max((s for s in ladder if s.rung == rung), key=lambda s: s.score)
         meets = best.score >= target
         if incumbent is None:
@@ -114,9 +130,14 @@ def decide(
     return Decision(shipped, rungs, diagnosis, too_small, mdd, text, comparisons)
 
 
-def _best(summaries: Sequence[VariantSummary], rung: str) -> VariantSummary | None:
-    pool = [s for s in summaries if s.rung == rung and not s.probe]
+def _best(summaries: Sequence[VariantSummary], kind: str) -> VariantSummary | None:
+    """The best-scoring ladder variant of the rungs of `kind`."""
+    pool = [s for s in summaries if kind_of(s) == kind and purpose_of(s) == "ladder"]
     return max(pool, key=lambda s: s.score) if pool else None
+
+
+def _of_purpose(summaries: Sequence[VariantSummary], purpose: str) -> VariantSummary | None:
+    return next((s for s in summaries if purpose_of(s) == purpose), None)
 
 
 def diagnosis_comparisons(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarray]) -> list[Comparison]:
@@ -126,7 +147,7 @@ def diagnosis_comparisons(summaries: Sequence[VariantSummary], scores: Mapping[s
     if prompt is None:
         return out
     for s in summaries:
-        if s.rung in ("rag", "finetune") and s.name in scores and s.name != prompt.name:
+        if kind_of(s) in ("knowledge", "training") and s.name in scores and s.name != prompt.name:
             out.append(_compare(scores, prompt.name, s.name))
     return out
 
@@ -139,8 +160,8 @@ def _diagnose(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarr
     format_share = ref.format_failures / failures if ref and failures else 0.0
     notes: list[str] = []
     prompt = _best(summaries, "prompt") or _best(summaries, "baseline")
-    rag = _best(summaries, "rag")
-    oracle = by_name.get("oracle")
+    rag = _best(summaries, "knowledge")
+    oracle = _of_purpose(summaries, "oracle")
     knowledge: bool | None = None
     if prompt is not None and (rag is not None or oracle is not None):
         knowledge = False
@@ -156,21 +177,22 @@ def _diagnose(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarr
             closed = (rag.score - prompt.score) / (oracle.score - prompt.score)
             notes.append(f"retrieval closes {closed:.0%} of the gap between {prompt.name} and the oracle")
     behavioural = format_share > 0.5
-    fewshot = _best(summaries, "fewshot")
+    fewshot = _best(summaries, "examples")
     if prompt is not None and fewshot is not None:
         c = _compare(scores, prompt.name, fewshot.name)
         if c.significant and c.difference > 0:
             notes.append(f"worked examples lift the score by {c.difference * 100:+.1f} points: behaviour that examples teach")
     cheaper: str | None = None
-    reference = by_name.get("knn-label")
+    reference = _of_purpose(summaries, "reference")
     if fewshot is not None and reference is not None:
         c = _compare(scores, reference.name, fewshot.name)
         if not (c.significant and c.difference > 0):
-            cheaper = (f"'{fewshot.name}' is no better than the label of the nearest train row, which needs no LLM "
+            what = reference.description or "the label of the nearest train row"
+            cheaper = (f"'{fewshot.name}' is no better than {what}, which needs no LLM "
                        f"({reference.score:.1%} vs {fewshot.score:.1%}, p={c.p_value:.3g}): that classifier is the cheaper ship.")
             notes.append(cheaper)
     over_retrieval: str | None = None
-    tuned_rag = max((s for s in summaries if s.rung == "finetune" and "rag" in s.name and s.name in scores),
+    tuned_rag = max((s for s in summaries if kind_of(s) == "training" and s.retrieval and s.name in scores),
                     key=lambda s: s.score, default=None)
     if rag is not None and tuned_rag is not None:
         c = _compare(scores, rag.name, tuned_rag.name)
@@ -212,11 +234,24 @@ def _recommend(rungs: list[RungVerdict], by_name: Mapping[str, VariantSummary], 
         sentences.append("The gap is knowledge first, which retrieval supplies, then behaviour: " + d.behaviour_over_retrieval)
     elif d.knowledge_gap:
         sentences.append("The gap is knowledge, which retrieval supplies: improve the corpus and retrieval before any fine-tune.")
-    elif d.behavioural_gap and shipped is None:
-        sentences.append(f"{d.format_share:.0%} of the remaining failures are format failures: a behavioural gap, "
-                         "which constrained output or a fine-tune addresses.")
     elif shipped is None:
-        sentences.append("The remaining failures are mostly content: more examples, a stronger model, or a fine-tune on this narrow skill.")
+        best = max((by_name[v.best] for v in rungs), key=lambda s: s.score)
+        tuned = kind_of(best) == "training"
+        if d.behavioural_gap and tuned:
+            sentences.append(f"{d.format_share:.0%} of the fine-tune's remaining failures are format failures: "
+                             "constrain its output, or train it on more rows.")
+        elif d.behavioural_gap:
+            sentences.append(f"{d.format_share:.0%} of the remaining failures are format failures: a behavioural gap, "
+                             "which constrained output or a fine-tune addresses.")
+        elif tuned:
+            sentences.append("The fine-tune is already the best rung and its failures are mostly content: train it on "
+                             "more rows, or start from a stronger base model.")
+        elif any(kind_of(by_name[v.best]) == "training" for v in rungs):
+            sentences.append("The remaining failures are mostly content and the fine-tune did no better: more or "
+                             "better examples, or a stronger model.")
+        else:
+            sentences.append("The remaining failures are mostly content: more examples, a stronger model, or a "
+                             "fine-tune on this narrow skill.")
     if too_small:
         sentences.append(f"The eval set ({n} rows) is too small to decide: the interval spans the target, and the smallest "
                          f"difference it detects is about {mdd:.0%}; score more rows (climb --full) before shipping.")

@@ -9,6 +9,8 @@
     │   └── CapabilityMissing     the backend cannot do what a variant needs (grammar, JSON schema)
     ├── StoreError                the results store cannot be opened or is of a newer schema
     ├── BudgetExceeded            a climb would spend more than its cost cap
+    ├── ClimbCancelled            a climb was cancelled; what it finished is stored and it resumes when run again
+    ├── MetricError               a metric failed on a row (names the row and the variant)
     └── MissingExtra              an optional dependency is not installed (names the extra to install)
 """
 
@@ -64,6 +66,20 @@ class StoreError(RungwiseError):
 
 class BudgetExceeded(RungwiseError):
     """A climb would exceed its cost cap."""
+
+
+class ClimbCancelled(RungwiseError):
+    """A climb was cancelled (Ctrl-C, or `ClimbJob.cancel()`); what it finished is stored."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "The climb was cancelled. Every finished result is stored; run the same "
+                 "climb again to resume where it stopped.") -> None:
+        super().__init__(message)
+
+
+class MetricError(RungwiseError):
+    """A metric failed, hung or returned something that is not a score; names the row and the variant."""
 
 
 class MissingExtra(RungwiseError):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from rungwise.costs import cost_per_call
 from rungwise.data import Example
-from rungwise.models.base import Model
 from rungwise.rungs.base import Variant
 from rungwise.task import CostSpec
+from rungwise.tokens import TokenCounter
 
 #: chat-template tokens around each message (role markers, separators); generous for common templates
 PER_MESSAGE = 5
@@ -30,19 +29,11 @@ class Estimate:
         return asdict(self)
 
 
-class TokenEstimator:
-    def __init__(self, model: Model) -> None:
-        self.model = model
-        self._memo: dict[str, int] = {}
-
-    async def count(self, text: str) -> int:
-        if text not in self._memo:
-            n = await self.model.count_tokens(text)
-            self._memo[text] = n if n is not None else math.ceil(len(text) / 3.5)
-        return self._memo[text]
+#: the dry run counts with the one token counter (the model's tokenizer, else the shared estimate)
+TokenEstimator = TokenCounter
 
 
-async def estimate_variant(variant: Variant, examples: Sequence[Example], estimator: TokenEstimator,
+async def estimate_variant(variant: Variant, examples: Sequence[Example], estimator: TokenCounter,
                            costs: CostSpec) -> Estimate:
     if variant.build is None:
         return Estimate(variant.name, 0, 0, 0, 0.0)

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rungwise.cancel import CancelToken
 from rungwise.data import Example
+from rungwise.errors import MetricError
 from rungwise.models.base import Completion, Model, Request
+from rungwise.progress import ProgressSink, report
 from rungwise.rungs.base import Variant
 from rungwise.scoring import Scorer
 from rungwise.store import ResultRow, Store
@@ -29,25 +32,24 @@ BATCH = 256
 #: seconds: model answers arriving sooner than this after a commit wait for the next one, together
 GROUP_S = 0.010
 
-#: progress(variant name, done, total)
-Progress = Callable[[str, int, int], None]
-
-
 @dataclass
 class RunStats:
     calls: int = 0
     cache_hits: int = 0
     resumed: int = 0
+    #: constrained answers taken from the unconstrained twin's answer, which the constraint cannot change
+    derived: int = 0
 
 
 class Runner:
     def __init__(self, store: Store, run_id: str, scorer: Scorer, *, concurrency: int | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: ProgressSink | None = None, cancel: CancelToken | None = None) -> None:
         self.store = store
         self.run_id = run_id
         self.scorer = scorer
         self.concurrency = concurrency
         self.progress = progress
+        self.cancel = cancel or CancelToken()
         self.stats = RunStats()
         self._pending: list[tuple[ResultRow, tuple[str, Completion] | None]] = []
         self._flush_handle: asyncio.Handle | None = None  # the flush the event loop will run
@@ -55,8 +57,13 @@ class Runner:
         self._last_flush = 0.0
         self._rows: dict[str, ResultRow] = {}  # this variant's rows recorded by this Runner, by example id
 
-    async def run(self, variant: Variant, examples: Sequence[Example], model: Model) -> list[ResultRow]:
-        """Score `variant` on `examples`; returns the results in the order of `examples`."""
+    async def run(self, variant: Variant, examples: Sequence[Example], model: Model,
+                  twin_rows: Mapping[str, ResultRow] | None = None) -> list[ResultRow]:
+        """Score `variant` on `examples`; returns the results in the order of `examples`.
+
+        For a constrained twin (`variant.fits`), `twin_rows` are the unconstrained variant's rows: where that
+        answer already fits the constraint, greedy decoding under the constraint returns it unchanged, so the
+        row is recorded from it (marked `derived`, never counted as a call)."""
         model = variant.model or model
         self._flush_error = None
         self._rows = {}
@@ -64,8 +71,8 @@ class Runner:
         self.stats.resumed += len(done & {ex.id for ex in examples})
         todo = [ex for ex in examples if ex.id not in done]
         total, finished = len(examples), len(examples) - len(todo)
-        if self.progress:
-            self.progress(variant.name, finished, total)
+        report(self.progress, "calls", variant.name, finished, total)
+        self.cancel.raise_if_cancelled()
 
         if variant.answer is not None:  # a reference that needs no model
             answer = variant.answer
@@ -83,6 +90,14 @@ class Runner:
         fresh = [ex for ex in todo if keys[ex.id] not in hits]
         self.stats.cache_hits += len(cached)
         finished = self._record_without_calls(variant, cached, finished, total, from_cache=True)
+        if variant.fits is not None and twin_rows:
+            fits = variant.fits
+            derived = [ex for ex in fresh if ex.id in twin_rows and fits(twin_rows[ex.id].output)]
+            self.stats.derived += len(derived)
+            finished = self._record_without_calls(
+                variant, ((ex, twin_rows[ex.id].output, _as_completion(twin_rows[ex.id]), None) for ex in derived),
+                finished, total, from_cache=False, derived=True)
+            fresh = [ex for ex in fresh if not (ex.id in twin_rows and fits(twin_rows[ex.id].output))]
 
         # then the calls, in eval order: a fixed pool of workers pulling from one queue (one task per
         # request behind a semaphore costs the event loop more than the requests themselves on a fast server)
@@ -92,6 +107,7 @@ class Runner:
         async def worker() -> None:
             nonlocal finished
             for ex in queue:
+                self.cancel.raise_if_cancelled()
                 completion = await model.complete(requests[ex.id])
                 self.stats.calls += 1
                 self._record(variant, ex, completion.text, completion, keys[ex.id], from_cache=False,
@@ -103,8 +119,7 @@ class Runner:
                     self._flush_handle = (loop.call_later(wait, self._flush_from_loop) if wait > 0
                                           else loop.call_soon(self._flush_from_loop))
                 finished += 1
-                if self.progress:
-                    self.progress(variant.name, finished, total)
+                report(self.progress, "calls", variant.name, finished, total)
 
         width = min(self.concurrency or model.max_concurrency, len(fresh))
         workers = [asyncio.ensure_future(worker()) for _ in range(width)]
@@ -122,17 +137,16 @@ class Runner:
 
     def _record_without_calls(self, variant: Variant,
                               answers: Iterable[tuple[Example, str, Completion | None, str | None]],
-                              finished: int, total: int, *, from_cache: bool) -> int:
+                              finished: int, total: int, *, from_cache: bool, derived: bool = False) -> int:
         """Record answers that cost no call (cache hits, references), BATCH per commit; what was recorded is
         committed before an error propagates. Returns the new count of finished examples."""
         try:
             for ex, text, completion, key in answers:
-                self._record(variant, ex, text, completion, key, from_cache=from_cache)
+                self._record(variant, ex, text, completion, key, from_cache=from_cache, derived=derived)
                 finished += 1
                 if len(self._pending) >= BATCH:
                     self._flush()
-                if self.progress:
-                    self.progress(variant.name, finished, total)
+                report(self.progress, "calls", variant.name, finished, total)
         except BaseException as exc:
             self._flush_before_raising(exc)
             raise
@@ -140,11 +154,16 @@ class Runner:
         return finished
 
     def _record(self, variant: Variant, ex: Example, text: str, completion: Completion | None, key: str | None,
-                *, from_cache: bool, cache_as: str | None = None) -> None:
+                *, from_cache: bool, cache_as: str | None = None, derived: bool = False) -> None:
         """Score one answer and queue it for the store; a fresh model answer is cached under `cache_as` in the
         same commit."""
-        scored = self.scorer.score(text, ex)
+        try:
+            scored = self.scorer.score(text, ex)
+        except MetricError as exc:
+            raise MetricError(f"{exc} (variant {variant.name})") from None
         extras = dict(scored.extras)
+        if derived:
+            extras["derived"] = 1.0
         if variant.annotate is not None:
             extras.update(variant.annotate(ex))
         row = ResultRow(
@@ -193,6 +212,12 @@ class Runner:
         if any(ex.id not in by_id for ex in examples):
             by_id = {r.example_id: r for r in self.store.results(self.run_id, variant.name)} | by_id
         return [by_id[ex.id] for ex in examples]
+
+
+def _as_completion(row: ResultRow) -> Completion:
+    """What the unconstrained twin's call cost: a derived answer is priced as the call it stands for."""
+    return Completion(text=row.output, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+                      latency_s=row.latency_s, cached_tokens=row.cached_tokens)
 
 
 def run_requests(model: Model, requests: Sequence[Request], concurrency: int) -> list[Completion]:

@@ -31,17 +31,31 @@ class VariantSummary:
     #: seconds of model time per example (sum of latencies / n; cached answers count their original latency)
     seconds_per_example: float
     extras: dict[str, float] = field(default_factory=dict)
+    #: what the rung is for (its registered kind); empty: read from the registry by the rung's name
+    kind: str = ""
+    #: `ladder`, `oracle` or `reference`; a summary with `probe` set and no purpose counts as an oracle
+    purpose: str = ""
+    #: the prompt carried retrieved passages
+    retrieval: bool = False
+    #: the unconstrained variant this one constrains
+    twin_of: str | None = None
+    #: rows taken from the unconstrained twin's answer (which the constraint cannot change): no call made
+    derived: int = 0
+    #: for a reference or probe: what it is, in words ("the label of the nearest train row")
+    description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def summarize(name: str, rung: str, rows: Sequence[ResultRow], *, binary: bool, probe: bool = False) -> VariantSummary:
+def summarize(name: str, rung: str, rows: Sequence[ResultRow], *, binary: bool, probe: bool = False, kind: str = "",
+              purpose: str = "", retrieval: bool = False, twin_of: str | None = None,
+              description: str = "") -> VariantSummary:
     scores = np.array([r.score for r in rows], dtype=float)
     s = stats.score(scores, binary=binary)
     lat = np.array([r.latency_s for r in rows], dtype=float)
     extras: dict[str, float] = {}
-    keys = sorted({k for r in rows for k in r.extras})
+    keys = sorted({k for r in rows for k in r.extras} - {"derived"})
     for k in keys:
         vals = [r.extras[k] for r in rows if k in r.extras]
         extras[k] = float(np.mean(vals)) if vals else 0.0
@@ -54,5 +68,6 @@ def summarize(name: str, rung: str, rows: Sequence[ResultRow], *, binary: bool, 
         latency_p50_s=float(np.percentile(lat, 50)) if rows else 0.0,
         latency_p95_s=float(np.percentile(lat, 95)) if rows else 0.0,
         seconds_per_example=float(lat.mean()) if rows else 0.0,
-        extras=extras,
+        extras=extras, kind=kind, purpose=purpose or ("oracle" if probe else "ladder"), retrieval=retrieval,
+        twin_of=twin_of, derived=sum(1 for r in rows if r.extras.get("derived")), description=description,
     )

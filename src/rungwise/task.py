@@ -58,15 +58,23 @@ class OutputSpec(_Spec):
 
 
 class MetricSpec(_Spec):
-    name: Literal["accuracy", "exact_match", "token_f1", "json_f1", "regex", "custom"] | None = None
-    """Default: accuracy for labels, json_f1 for json, exact_match for text."""
+    name: str | None = None
+    """A registered metric (accuracy, exact_match, token_f1, json_f1, regex, custom, or one a plugin registers).
+    Default: accuracy for labels, json_f1 for json, exact_match for text."""
     pattern: str | None = None
     """For `regex`: the output passes when it matches fully (after trimming)."""
     function: str | None = None
-    """For `custom`: `module:function`, called as f(output: str, example: dict) -> float in [0, 1]."""
+    """For `custom`: `module:function` (the file `module.py` in the task folder), called as
+    f(output: str, example: dict) -> float in [0, 1]."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds a metric may take on one row (a regex gets at most 1 s: the row then fails)."""
 
     @model_validator(mode="after")
     def _check(self) -> MetricSpec:
+        from rungwise.metrics import registered_metrics
+
+        if self.name is not None and self.name not in registered_metrics():
+            raise ValueError(f"unknown metric {self.name!r}; metrics: {', '.join(registered_metrics())}")
         if self.name == "regex":
             if not self.pattern:
                 raise ValueError("metric `regex` needs `pattern = \"...\"`")
@@ -215,7 +223,11 @@ class Task:
 
     def eval_sample(self, full: bool = False) -> list[Example]:
         """The eval rows a climb scores: a seeded random sample (never the first N), or all."""
-        n = self.spec.eval.sample
+        return self.eval_rows(sample=self.spec.eval.sample, full=full)
+
+    def eval_rows(self, *, sample: int | None, full: bool = False) -> list[Example]:
+        """`sample` eval rows drawn with the task's seed (None or `full`: every row), in file order."""
+        n = sample
         if full or n is None or n >= len(self.eval):
             return list(self.eval)
         rng = random.Random(self.spec.eval.seed)

@@ -4,15 +4,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from rungwise.models.embedded import EmbeddedModel
+from rungwise.models.embedded import EmbeddedModel, EmbeddedServer
 
 
 @pytest.fixture(scope="session")
 def embedded() -> Iterator[EmbeddedModel]:
-    """The real embedded model, its llama.cpp server started once for the whole session."""
-    model = EmbeddedModel()
-    model.server.start()
-    model.base_url = model.server.base_url or ""
-    yield model
-    model.close()
+    """The real embedded model, its llama.cpp server started once for the whole session (the climbs use it
+    and leave it running: the model does not own it)."""
+    server = EmbeddedServer()
+    server.start()
+    yield EmbeddedModel(server=server)
+    server.stop()
 

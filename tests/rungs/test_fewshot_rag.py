@@ -13,7 +13,7 @@ from rungwise.climb import ClimbOptions, climb
 from rungwise.data import fold
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
-from rungwise.rungs.base import GenerationBudget, RungContext, RungSkipped
+from rungwise.rungs.base import GenerationBudget, RungContext, RungSkipped, SharedResources
 from rungwise.rungs.constrained import label_grammar
 from rungwise.rungs.fewshot import FewShotRung, fixed_examples, render
 from rungwise.rungs.rag import RagRung
@@ -41,7 +41,7 @@ def task(tmp_path: Path) -> Task:
 
 
 def _context(model: FakeModel | None = None) -> RungContext:
-    return RungContext(model=model or FakeModel(), budget=GenerationBudget(8, ("\n",)), resources={"embedder": BagOfWordsEmbedder()})
+    return RungContext(model=model or FakeModel(), budget=GenerationBudget(8, ("\n",)), resources=SharedResources(embedder=BagOfWordsEmbedder()))
 
 
 def test_eval_input_never_appears_in_its_own_prompt(task: Task, tmp_path: Path) -> None:

@@ -1,6 +1,13 @@
-"""The one contract every model backend implements: `complete(request) -> Completion`.
+"""The one contract every model backend implements.
 
-Capabilities are class attributes, not branches on a backend's name.
+    open()      -> ModelInfo   once, before any rung prepares: who the model is and what it can do (immutable)
+    complete()  -> Completion  answer one request
+    aclose()                   the one way to close: connections, and any server the model started itself
+    tuner()     -> Tuner|None  fine-tuning is a capability the backend offers, not a check of its type
+
+Capabilities are data in `ModelInfo`, discovered by `open()`; nothing about a model changes after it.
+A backend declares what it supports by default with the `supports_*` class attributes; `open()` may find more
+(a llama.cpp server behind a plain URL takes grammars).
 """
 
 from __future__ import annotations
@@ -9,7 +16,14 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from rungwise.errors import ModelError
+
+if TYPE_CHECKING:
+    from rungwise.cancel import CancelToken
+    from rungwise.progress import ProgressSink
 
 Role = Literal["system", "user", "assistant"]
 
@@ -62,24 +76,86 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do, as discovered when it was opened."""
+
+    #: takes a GBNF grammar (llama.cpp)
+    grammar: bool = False
+    #: takes a JSON schema for the output (llama.cpp's `json_schema`, or OpenAI's `response_format`)
+    json_schema: bool = False
+    #: counts tokens with its own tokenizer (`count_tokens` answers); otherwise counts are estimates
+    tokenize: bool = False
+    #: how many requests the backend serves well at once
+    max_concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Who a model is, fixed when it is opened: the cache, the run and every rung use this one identity."""
+
+    #: names the model and its weights: a cached answer is valid only for the same fingerprint
+    fingerprint: str
+    #: the model's name on its server (what answers are recorded as served by)
+    served_model: str
+    #: "llama.cpp", "openai-compatible" or "fake"
+    server_kind: str
+    capabilities: Capabilities = field(default_factory=Capabilities)
+
+
+class Tuner(Protocol):
+    """Fine-tuning offered by a backend: train an adapter on rows, then serve the base model with it."""
+
+    #: the fingerprint of the base weights an adapter is trained on (an adapter of another base is stale)
+    base_fingerprint: str
+
+    def train(self, rows: list[tuple[tuple[Message, ...], str]], config: Any, folder: Path, *,
+              progress: ProgressSink | None = None, cancel: CancelToken | None = None) -> tuple[Path, dict[str, Any]]:
+        """Train (or reuse, or resume) an adapter in `folder`; returns its path and its metadata."""
+
+    def serve(self, adapter: Path) -> Model:
+        """The base model with `adapter` applied, as a Model the climb opens and closes."""
+
+
 class Model(ABC):
-    """A model that answers requests. Implement `complete`; set the capability attributes."""
+    """A model that answers requests. Implement `open` and `complete`; declare defaults with `supports_*`."""
 
     supports_grammar: bool = False
     supports_json_schema: bool = False
     #: how many requests the backend serves well at once
     max_concurrency: int = 4
-    #: rungwise can train a LoRA for this model and serve it (the embedded model)
-    fine_tunable: bool = False
+
+    _info: ModelInfo | None = None
 
     @property
     @abstractmethod
     def fingerprint(self) -> str:
-        """Names the model and its weights: a cache entry is valid only for the same fingerprint."""
+        """The model's identity: `info.fingerprint` once opened (which may be more precise than before)."""
 
     @property
     def name(self) -> str:
         return self.fingerprint
+
+    @property
+    def info(self) -> ModelInfo:
+        """What `open()` found. Raises until the model is opened."""
+        if self._info is None:
+            raise ModelError(f"{self.name} has not been opened: call `await model.open()` first.")
+        return self._info
+
+    def declared_info(self) -> ModelInfo:
+        """What the class declares, before anything is asked of the server."""
+        return ModelInfo(
+            fingerprint=self.fingerprint, served_model=self.name, server_kind="unknown",
+            capabilities=Capabilities(grammar=self.supports_grammar, json_schema=self.supports_json_schema,
+                                      max_concurrency=self.max_concurrency))
+
+    async def open(self) -> ModelInfo:
+        """Start or reach the model and discover what it can do; idempotent. The default declares the class's
+        capabilities; backends that can ask their server override it."""
+        if self._info is None:
+            self._info = self.declared_info()
+        return self._info
 
     @abstractmethod
     async def complete(self, request: Request) -> Completion:
@@ -89,5 +165,9 @@ class Model(ABC):
         """Tokens in `text` by the model's own tokenizer, or None when the backend cannot tell."""
         return None
 
+    def tuner(self) -> Tuner | None:
+        """The fine-tuning this backend offers, or None."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
-        """Release connections and servers."""
+        """Release connections, and stop any server the model started itself. The model may be opened again."""

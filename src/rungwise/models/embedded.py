@@ -6,6 +6,7 @@ The server starts on first use and stops when the model is closed or the process
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import hashlib
 import importlib.util
@@ -16,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rungwise.errors import ModelUnavailable
-from rungwise.models.base import Completion, Request
+from rungwise.models.base import Capabilities, Completion, ModelInfo, Request, Tuner
 from rungwise.models.openai_http import OpenAIHttpModel
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -123,31 +124,56 @@ class EmbeddedServer:
 
 
 class EmbeddedModel(OpenAIHttpModel):
-    """SmolLM2-135M-Instruct served in-process by llama.cpp (optionally with LoRA adapters applied)."""
+    """SmolLM2-135M-Instruct served in-process by llama.cpp (optionally with LoRA adapters applied).
+
+    Given a running `server`, the model uses it and leaves it running; otherwise `open()` starts a server of
+    its own and `aclose()` stops it.
+    """
 
     supports_grammar = True
     supports_json_schema = True
+    #: the embedded model offers a Tuner (see `tuner()`): rungwise trains LoRA adapters for it
     fine_tunable = True
 
-    def __init__(self, *, lora_paths: Sequence[Path] = (), gguf_path: Path | None = None, n_parallel: int = 1) -> None:
-        self.server = EmbeddedServer(gguf_path, lora_paths=lora_paths, n_parallel=n_parallel)
+    def __init__(self, *, lora_paths: Sequence[Path] = (), gguf_path: Path | None = None, n_parallel: int = 1,
+                 server: EmbeddedServer | None = None) -> None:
+        self.server = server or EmbeddedServer(gguf_path, lora_paths=lora_paths, n_parallel=n_parallel)
+        self._owns_server = server is None
         parts = [f"embedded:{MODEL_ALIAS}:{file_digest(self.server.gguf_path)[:16]}"]
         parts += [f"lora:{file_digest(p)[:16]}" for p in self.server.lora_paths]
         super().__init__(
-            "http://127.0.0.1:0/v1", MODEL_ALIAS, max_concurrency=n_parallel, fingerprint="+".join(parts)
+            self.server.base_url or "http://127.0.0.1:0/v1", MODEL_ALIAS, max_concurrency=self.server.n_parallel,
+            fingerprint="+".join(parts)
         )
-        self.is_llama_cpp = True
-        self._probed = True
+
+    async def open(self) -> ModelInfo:
+        if self.server.base_url is None:
+            self.base_url = await asyncio.to_thread(self.server.start)
+        elif self.base_url != self.server.base_url:
+            self.base_url = self.server.base_url
+        if self._info is None:
+            self._info = ModelInfo(
+                fingerprint=self.fingerprint, served_model=MODEL_ALIAS, server_kind="llama.cpp",
+                capabilities=Capabilities(grammar=True, json_schema=True, tokenize=True,
+                                          max_concurrency=self.max_concurrency))
+        return self._info
 
     async def complete(self, request: Request) -> Completion:
-        if self.server.base_url is None:
-            self.base_url = self.server.start()
+        if self.server.base_url is None or self._info is None:
+            await self.open()
         return await super().complete(request)
 
     async def count_tokens(self, text: str) -> int | None:
-        if self.server.base_url is None:
-            self.base_url = self.server.start()
+        if self.server.base_url is None or self._info is None:
+            await self.open()
         return await super().count_tokens(text)
 
-    def close(self) -> None:
-        self.server.stop()
+    def tuner(self) -> Tuner | None:
+        from rungwise.finetune.tuner import EmbeddedTuner
+
+        return EmbeddedTuner(self.server.gguf_path)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self._owns_server:
+            self.server.stop()

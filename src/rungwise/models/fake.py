@@ -9,7 +9,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from rungwise.models.base import Completion, Model, Request
+from rungwise.models.base import Capabilities, Completion, Model, ModelInfo, Request
 
 
 class FakeModel(Model):
@@ -27,6 +27,13 @@ class FakeModel(Model):
     @property
     def fingerprint(self) -> str:
         return f"fake:{self._name}"
+
+    async def open(self) -> ModelInfo:
+        if self._info is None:
+            self._info = ModelInfo(self.fingerprint, self._name, "fake", Capabilities(
+                grammar=self.supports_grammar, json_schema=self.supports_json_schema, tokenize=True,
+                max_concurrency=self.max_concurrency))
+        return self._info
 
     def enqueue(self, texts: list[str]) -> None:
         self._queue.extend(texts)

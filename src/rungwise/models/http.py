@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from rungwise import __version__
+from rungwise._version import __version__
 
 #: httpx decodes gzip and deflate itself (brotli would need another package)
 _BASE_HEADERS = {"accept": "application/json", "accept-encoding": "gzip, deflate", "user-agent": f"rungwise/{__version__}"}

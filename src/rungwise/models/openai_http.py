@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import httpx
 
 from rungwise.errors import MissingApiKey, ModelError, ModelUnavailable
-from rungwise.models.base import Completion, Model, Request
+from rungwise.models.base import Capabilities, Completion, Model, ModelInfo, Request
 from rungwise.models.http import HttpSender
 
 T = TypeVar("T")
@@ -58,8 +58,6 @@ class OpenAIHttpModel(Model):
         self._fingerprint = fingerprint
         self._http: HttpSender | None = None
         self._semaphore: asyncio.Semaphore | None = None
-        self._probed = False
-        self.is_llama_cpp = False
         if api_key_env is not None:
             self._api_key()  # fail before any work when the key is missing
 
@@ -86,6 +84,8 @@ class OpenAIHttpModel(Model):
     # -- identity -------------------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
+        if self._info is not None:
+            return self._info.fingerprint
         if self._fingerprint is None:
             return f"openai:{self.base_url}:{self.model_name}"
         return self._fingerprint
@@ -115,11 +115,12 @@ class OpenAIHttpModel(Model):
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         return self._http
 
-    async def probe(self) -> None:
-        """Ask the server who it is: detects llama.cpp (grammar support) and pins the fingerprint to its weights."""
-        if self._probed:
-            return
-        self._probed = True
+    async def open(self) -> ModelInfo:
+        """Ask the server who it is, once: a llama.cpp server (grammars, /tokenize, prompt-cache reuse) is told
+        apart from other OpenAI-compatible servers, and the fingerprint is pinned to its weights' metadata."""
+        if self._info is not None:
+            return self._info
+        kind, fingerprint = "openai-compatible", self._fingerprint or f"openai:{self.base_url}:{self.model_name}"
         http = self._ensure_http()
         try:
             resp = await http.send("GET", httpx.URL(f"{self.base_url}/models"), headers=self._headers())
@@ -130,25 +131,24 @@ class OpenAIHttpModel(Model):
             ) from None
         if resp.status_code in (401, 403):
             raise MissingApiKey(f"{self.base_url} refused the API key (HTTP {resp.status_code}). Check the key's value.")
-        if resp.status_code >= 400:
-            return
-        try:
-            entries = resp.json().get("data", [])
-        except (ValueError, AttributeError):
-            return
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            names = {entry.get("id"), *entry.get("aliases", [])}
-            if self.model_name in names or len(entries) == 1:
-                meta = entry.get("meta")
-                if entry.get("owned_by") == "llamacpp":
-                    self.is_llama_cpp = True
-                    self.supports_grammar = True
-                if meta and self._fingerprint is None:
-                    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
-                    self._fingerprint = f"openai:{self.model_name}:{digest}"
-                break
+        entry = _model_entry(resp, self.model_name) if resp.status_code < 400 else None
+        if entry is not None:
+            if entry.get("owned_by") == "llamacpp":
+                kind = "llama.cpp"
+            meta = entry.get("meta")
+            if meta and self._fingerprint is None:
+                digest = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:16]
+                fingerprint = f"openai:{self.model_name}:{digest}"
+        llama = kind == "llama.cpp"
+        self._info = ModelInfo(
+            fingerprint=fingerprint, served_model=self.model_name, server_kind=kind,
+            capabilities=Capabilities(grammar=llama or self.supports_grammar, json_schema=self.supports_json_schema,
+                                      tokenize=llama, max_concurrency=self.max_concurrency))
+        return self._info
+
+    @property
+    def is_llama_cpp(self) -> bool:
+        return self._info is not None and self._info.server_kind == "llama.cpp"
 
     # -- the call -------------------------------------------------------------------------------
     def _body(self, request: Request) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class OpenAIHttpModel(Model):
         return body
 
     async def complete(self, request: Request) -> Completion:
-        await self.probe()
+        await self.open()
         body = self._body(request)
         return await self._with_retries(lambda http: self._once(http, body))
 
@@ -240,8 +240,8 @@ class OpenAIHttpModel(Model):
 
     async def count_tokens(self, text: str) -> int | None:
         """llama.cpp servers tokenize at /tokenize (beside /v1); other servers cannot tell."""
-        await self.probe()
-        if not self.is_llama_cpp:
+        info = await self.open()
+        if not info.capabilities.tokenize:
             return None
         url = httpx.URL(self.base_url.removesuffix("/v1") + "/tokenize")
 
@@ -258,3 +258,20 @@ class OpenAIHttpModel(Model):
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _model_entry(resp: httpx.Response, model_name: str) -> dict[str, Any] | None:
+    """The /v1/models entry of `model_name` (or the only entry); None when the body does not say."""
+    try:
+        entries = resp.json().get("data", [])
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(entries, list):
+        return None
+    dicts = [e for e in entries if isinstance(e, dict)]
+    for entry in dicts:
+        aliases = entry.get("aliases")
+        names = {entry.get("id"), *(aliases if isinstance(aliases, list) else [])}
+        if model_name in names or len(dicts) == 1:
+            return entry
+    return None

@@ -6,19 +6,15 @@ real tokenizer's merges across a boundary are counted too; the result never exce
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rungwise.tokens import estimate_tokens
+
 TokenCounter = Callable[[str], int]
 
 _WORD = re.compile(r"\S+")
-
-
-def estimate_tokens(text: str) -> int:
-    """A conservative estimate for English with a BPE tokenizer: 1.5 tokens per whitespace-separated word."""
-    return math.ceil(1.5 * len(text.split()))
 
 
 @dataclass(frozen=True)

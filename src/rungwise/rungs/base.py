@@ -1,7 +1,8 @@
-"""What a rung is: a value with one verb, `prepare(task, context) -> [Variant]`.
+"""What a rung is: a value with one verb, `prepare(task, context) -> [Variant]`, registered once.
 
 A Variant turns one eval example into one request (or, for a no-LLM reference, straight into an answer).
-Adding a rung means adding one file to this folder and one line to LADDER in rungs/__init__.py.
+Adding a rung means adding one file to this folder with a `Rung` subclass decorated with `@register`: its
+`order` places it on the ladder and its `kind` tells the judgement what it is for (see `RungKind`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,27 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from rungwise.cancel import CancelToken
 from rungwise.data import Example
-from rungwise.models.base import Model, Request
+from rungwise.models.base import Model, ModelInfo, Request
+from rungwise.progress import ProgressSink
 from rungwise.task import Task
+
+if TYPE_CHECKING:
+    from rungwise.retrieval.knn import KnnSelector
+    from rungwise.retrieval.shared import CorpusCache
+
+#: what a rung is for, which is what the judgement reads (never a rung's name):
+#: `baseline` the team's prompt today; `prompt` a clearer prompt; `examples` worked examples in the prompt;
+#: `knowledge` retrieved context; `training` new weights
+RungKind = Literal["baseline", "prompt", "examples", "knowledge", "training"]
+
+#: `ladder` a step of the ladder; `oracle` the gold context given directly (how much is knowledge);
+#: `reference` an answer without an LLM (the nearest train row's label)
+Purpose = Literal["ladder", "oracle", "reference"]
 
 
 class RungSkipped(Exception):
@@ -41,28 +58,116 @@ class Variant:
     config: dict[str, Any] = field(default_factory=dict)
     #: a variant that brings its own model (fine-tuning); None means the ladder's model
     model: Model | None = None
-    #: a probe or reference, not a step of the ladder (oracle context, kNN classifier)
-    probe: bool = False
-    #: extra per-example numbers a variant records (retrieval recall, ...)
+    purpose: Purpose = "ladder"
+    #: extra per-example numbers a variant records (retrieval hit@k, ...)
     annotate: Callable[[Example], dict[str, float]] | None = None
+    #: its prompt carries retrieved passages
+    retrieval: bool = False
+    #: the unconstrained variant this one constrains (same requests, the output forced into the spec)
+    twin_of: str | None = None
+    #: for a twin: whether the unconstrained answer already satisfies the constraint, in which case greedy
+    #: decoding under the constraint returns that same answer and no call is needed
+    fits: Callable[[str], bool] | None = None
+    #: artifacts this variant stands on (an adapter), recorded with the run: (name, kind, path, meta)
+    artifacts: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def probe(self) -> bool:
+        """A probe or reference, not a step of the ladder."""
+        return self.purpose != "ladder"
+
+
+@dataclass
+class SharedResources:
+    """What rungs build once per climb and share: the embedder, kNN selectors, the corpus and its indexes,
+    and the models a rung starts (the climb closes them)."""
+
+    embedder: Any = None
+    owned_models: list[Model] = field(default_factory=list)
+    knn: dict[tuple[str, ...], KnnSelector] = field(default_factory=dict)
+    corpus: CorpusCache | None = None
+
+    def get_embedder(self) -> Any:
+        if self.embedder is None:
+            from rungwise.embeddings import default_embedder
+
+            self.embedder = default_embedder()
+        return self.embedder
+
+    def knn_selector(self, pool: list[Example], cache_dir: Path | None) -> KnnSelector:
+        from rungwise.retrieval.knn import KnnSelector
+
+        key = tuple(ex.id for ex in pool)
+        if key not in self.knn:
+            self.knn[key] = KnnSelector(pool, self.get_embedder(), cache_dir)
+        return self.knn[key]
+
+    def corpus_cache(self) -> CorpusCache:
+        if self.corpus is None:
+            from rungwise.retrieval.shared import CorpusCache
+
+            self.corpus = CorpusCache()
+        return self.corpus
 
 
 @dataclass
 class RungContext:
-    """What rungs may use besides the task: the model, the budget, shared lazy resources."""
+    """What rungs may use besides the task: the opened model, the budget, shared resources, progress, cancel."""
 
     model: Model
     budget: GenerationBudget
-    cache_dir: Any = None
+    cache_dir: Path | None = None
     #: a dry run calls no model and trains nothing: rungs that would must skip
     dry_run: bool = False
-    #: lazily built, shared across rungs (embedder, indexes, kNN selectors, models to close), keyed freely
-    resources: dict[Any, Any] = field(default_factory=dict)
+    resources: SharedResources = field(default_factory=SharedResources)
+    progress: ProgressSink | None = None
+    cancel: CancelToken = field(default_factory=CancelToken)
+
+    @property
+    def info(self) -> ModelInfo:
+        """The model as opened; a model nobody opened is described by what its class declares."""
+        return self.model._info or self.model.declared_info()
 
 
 class Rung(ABC):
+    #: the rung's name on the command line (`--rungs`) and in results
     name: str = ""
+    #: its place on the ladder: cheaper and easier to undo first
+    order: int = 0
+    kind: RungKind = "prompt"
+    #: one line for `climb --help`
+    summary: str = ""
 
     @abstractmethod
     def prepare(self, task: Task, context: RungContext) -> list[Variant]:
         """Build this rung's variants for the task, or raise RungSkipped saying why it does not apply."""
+
+
+R = TypeVar("R", bound=type[Rung])
+_REGISTRY: dict[str, type[Rung]] = {}
+
+
+def register(cls: R) -> R:
+    """Put a rung on the ladder (a class decorator). Its name must be new; its order places it."""
+    if not cls.name or not cls.name.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"a rung needs a name of letters, digits, '-' or '_', not {cls.name!r}")
+    other = _REGISTRY.get(cls.name)
+    if other is not None and other is not cls and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"a rung named {cls.name!r} is already registered ({other.__module__}.{other.__qualname__})")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Take a rung off the ladder (tests and plugins that add rungs for a while)."""
+    _REGISTRY.pop(name, None)
+
+
+def registered() -> list[type[Rung]]:
+    """Every registered rung class, in ladder order."""
+    return sorted(_REGISTRY.values(), key=lambda c: (c.order, c.name))
+
+
+def rung_kind(name: str) -> RungKind | None:
+    cls = _REGISTRY.get(name)
+    return cls.kind if cls else None

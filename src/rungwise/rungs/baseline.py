@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from rungwise.data import Example
 from rungwise.models.base import Message, Request
-from rungwise.rungs.base import Rung, RungContext, Variant
+from rungwise.rungs.base import Rung, RungContext, Variant, register
 from rungwise.task import Task
 
 
+@register
 class BaselineRung(Rung):
     name = "baseline"
+    order = 0
+    kind = "baseline"
+    summary = "the task's instruction as the team writes it today"
 
     def prepare(self, task: Task, context: RungContext) -> list[Variant]:
         instruction = task.spec.instruction.strip()

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from rungwise.data import Example
 from rungwise.models.base import Message, Request
-from rungwise.rungs.base import Rung, RungContext, Variant
-from rungwise.rungs.constrained import constrained, constraint_for
+from rungwise.rungs.base import Rung, RungContext, Variant, register
+from rungwise.rungs.constrained import with_constrained_twin
 from rungwise.rungs.prompting import structured_system_prompt
 from rungwise.task import Task
 
 
+@register
 class PromptRung(Rung):
     name = "prompt"
+    order = 10
+    kind = "prompt"
+    summary = "a structured prompt: the task, the output format, the constraints"
 
     def __init__(self, prefix_first: bool = True) -> None:
         self.prefix_first = prefix_first
@@ -40,9 +44,7 @@ class PromptRung(Rung):
                 )
 
         name = "prompt" if self.prefix_first else "prompt-input-first"
-        variants = [Variant(name, self.name, build, config={"system": system, "prefix_first": self.prefix_first})]
-        constraint = constraint_for(task, context.model) if task.spec.output.constrained else None
-        if constraint is not None and self.prefix_first:
-            variants.append(Variant("prompt-constrained", self.name, lambda ex: constrained(build(ex), constraint),
-                                    config={"system": system, "constraint": sorted(constraint)}))
-        return variants
+        variant = Variant(name, self.name, build, config={"system": system, "prefix_first": self.prefix_first})
+        if not self.prefix_first:
+            return [variant]
+        return with_constrained_twin(variant, task, context.info, budget)

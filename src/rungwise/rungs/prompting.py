@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from rungwise.models.base import Message
 from rungwise.rungs.base import GenerationBudget
 from rungwise.task import Task
+from rungwise.tokens import upper_bound_tokens
 
 TokenCounter = Callable[[str], Awaitable[int | None]]
 
@@ -93,6 +94,6 @@ async def _longest(count: TokenCounter, texts: list[str], candidates: int = 100)
 
 async def _tokens(count: TokenCounter, text: str) -> int:
     n = await count(text)
-    if n is None:  # no tokenizer on the server: a conservative estimate (BPE rarely goes below 2 chars/token)
-        n = math.ceil(len(text) / 2)
+    if n is None:  # no tokenizer on the server: an upper bound (cutting answers short costs more than a margin)
+        n = upper_bound_tokens(text)
     return n

@@ -2,8 +2,10 @@
 
 Retrieval modes: BM25, dense (MiniLM) and hybrid (reciprocal rank fusion); the top-k passages are fitted
 to the context budget (whole passages in rank order, the last one cut, never an overflow). Where eval rows
-carry gold document ids, each rag variant records recall@k and reciprocal rank, and an `oracle` probe gives
-the gold passage directly: how much of the gap is knowledge.
+carry gold document ids, each rag variant records recall@k (the share of a question's gold documents found in
+its top k; with one gold document per question, as in SQuAD-style data, this is also the hit rate) and the
+reciprocal rank of the first gold document, and an `oracle` probe gives the gold passage directly: how much
+of the gap is knowledge.
 """
 
 from __future__ import annotations
@@ -12,28 +14,31 @@ from collections.abc import Callable
 
 from rungwise.data import Example
 from rungwise.models.base import Message, Request
-from rungwise.retrieval import Document, Hit, RetrievalIndex, RetrievalSettings, fit_to_budget, load_corpus
-from rungwise.rungs.base import Rung, RungContext, RungSkipped, Variant
+from rungwise.retrieval import Hit, RetrievalIndex, fit_to_budget
+from rungwise.retrieval.shared import doc_text, user_with_context
+from rungwise.rungs.base import Rung, RungContext, RungSkipped, Variant, register
 from rungwise.rungs.prompting import structured_system_prompt
 from rungwise.task import Task
 
 CONTEXT_RULE = "Use the context passages to answer. The answer is usually a short span copied from them."
 
-
-def user_with_context(passages: list[str], text: str) -> str:
-    blocks = "\n\n".join(f"[{i}] {p}" for i, p in enumerate(passages, start=1))
-    return f"Context:\n{blocks}\n\nQuestion: {text}"
+__all__ = ["CONTEXT_RULE", "RagRung", "retrieval_annotations", "user_with_context"]
 
 
+@register
 class RagRung(Rung):
     name = "rag"
+    order = 30
+    kind = "knowledge"
+    summary = "+ passages retrieved from corpus.jsonl (BM25, dense, hybrid), and the gold passage as an oracle"
 
     def prepare(self, task: Task, context: RungContext) -> list[Variant]:
         if task.corpus_path is None:
             raise RungSkipped("no corpus.jsonl (or corpus/ folder) in the task folder")
         spec = task.spec.rag
-        documents = _documents(task, context)
-        index = _index(task, context, documents)
+        corpus = context.resources.corpus_cache()
+        documents = corpus.documents(task.corpus_path)
+        index = corpus.index(task, context.cache_dir, context.resources.embedder)
         system = structured_system_prompt(task) + "\n\n" + CONTEXT_RULE
         budget = context.budget
         has_gold = any(ex.gold_doc_ids for ex in task.eval)
@@ -50,11 +55,18 @@ class RagRung(Rung):
             by_id = {d.id: d for d in documents}
 
             def gold_passages(ex: Example) -> list[str]:
-                return [_doc_text(by_id[d]) for d in ex.gold_doc_ids if d in by_id]
+                return [doc_text(by_id[d]) for d in ex.gold_doc_ids if d in by_id]
 
-            variants.append(Variant("oracle", self.name, build_with(gold_passages), probe=True,
+            variants.append(Variant("oracle", self.name, build_with(gold_passages), purpose="oracle", retrieval=True,
                                     config={"context": "the gold document, given directly"}))
         return variants
+
+
+def retrieval_annotations(ranked: list[str], gold: set[str], k: int) -> dict[str, float]:
+    """recall@k and reciprocal rank of one question's ranked document ids against its gold ids."""
+    rank = next((i for i, d in enumerate(ranked, start=1) if d in gold), None)
+    found = len(gold & set(ranked[:k]))
+    return {f"recall@{k}": found / len(gold), "reciprocal_rank": 1.0 / rank if rank else 0.0}
 
 
 def _retrieval_variant(rung: str, index: RetrievalIndex, mode: str, k: int,
@@ -71,35 +83,10 @@ def _retrieval_variant(rung: str, index: RetrievalIndex, mode: str, k: int,
         gold = set(ex.gold_doc_ids)
         if not gold:
             return {}
-        ranked = [h.doc_id for h in hits(ex)]
-        rank = next((i for i, d in enumerate(ranked, start=1) if d in gold), None)
-        return {f"recall@{k}": float(rank is not None), "reciprocal_rank": 1.0 / rank if rank else 0.0}
+        ranked = list(dict.fromkeys(h.doc_id for h in hits(ex)))  # chunks of one document count once
+        return retrieval_annotations(ranked, gold, k)
 
     spec = task.spec.rag
-    return Variant(f"rag-{mode}", rung, build_with(lambda ex: [h.text for h in hits(ex)]),
+    return Variant(f"rag-{mode}", rung, build_with(lambda ex: [h.text for h in hits(ex)]), retrieval=True,
                    config={"mode": mode, "k": k, "chunk_words": spec.chunk_words, "context_tokens": spec.context_tokens},
                    annotate=annotate if has_gold else None)
-
-
-def _doc_text(doc: Document) -> str:
-    return f"{doc.title}: {doc.text}" if doc.title else doc.text
-
-
-def _documents(task: Task, context: RungContext) -> list[Document]:
-    key = ("corpus", str(task.corpus_path))
-    if key not in context.resources:
-        assert task.corpus_path is not None
-        context.resources[key] = load_corpus(task.corpus_path)
-    docs: list[Document] = context.resources[key]
-    return docs
-
-
-def _index(task: Task, context: RungContext, documents: list[Document]) -> RetrievalIndex:
-    spec = task.spec.rag
-    settings = RetrievalSettings(chunk_words=spec.chunk_words, overlap_words=spec.chunk_overlap)
-    key = ("index", str(task.corpus_path), settings)
-    if key not in context.resources:
-        context.resources[key] = RetrievalIndex.build(documents, settings, context.cache_dir,
-                                                      embedder=context.resources.get("embedder"))
-    index: RetrievalIndex = context.resources[key]
-    return index

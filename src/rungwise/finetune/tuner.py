@@ -1,0 +1,88 @@
+"""The Tuner the embedded model offers: a LoRA trained with transformers + peft on the GGUF base, exported as
+a GGUF LoRA and served by llama.cpp on top of the same base.
+
+An adapter lives in a folder keyed by its base weights, its data and its settings: the same rows and settings
+reuse it, an interrupted training resumes from its checkpoint, and a cancelled one stops after its current step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rungwise.cancel import CancelToken
+from rungwise.errors import ClimbCancelled
+from rungwise.models.base import Message
+from rungwise.progress import ProgressSink, report
+
+if TYPE_CHECKING:
+    from rungwise.finetune.train import LoraConfig
+    from rungwise.models.embedded import EmbeddedModel
+
+Rows = list[tuple[tuple[Message, ...], str]]
+
+
+def data_hash(rows: Rows) -> str:
+    blob = json.dumps([[[[m.role, m.content] for m in msgs], target] for msgs, target in rows])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class EmbeddedTuner:
+    """Trains LoRA adapters for the embedded GGUF model at `gguf_path`."""
+
+    def __init__(self, gguf_path: Path) -> None:
+        from rungwise.models.embedded import file_digest
+
+        self.gguf_path = gguf_path
+        self.base_fingerprint = f"embedded:{file_digest(gguf_path)[:16]}"
+
+    def train(self, rows: Rows, config: LoraConfig, folder: Path, *, progress: ProgressSink | None = None,
+              cancel: CancelToken | None = None) -> tuple[Path, dict[str, Any]]:
+        from rungwise.finetune.export_gguf import export_lora_gguf
+        from rungwise.finetune.train import TrainingExample, TrainingJob, TrainingResult
+        from rungwise.models.embedded import file_digest
+
+        dhash = data_hash(rows)
+        key = hashlib.sha256(json.dumps([self.base_fingerprint.removeprefix("embedded:"), dhash,
+                                         config.run_fingerprint()], sort_keys=True).encode()).hexdigest()[:16]
+        folder = folder.with_name(f"{folder.name}-{key}")
+        gguf = folder / "adapter.gguf"
+        result_file = folder / "result.json"
+        if gguf.is_file() and result_file.is_file():
+            result = TrainingResult.from_json(result_file.read_text())
+        else:
+            name = folder.name
+
+            def on_progress(p: Any) -> None:
+                if p is not None:
+                    report(progress, "training", name.rsplit("-", 1)[0], p.step, p.total_steps)
+
+            examples = [TrainingExample(messages=msgs, target=target) for msgs, target in rows]
+            job = TrainingJob(examples, folder / "train", config, on_progress=on_progress)
+            remove = cancel.on_cancel(job.cancel) if cancel is not None else (lambda: None)
+            try:
+                result = job.run()
+            finally:
+                remove()
+            if result.stop_reason == "cancelled":
+                raise ClimbCancelled("The climb was cancelled during training. The training checkpoint and every "
+                                     "finished result are stored; run the same climb again to resume.")
+            export_lora_gguf(result.adapter_dir, gguf, gguf_path=self.gguf_path)
+            result_file.write_text(result.to_json())
+        meta = {
+            "base_model": self.base_fingerprint, "data_hash": dhash, "config": config.run_fingerprint(),
+            "train_seconds": result.train_seconds, "trained_tokens": result.trained_tokens,
+            "tokens_per_s": result.tokens_per_s, "examples": result.examples_used, "steps": result.steps,
+            "train_loss": result.train_loss, "val_loss": result.val_loss, "stop_reason": result.stop_reason,
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(gguf.stat().st_mtime)),
+            "adapter_sha256": file_digest(gguf)[:16],
+        }
+        return gguf, meta
+
+    def serve(self, adapter: Path) -> EmbeddedModel:
+        from rungwise.models.embedded import EmbeddedModel
+
+        return EmbeddedModel(lora_paths=[adapter], gguf_path=self.gguf_path)

@@ -1,0 +1,78 @@
+"""How to climb: `ClimbOptions`, validated, with an explicit "not set" for what defaults to the task's setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import core_schema
+
+
+class NotSet:
+    """'Not set: use the task's own setting.' Distinct from None, which some settings use for 'all'."""
+
+    _instance: NotSet | None = None
+
+    def __new__(cls) -> NotSet:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_SET"
+
+    def __bool__(self) -> bool:
+        return False
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.is_instance_schema(cls)
+
+
+#: the sentinel: this option takes the task's own setting
+NOT_SET = NotSet()
+
+LeakagePolicy = Literal["stop", "drop", "warn"]
+
+
+class ClimbOptions(BaseModel):
+    """How to climb. Every field has a default; the CLI maps its flags onto these. Fields that default to the
+    task's own setting (task.toml) hold `NOT_SET` until given (None is read as not set)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    full: bool = False
+    """Score every eval row instead of the task's seeded sample."""
+    all_rungs: bool = False
+    """Keep climbing after a rung meets the target."""
+    rungs: list[str] | None = None
+    """Only these rungs (ladder order is kept); None: every registered rung."""
+    concurrency: int | None = Field(default=None, ge=1)
+    """Requests in flight; None: what the backend serves well."""
+    store_path: Path | None = None
+    """The SQLite store; None: $RUNGWISE_STORE or .rungwise/rungwise.db."""
+    resume: bool = True
+    """Continue the latest unfinished run of the same task, model and settings."""
+    cache_dir: Path | None = None
+    """Where embeddings, retrieval indexes and adapters are cached (default ~/.cache/rungwise or RUNGWISE_CACHE_DIR)."""
+    dry_run: bool = False
+    """Estimate tokens and cost of every variant; call no model."""
+    max_cost: float | None = Field(default=None, ge=0)
+    """Stop before a variant whose estimated cost would take the climb past this amount; None: no cap."""
+    leakage: LeakagePolicy | NotSet = NOT_SET
+    """Override the task's [checks] leakage policy: stop, drop or warn."""
+    sample: int | NotSet = NOT_SET
+    """Override the task's [eval] sample size (rows drawn at random with the task's seed)."""
+
+    @field_validator("leakage", "sample", mode="before")
+    @classmethod
+    def _none_is_not_set(cls, value: Any) -> Any:
+        return NOT_SET if value is None else value
+
+    @field_validator("sample")
+    @classmethod
+    def _positive(cls, value: int | NotSet) -> int | NotSet:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("sample must be at least 1 (use full=True for every row)")
+        return value
