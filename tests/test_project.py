@@ -18,6 +18,18 @@ def test_exported_members_exist() -> None:
     assert public <= set(rungwise.__all__), public - set(rungwise.__all__)
 
 
+def test_public_surface_is_pinned() -> None:
+    """What a user imports from `rungwise`; a change here is a change of the public API (and of the docs)."""
+    assert sorted(rungwise.__all__) == sorted([
+        "NOT_SET", "BudgetExceeded", "Capabilities", "CapabilityMissing", "ClimbCancelled", "ClimbJob",
+        "ClimbOptions", "ClimbResult", "Completion", "DataError", "GateResult", "Message", "Metric", "MetricError",
+        "MissingApiKey", "MissingExtra", "Model", "ModelError", "ModelInfo", "ModelUnavailable", "ProgressEvent",
+        "Request", "Rung", "RungContext", "RungSkipped", "RungwiseError", "Store", "StoreError", "Task", "TaskError",
+        "TaskSpec", "Variant", "VariantDiff", "__version__", "climb", "compare", "compare_runs", "gate", "register",
+        "register_metric", "resolve_model",
+    ])
+
+
 def _readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     return re.findall(r"```bash\n(python3 -m venv[^\n]+)\n```", text)

@@ -3,16 +3,22 @@
     from rungwise import Task, climb
     result = climb(Task.load("examples/banking77"), model="local")
     print(result.recommendation)
+
+This module is the public surface: everything in `__all__` is kept stable. Modules with a leading underscore,
+and names not exported here, are internal and may change.
 """
 
 from __future__ import annotations
 
-from rungwise.climb import ClimbOptions, ClimbResult, climb
-from rungwise.data import Example
+from rungwise._version import __version__
+from rungwise.climb import ClimbJob, ClimbResult, climb
+from rungwise.compare import VariantDiff, compare_runs
 from rungwise.errors import (
     BudgetExceeded,
     CapabilityMissing,
+    ClimbCancelled,
     DataError,
+    MetricError,
     MissingApiKey,
     MissingExtra,
     ModelError,
@@ -21,34 +27,59 @@ from rungwise.errors import (
     StoreError,
     TaskError,
 )
-from rungwise.models.base import Completion, Message, Model, Request
+from rungwise.gate import GateResult, gate
+from rungwise.metrics import Metric, register_metric
+from rungwise.models.base import Capabilities, Completion, Message, Model, ModelInfo, Request
 from rungwise.models.registry import resolve_model
+from rungwise.options import NOT_SET, ClimbOptions
+from rungwise.progress import ProgressEvent
+from rungwise.rungs import Rung, RungContext, RungSkipped, Variant, register
 from rungwise.store import Store
 from rungwise.task import Task, TaskSpec
 
-from rungwise._version import __version__
+#: the paired comparison of two stored runs, variant by variant
+compare = compare_runs
 
 __all__ = [
+    "NOT_SET",
     "BudgetExceeded",
+    "Capabilities",
     "CapabilityMissing",
+    "ClimbCancelled",
+    "ClimbJob",
     "ClimbOptions",
     "ClimbResult",
     "Completion",
     "DataError",
-    "Example",
+    "GateResult",
     "Message",
+    "Metric",
+    "MetricError",
     "MissingApiKey",
     "MissingExtra",
     "Model",
     "ModelError",
+    "ModelInfo",
     "ModelUnavailable",
+    "ProgressEvent",
     "Request",
+    "Rung",
+    "RungContext",
+    "RungSkipped",
     "RungwiseError",
     "Store",
     "StoreError",
     "Task",
     "TaskError",
     "TaskSpec",
+    "Variant",
+    "VariantDiff",
+    "__version__",
     "climb",
+    "compare",
+    "compare_runs",
+    "gate",
+    "register",
+    "register_metric",
     "resolve_model",
 ]

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rungwise.errors import RungwiseError, TaskError
 from rungwise.progress import ProgressEvent
+from rungwise.rungs import rung_names
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Which rung of the adaptation ladder solves your task?")
 console = Console(stderr=True, soft_wrap=True)
@@ -66,7 +67,8 @@ def climb_cmd(
     full: bool = typer.Option(False, "--full", help="Score every eval row, not the task's seeded sample."),
     sample: int = typer.Option(None, "--sample", min=1, help="Score this many eval rows (seeded), instead of the task's sample size."),
     all_rungs: bool = typer.Option(False, "--all", help="Climb every rung, even after one meets the target."),
-    rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, e.g. baseline,prompt."),
+    rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, in ladder order: "
+                              f"{', '.join(rung_names())}."),
     concurrency: int = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's)."),
     store: Path = StoreOpt,
     new: bool = typer.Option(False, "--new", help="Start a new run instead of resuming an unfinished one."),
@@ -195,29 +197,20 @@ def gate(
     store: Path = StoreOpt,
 ) -> None:
     """For CI: re-score the baseline run's rungs with the current model and prompts; exit 1 on a significant regression."""
-    from rungwise.climb import ClimbOptions, climb
-    from rungwise.compare import compare_runs
+    from rungwise.gate import gate as run_gate
     from rungwise.models.registry import resolve_model
-    from rungwise.store import Store
-    from rungwise.task import Task
 
-    s = Store(store)
-    ref = s.get_run(baseline)
-    rungs = sorted({rung for _, rung, _ in s.variants(ref.id)})
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env)
-    settings = ref.settings
-    options = ClimbOptions(full=bool(settings.get("full")), all_rungs=True, rungs=rungs, store_path=store, resume=False,
-                           leakage=settings.get("leakage"))
-    result = climb(Task.load(task), m, options)
-    diffs = compare_runs(s, ref.id, result.run_id)
+    outcome = run_gate(task, baseline, m, store_path=store)
+    ref, result, diffs = outcome.baseline_run, outcome.result, outcome.diffs
     bad = [d for d in diffs if d.regressed]
     for d in diffs:
         status = "REGRESSED" if d.regressed else "ok"
         out.print(f"{status:9} {escape(d.variant)}: {d.score_a:.1%} -> {d.score_b:.1%} ({d.difference * 100:+.1f} points, p={d.p_value:.3g})")
     if bad:
-        console.print(f"[bold red]gate failed:[/bold red] {len(bad)} variant(s) regressed significantly against run {ref.id}.")
+        console.print(f"[bold red]gate failed:[/bold red] {len(bad)} variant(s) regressed significantly against run {ref}.")
         raise typer.Exit(1)
-    out.print(f"gate passed against run {ref.id} (new run {result.run_id}).")
+    out.print(f"gate passed against run {ref} (new run {result.run_id}).")
 
 
 @app.command()

@@ -32,7 +32,7 @@ from rungwise.errors import ClimbCancelled, TaskError
 from rungwise.estimate import Estimate, estimate_variant
 from rungwise.models.base import Model, ModelInfo
 from rungwise.models.registry import resolve_model
-from rungwise.options import NOT_SET, ClimbOptions, NotSet
+from rungwise.options import ClimbOptions, NotSet
 from rungwise.progress import ProgressEvent, ProgressSink
 from rungwise.rungs import Rung, RungContext, RungSkipped, SharedResources, Variant, ladder, rung_names
 from rungwise.rungs.finetune import is_stale
@@ -170,8 +170,6 @@ class ClimbJob:
         self._thread: threading.Thread | None = None
         self._result: ClimbResult | None = None
         self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._main: asyncio.Task[ClimbResult] | None = None
 
     # -- control ------------------------------------------------------------------------------------
     def run(self) -> ClimbResult:
@@ -214,11 +212,9 @@ class ClimbJob:
         return self._result
 
     def cancel(self) -> None:
-        """Stop the climb: no new call is sent, calls in flight are abandoned, training stops after its step."""
+        """Stop the climb: no new call is sent (calls in flight finish and are stored), training stops after its
+        current step and keeps a checkpoint; `run()`/`wait()` then raise ClimbCancelled."""
         self.cancel_token.cancel()
-        loop, main = self._loop, self._main
-        if loop is not None and main is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(main.cancel)
 
     def _progress(self, event: ProgressEvent) -> None:
         self.last_progress = event
@@ -235,32 +231,22 @@ class ClimbJob:
         store = Store(options.store_path)
         scorer = Scorer(scored_task)
         try:
-            return asyncio.run(self._async(scored_task, model, store, scorer, report, cache_dir))
+            return asyncio.run(self._climb(scored_task, model, store, scorer, report, cache_dir))
         finally:
             scorer.close()
             store.close()
-
-    async def _async(self, task: Task, model: Model, store: Store, scorer: Scorer, report: CheckReport,
-                     cache_dir: Path) -> ClimbResult:
-        self._loop = asyncio.get_running_loop()
-        self._main = asyncio.current_task()  # type: ignore[assignment]
-        try:
-            return await self._climb(task, model, store, scorer, report, cache_dir)
-        except asyncio.CancelledError:
-            raise ClimbCancelled() from None
-        finally:
-            self._main = None
 
     async def _climb(self, task: Task, model: Model, store: Store, scorer: Scorer, report: CheckReport,
                      cache_dir: Path) -> ClimbResult:
         options = self.options
         sample = task.spec.eval.sample if isinstance(options.sample, NotSet) else options.sample
-        examples = task.eval_rows(sample=sample, full=options.full)
+        seed = task.spec.eval.seed if isinstance(options.seed, NotSet) else options.seed
+        examples = task.eval_rows(sample=sample, full=options.full, seed=seed)
         wanted = _selected(options)
         leakage = task.spec.checks.leakage if isinstance(options.leakage, NotSet) else options.leakage
         settings = {
             "rungs": wanted, "all": options.all_rungs, "full": options.full,
-            "sample": None if options.full else sample, "seed": task.spec.eval.seed, "leakage": leakage,
+            "sample": None if options.full else sample, "seed": seed, "leakage": leakage,
         }
         resources = SharedResources()
         outcomes: list[VariantOutcome] = []

@@ -63,9 +63,11 @@ class ClimbOptions(BaseModel):
     leakage: LeakagePolicy | NotSet = NOT_SET
     """Override the task's [checks] leakage policy: stop, drop or warn."""
     sample: int | NotSet = NOT_SET
-    """Override the task's [eval] sample size (rows drawn at random with the task's seed)."""
+    """Override the task's [eval] sample size (rows drawn at random with the seed)."""
+    seed: int | NotSet = NOT_SET
+    """Override the task's [eval] seed (the gate re-scores a baseline's own rows with it)."""
 
-    @field_validator("leakage", "sample", mode="before")
+    @field_validator("leakage", "sample", "seed", mode="before")
     @classmethod
     def _none_is_not_set(cls, value: Any) -> Any:
         return NOT_SET if value is None else value

@@ -225,12 +225,12 @@ class Task:
         """The eval rows a climb scores: a seeded random sample (never the first N), or all."""
         return self.eval_rows(sample=self.spec.eval.sample, full=full)
 
-    def eval_rows(self, *, sample: int | None, full: bool = False) -> list[Example]:
-        """`sample` eval rows drawn with the task's seed (None or `full`: every row), in file order."""
+    def eval_rows(self, *, sample: int | None, full: bool = False, seed: int | None = None) -> list[Example]:
+        """`sample` eval rows drawn with `seed` (default: the task's; None or `full`: every row), in file order."""
         n = sample
         if full or n is None or n >= len(self.eval):
             return list(self.eval)
-        rng = random.Random(self.spec.eval.seed)
+        rng = random.Random(self.spec.eval.seed if seed is None else seed)
         picked = sorted(rng.sample(range(len(self.eval)), n))
         return [self.eval[i] for i in picked]
 
