@@ -223,6 +223,8 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
     )
     if not options.dry_run:
         store.finish_run(run_id, result.to_dict())
+        from rungwise.report.record import record_climb  # the versioned record every report is rendered from
+        record_climb(result, store, examples)
     return result
 
 
