@@ -113,17 +113,24 @@ def _verdict(report: ClimbReport) -> str:
         cls = "miss"
     else:
         head, cls = "<div class=\"big\">No variant ran.</div>", "miss"
-    reasons = [f"<li>{esc(s)}</li>" for s in _sentences(d.get("recommendation") or "")]
+    text = d.get("recommendation") or ""
+    # the headline already says what the first sentence says when nothing meets the target
+    reasons = [("<li class=\"warn\">" if any(w in s for w in _WARN) else "<li>") + esc(s) + "</li>"
+               for s in _sentences(text) if not s.startswith("No rung meets the target")]
     diagnosis = decision.get("diagnosis") or {}
-    if diagnosis.get("cheaper_reference") and diagnosis["cheaper_reference"] not in (d.get("recommendation") or ""):
+    if diagnosis.get("cheaper_reference") and diagnosis["cheaper_reference"] not in text:
         reasons.append(f"<li class=\"warn\">{esc(diagnosis['cheaper_reference'])}</li>")
-    if decision.get("eval_too_small"):
+    if decision.get("eval_too_small") and "too small" not in text:
         mdd = decision.get("minimum_detectable_difference")
         reasons.append(f"<li class=\"warn\">The eval is too small to decide: the smallest difference it detects is about "
                        f"{pct(mdd, 0)}. Score more rows (climb --full) before shipping.</li>")
     for name, why in (d.get("skipped") or {}).items():
         reasons.append(f"<li class=\"muted\">skipped {esc(name)}: {esc(why)}</li>")
     return f"<section class=\"verdict {cls}\" id=\"verdict\">{head}<ul>{''.join(reasons)}</ul></section>"
+
+
+#: sentences of the recommendation that a reader must not miss
+_WARN = ("too small to decide", "no better than the label of the nearest")
 
 
 def _sentences(text: str) -> list[str]:
