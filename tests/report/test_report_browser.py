@@ -24,6 +24,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    if CHROMIUM is None and os.environ.get("CI"):
+        pytest.fail("CI must run the report's browser tests: .ci/run installs Debian's chromium package")
     if CHROMIUM is None:
         pytest.skip("no chromium binary on PATH: install Debian's chromium package (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")

@@ -104,7 +104,7 @@ def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) ->
                    "stroke-dasharray=\"5 3\"/>")
     on_front = {n for _, _, n in front}
     by_name = {v["name"]: v for v in variants}
-    labels: dict[tuple[int, int], list[str]] = {}
+    labels: dict[tuple[int, int], list[str]] = {}  # [x, y, names...]
     for c, s, name in pts:
         v = by_name[name]
         px, py = xs(c), ys(s)
@@ -112,9 +112,10 @@ def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) ->
         out.append(f"<g class=\"variant\" data-variant=\"{esc(name)}\"><circle class=\"point\" cx=\"{px:.1f}\" "
                    f"cy=\"{py:.1f}\" r=\"{6 if name in on_front else 4}\" fill=\"{fill}\" stroke=\"{colour(v)}\" "
                    f"stroke-width=\"2\"><title>{esc(name)}: {pct(s)} at {esc(_tick(c))}</title></circle></g>")
-        labels.setdefault((round(px / 6), round(py / 6)), []).append(name)  # one label for points that coincide
-    for (gx, gy), names in labels.items():
-        px, py = gx * 6, gy * 6
+        # one label for points that (nearly) coincide, placed at the first of them
+        labels.setdefault((round(px / 14), round(py / 14)), [f"{px:.0f}", f"{py:.0f}"]).append(name)
+    for first_x, first_y, *names in labels.values():
+        px, py = float(first_x), float(first_y)
         anchor = "end" if px > left + pw * 0.6 else "start"
         out.append(f"<text class=\"label\" x=\"{px + (-8 if anchor == 'end' else 8)}\" y=\"{py - 8}\" "
                    f"text-anchor=\"{anchor}\">{esc(', '.join(names))}</text>")
