@@ -122,6 +122,10 @@ def test_cli_report_show_and_compare(tmp_path: Path) -> None:
     res = runner.invoke(app, ["compare", a.run_id, b.run_id, "--store", str(db), "--report", str(tmp_path / "c.html")])
     assert res.exit_code == 0, res.output
     assert "right → wrong" in (tmp_path / "c.html").read_text()
+    res = runner.invoke(app, ["climb", str(tmp_path / "route"), "--model", "fake", "--rungs", "baseline", "--store", str(db),
+                              "--report", str(tmp_path / "climb.html")])
+    assert res.exit_code == 0, res.output
+    assert "Every eval row" in (tmp_path / "climb.html").read_text()
     res = runner.invoke(app, ["report", "nope", "--store", str(db)])
     assert res.exit_code == 2 and "No run 'nope'" in res.output
 
