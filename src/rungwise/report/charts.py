@@ -104,7 +104,7 @@ def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) ->
                    "stroke-dasharray=\"5 3\"/>")
     on_front = {n for _, _, n in front}
     by_name = {v["name"]: v for v in variants}
-    labels: dict[tuple[int, int], list[str]] = {}  # [x, y, names...]
+    labels: dict[tuple[int, int], list[str]] = {}
     for c, s, name in pts:
         v = by_name[name]
         px, py = xs(c), ys(s)
@@ -113,9 +113,9 @@ def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) ->
                    f"cy=\"{py:.1f}\" r=\"{6 if name in on_front else 4}\" fill=\"{fill}\" stroke=\"{colour(v)}\" "
                    f"stroke-width=\"2\"><title>{esc(name)}: {pct(s)} at {esc(_tick(c))}</title></circle></g>")
         # one label for points that (nearly) coincide, placed at the first of them
-        labels.setdefault((round(px / 14), round(py / 14)), [f"{px:.0f}", f"{py:.0f}"]).append(name)
-    for first_x, first_y, *names in labels.values():
-        px, py = float(first_x), float(first_y)
+        near = next((k for k in labels if abs(k[0] - px) < 40 and abs(k[1] - py) < 14), (round(px), round(py)))
+        labels.setdefault(near, []).append(name)
+    for (px, py), names in labels.items():
         anchor = "end" if px > left + pw * 0.6 else "start"
         out.append(f"<text class=\"label\" x=\"{px + (-8 if anchor == 'end' else 8)}\" y=\"{py - 8}\" "
                    f"text-anchor=\"{anchor}\">{esc(', '.join(names))}</text>")
