@@ -76,6 +76,7 @@ def climb_cmd(
     max_cost: float = typer.Option(None, "--max-cost", min=0, help="Stop before a variant that would take the climb past this cost."),
     leakage: str = typer.Option(None, "--leakage", help="When eval rows leak from train: stop, drop or warn (overrides task.toml)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    report: Path = typer.Option(None, "--report", help="Also write the run's HTML report to this file."),
 ) -> None:
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     from rungwise.climb import ClimbOptions, climb
@@ -96,6 +97,8 @@ def climb_cmd(
         out.print_json(json.dumps(result.to_dict()))
     else:
         print_climb(result, out)
+    if report is not None and not dry_run:
+        _write_report(store, result.run_id, report)
 
 
 class _progress:
@@ -167,6 +170,7 @@ def compare_cmd(
     run_b: str = typer.Argument(..., help="The run to compare with it."),
     store: Path = StoreOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout."),
+    report: Path = typer.Option(None, "--report", help="Also write the comparison as an HTML page to this file."),
 ) -> None:
     """Paired diff of two runs, variant by variant, on the examples both scored (b minus a)."""
     from rich.table import Table
@@ -175,6 +179,10 @@ def compare_cmd(
     from rungwise.store import Store
 
     diffs = compare_runs(Store(store), run_a, run_b)
+    if report is not None:
+        from rungwise.report.compare_html import write_compare
+
+        console.print(f"comparison written to {escape(str(write_compare(Store(store), run_a, run_b, report)))}")
     if as_json:
         out.print_json(json.dumps([d.to_dict() for d in diffs]))
         return
@@ -226,6 +234,38 @@ def runs(store: Path = StoreOpt, limit: int = typer.Option(20, "--limit")) -> No
     for r in s.list_runs(limit):
         table.add_row(r.id, escape(r.task_name), escape(r.model), r.status, escape(str((r.summary or {}).get("shipped"))))
     out.print(table)
+
+
+def _write_report(store: Path | None, run_id: str, path: Path) -> None:
+    from rungwise.report.html import write_run_report
+    from rungwise.store import Store
+
+    console.print(f"report written to {escape(str(write_run_report(Store(store), run_id, path)))}")
+
+
+@app.command("report")
+@friendly
+def report_cmd(
+    run: str = typer.Argument(..., help="The run id (a prefix is enough); see: rungwise runs."),
+    output: Path = typer.Option(None, "--output", "-o", help="The HTML file to write (default: rungwise-report-RUN.html)."),
+    store: Path = StoreOpt,
+) -> None:
+    """Write the self-contained HTML report of a stored run (it opens offline, from disk)."""
+    from rungwise.store import Store
+
+    run_id = Store(store).get_run(run).id
+    _write_report(store, run_id, output or Path(f"rungwise-report-{run_id}.html"))
+
+
+@app.command()
+@friendly
+def show(run: str = typer.Argument(..., help="The run id (a prefix is enough)."), store: Path = StoreOpt) -> None:
+    """Print a stored run's ladder and recommendation in the terminal, from its stored record."""
+    from rungwise.report.record import load_report, to_climb_result
+    from rungwise.report.terminal import print_climb
+    from rungwise.store import Store
+
+    print_climb(to_climb_result(load_report(Store(store), run)), out)
 
 
 def main() -> None:  # pragma: no cover

@@ -357,6 +357,8 @@ class ClimbJob:
         )
         if run_id != "dry-run":
             store.finish_run(run_id, result.to_dict())
+            from rungwise.report.record import record_climb  # the versioned record every report is rendered from
+            record_climb(result, store, examples)
         return result
 
     def _tuner_base(self, outcomes: list[VariantOutcome]) -> str | None:

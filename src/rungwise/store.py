@@ -86,6 +86,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "003_reports",
+        """
+        CREATE TABLE reports (
+            run_id TEXT PRIMARY KEY REFERENCES runs(id),
+            version INTEGER NOT NULL,
+            json TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 
@@ -317,3 +328,13 @@ class Store:
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._conn.execute("SELECT name, kind, path, meta_json FROM artifacts WHERE run_id=?", (run_id,))
         return [{"name": n, "kind": k, "path": p, "meta": json.loads(m)} for n, k, p, m in rows]
+
+    # -- reports (the versioned record a stored run is rendered from) -------------------------------------
+    def save_report(self, run_id: str, version: int, blob: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO reports VALUES (?, ?, ?, ?)", (run_id, version, blob, time.time()))
+
+    def load_report(self, run_id: str) -> tuple[int, str] | None:
+        """(version, json) of the run's stored report record, or None when the run has none."""
+        row = self._conn.execute("SELECT version, json FROM reports WHERE run_id=?", (run_id,)).fetchone()
+        return (int(row[0]), row[1]) if row else None

@@ -1,0 +1,166 @@
+"""The report's charts as inline SVG strings: the ladder (score and interval per variant against the target),
+quality against cost with the Pareto frontier, and failures by kind. Every label goes through `esc`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rungwise.report.page import esc, pct
+
+RUNG_COLOURS = {"baseline": "#7a8394", "prompt": "#2f5fb3", "fewshot": "#7b46b8", "rag": "#d07a12",
+                "finetune": "#138a8a"}
+PROBE = "#9aa3b2"
+OK, FORMAT, CONTENT, TARGET = "#1f8f4e", "#c7761a", "#c0392b", "#c0392b"
+
+
+def colour(v: dict[str, Any]) -> str:
+    return PROBE if v.get("probe") else RUNG_COLOURS.get(v.get("rung", ""), "#444")
+
+
+def svg_frame(width: int, height: int, cls: str, title: str, inner: list[str]) -> str:
+    return (f"<svg class=\"{cls}\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" "
+            f"role=\"img\" aria-label=\"{esc(title)}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{esc(title)}</title>"
+            + "".join(inner) + "</svg>")
+
+
+def ladder(variants: list[dict[str, Any]], target: float, shipped: str | None) -> str:
+    """Every variant's score with its 95% interval, the target line, the shipped variant marked, probes apart."""
+    rungs = [v for v in variants if not v.get("probe")]
+    probes = [v for v in variants if v.get("probe")]
+    left, right, top, row = 200, 30, 26, 24
+    width = 760
+    plot = width - left - right
+    height = top + row * (len(rungs) + len(probes)) + (30 if probes else 0) + 30
+    x = lambda s: left + plot * max(0.0, min(1.0, s))  # noqa: E731
+    out = ["<g class=\"axis\">"]
+    for t in (0, 0.25, 0.5, 0.75, 1.0):
+        out.append(f"<line x1=\"{x(t):.1f}\" x2=\"{x(t):.1f}\" y1=\"{top - 6}\" y2=\"{height - 24}\" stroke=\"#e3e7ee\"/>"
+                   f"<text x=\"{x(t):.1f}\" y=\"{height - 8}\" text-anchor=\"middle\">{t:.0%}</text>")
+    out.append("</g>")
+    y = top
+    for group, label in ((rungs, None), (probes, "probes: references, not rungs")):
+        if not group:
+            continue
+        if label:
+            y += 8
+            out.append(f"<line x1=\"8\" x2=\"{width - right}\" y1=\"{y - 4}\" y2=\"{y - 4}\" stroke=\"#c9cfda\" "
+                       f"stroke-dasharray=\"3 3\"/><text class=\"muted\" x=\"8\" y=\"{y + 10}\">{esc(label)}</text>")
+            y += 22
+        for v in group:
+            cy = y + row / 2
+            c = colour(v)
+            name = v["name"] + (" (shipped)" if v["name"] == shipped else "")
+            weight = " font-weight=\"700\"" if v["name"] == shipped else ""
+            out.append(f"<g class=\"variant\" data-variant=\"{esc(v['name'])}\">"
+                       f"<text x=\"{left - 10}\" y=\"{cy + 4:.1f}\" text-anchor=\"end\"{weight}>{esc(name)}</text>"
+                       f"<line class=\"interval\" x1=\"{x(v.get('low') or 0):.1f}\" x2=\"{x(v.get('high') or 0):.1f}\" "
+                       f"y1=\"{cy:.1f}\" y2=\"{cy:.1f}\" stroke=\"{c}\" stroke-width=\"3\" stroke-linecap=\"round\"/>")
+            r = 7 if v["name"] == shipped else 5
+            fill = "#fff" if v.get("probe") else c
+            out.append(f"<circle class=\"point\" cx=\"{x(v.get('score') or 0):.1f}\" cy=\"{cy:.1f}\" r=\"{r}\" "
+                       f"fill=\"{fill}\" stroke=\"{OK if v['name'] == shipped else c}\" stroke-width=\"2\">"
+                       f"<title>{esc(v['name'])}: {pct(v.get('score'))} [{pct(v.get('low'))}, {pct(v.get('high'))}]"
+                       f"</title></circle>")
+            out.append(f"<text class=\"muted\" x=\"{width - right + 2}\" y=\"{cy + 4:.1f}\" text-anchor=\"end\">"
+                       f"{pct(v.get('score'))}</text></g>")
+            y += row
+    tx = x(target)
+    out.append(f"<g class=\"target\"><line x1=\"{tx:.1f}\" x2=\"{tx:.1f}\" y1=\"{top - 10}\" y2=\"{height - 24}\" "
+               f"stroke=\"{TARGET}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>"
+               f"<text x=\"{tx + 4:.1f}\" y=\"{top - 12}\" fill=\"{TARGET}\">target {pct(target, 0)}</text></g>")
+    return svg_frame(width, height, "chart chart-ladder", "Score of every variant with its 95% interval", out)
+
+
+def pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """The points no other point beats on both cost (lower) and score (higher), by increasing cost."""
+    frontier: list[tuple[float, float, str]] = []
+    for cost, score, name in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not frontier or score > frontier[-1][1]:
+            frontier.append((cost, score, name))
+    return frontier
+
+
+def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) -> str:
+    """Score against cost (or tokens) per call: one point per variant, the Pareto frontier drawn."""
+    pts = [(float(xv), float(v.get("score") or 0), v["name"]) for v in variants
+           if (xv := _x(v, x_key)) is not None]
+    width, height, left, right, top, bottom = 600, 340, 56, 20, 16, 44
+    pw, ph = width - left - right, height - top - bottom
+    xmax = max((p[0] for p in pts), default=1.0) or 1.0
+    xs = lambda c: left + pw * c / (xmax * 1.08)  # noqa: E731
+    ys = lambda s: top + ph * (1 - max(0.0, min(1.0, s)))  # noqa: E731
+    out = ["<g class=\"axis\">"]
+    for t in (0, 0.25, 0.5, 0.75, 1.0):
+        out.append(f"<line x1=\"{left}\" x2=\"{width - right}\" y1=\"{ys(t):.1f}\" y2=\"{ys(t):.1f}\" stroke=\"#e3e7ee\"/>"
+                   f"<text x=\"{left - 6}\" y=\"{ys(t) + 4:.1f}\" text-anchor=\"end\">{t:.0%}</text>")
+    for k in range(5):
+        c = xmax * 1.08 * k / 4
+        out.append(f"<text x=\"{xs(c):.1f}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{esc(_tick(c))}</text>")
+    out.append(f"<text x=\"{left + pw / 2:.1f}\" y=\"{height - 6}\" text-anchor=\"middle\">{esc(x_label)}</text></g>")
+    front = pareto(pts)
+    if len(front) > 1:
+        path = " ".join(f"{xs(c):.1f},{ys(s):.1f}" for c, s, _ in front)
+        out.append(f"<polyline class=\"frontier\" points=\"{path}\" fill=\"none\" stroke=\"{OK}\" stroke-width=\"2\" "
+                   "stroke-dasharray=\"5 3\"/>")
+    on_front = {n for _, _, n in front}
+    by_name = {v["name"]: v for v in variants}
+    labels: dict[tuple[int, int], list[str]] = {}
+    for c, s, name in pts:
+        v = by_name[name]
+        px, py = xs(c), ys(s)
+        fill = "#fff" if v.get("probe") else colour(v)
+        out.append(f"<g class=\"variant\" data-variant=\"{esc(name)}\"><circle class=\"point\" cx=\"{px:.1f}\" "
+                   f"cy=\"{py:.1f}\" r=\"{6 if name in on_front else 4}\" fill=\"{fill}\" stroke=\"{colour(v)}\" "
+                   f"stroke-width=\"2\"><title>{esc(name)}: {pct(s)} at {esc(_tick(c))}</title></circle></g>")
+        # one label for points that (nearly) coincide, placed at the first of them
+        near = next((k for k in labels if abs(k[0] - px) < 40 and abs(k[1] - py) < 14), (round(px), round(py)))
+        labels.setdefault(near, []).append(name)
+    for (px, py), names in labels.items():
+        anchor = "end" if px > left + pw * 0.6 else "start"
+        out.append(f"<text class=\"label\" x=\"{px + (-8 if anchor == 'end' else 8)}\" y=\"{py - 8}\" "
+                   f"text-anchor=\"{anchor}\">{esc(', '.join(names))}</text>")
+    return svg_frame(width, height, "chart chart-cost", f"Score against {x_label}; the Pareto frontier dashed", out)
+
+
+def _x(v: dict[str, Any], key: str) -> float | None:
+    if key == "cost_per_call":
+        return (v.get("cost") or {}).get("cost_per_call")
+    value = v.get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _tick(c: float) -> str:
+    if c == 0:
+        return "0"
+    if c >= 100:
+        return f"{c:,.0f}"
+    if c >= 1:
+        return f"{c:.1f}"
+    return f"{c:.2g}"
+
+
+def failures(variants: list[dict[str, Any]]) -> str:
+    """A stacked bar per variant: right, format failures, content failures (shares of the rows scored)."""
+    left, width, row, top = 200, 760, 22, 30
+    plot = width - left - 70
+    height = top + row * len(variants) + 10
+    out = [f"<g class=\"legend\"><rect x=\"{left}\" y=\"6\" width=\"12\" height=\"12\" fill=\"{OK}\"/>"
+           f"<text x=\"{left + 16}\" y=\"16\">right</text><rect x=\"{left + 70}\" y=\"6\" width=\"12\" height=\"12\" "
+           f"fill=\"{FORMAT}\"/><text x=\"{left + 86}\" y=\"16\">format failure</text><rect x=\"{left + 196}\" y=\"6\" "
+           f"width=\"12\" height=\"12\" fill=\"{CONTENT}\"/><text x=\"{left + 212}\" y=\"16\">content failure</text></g>"]
+    for k, v in enumerate(variants):
+        n = int(v.get("n") or 0)
+        fmt, con = int(v.get("format_failures") or 0), int(v.get("content_failures") or 0)
+        right_ = max(0, n - fmt - con)
+        y = top + k * row
+        out.append(f"<g class=\"variant\" data-variant=\"{esc(v['name'])}\"><text x=\"{left - 10}\" y=\"{y + 14}\" "
+                   f"text-anchor=\"end\">{esc(v['name'])}</text>")
+        x0 = float(left)
+        for count, fill, what in ((right_, OK, "right"), (fmt, FORMAT, "format"), (con, CONTENT, "content")):
+            w = plot * count / n if n else 0
+            if w > 0:
+                out.append(f"<rect class=\"bar {what}\" x=\"{x0:.1f}\" y=\"{y + 3}\" width=\"{w:.1f}\" height=\"{row - 6}\" "
+                           f"fill=\"{fill}\"><title>{esc(v['name'])}: {count} of {n} {what}</title></rect>")
+            x0 += w
+        out.append(f"<text class=\"muted\" x=\"{left + plot + 8}\" y=\"{y + 14}\">{fmt} / {con}</text></g>")
+    return svg_frame(width, height, "chart chart-failures", "Failures by kind per variant", out)

@@ -1,0 +1,281 @@
+"""The climb report as one self-contained HTML file, rendered from a stored `ClimbReport` (never live objects).
+
+Sections: the verdict; the ladder chart; quality against cost; the diagnosis; fine-tuning's bill; every eval row
+(filters and paging, in the page's script); the checks and the run's metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from rungwise.errors import RungwiseError
+from rungwise.report import charts
+from rungwise.report.page import esc, money, num, page, pct, table
+from rungwise.report.record import ClimbReport
+from rungwise.store import Store
+
+
+def render_climb(report: ClimbReport) -> str:
+    """The report page of one climb, as a string."""
+    d = report.result
+    variants: list[dict[str, Any]] = d.get("variants") or []
+    body = [
+        _header(report),
+        _verdict(report),
+        "<h2 id=\"ladder\">The ladder</h2>",
+        "<p class=\"muted\">Each variant's score on the same eval rows, with its 95% interval; the dashed line is "
+        "the target. Probes (references that are not rungs) are drawn apart, hollow.</p>" if variants else "",
+        charts.ladder(variants, float(d.get("target") or 0), d.get("shipped")) if variants else "<p>No variant ran.</p>",
+        _cost_section(report, variants),
+        _diagnosis(report, variants),
+        _finetune(report),
+        _rows_section(report),
+        _checks(report),
+        _metadata(report),
+        "<footer>Written by rungwise from the stored record of run " + esc(report.run.id) + " (record version "
+        f"{report.version}). One file: it needs no network.</footer>",
+    ]
+    return page(f"rungwise: {report.run.task} ({report.run.id})", "\n".join(b for b in body if b), _data(report))
+
+
+def write_climb(report: ClimbReport, path: str | Path) -> Path:
+    """Write the report page to `path` (folders are created)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_climb(report), encoding="utf-8")
+    except OSError as exc:
+        raise RungwiseError(f"Cannot write the report to {path}: {exc.strerror or exc}. Pass -o with a writable path.") from None
+    return path
+
+
+def write_run_report(store: Store, run_id: str, path: str | Path) -> Path:
+    """Load the stored record of `run_id` and write its report page."""
+    from rungwise.report.record import load_report
+
+    return write_climb(load_report(store, run_id), path)
+
+
+def _data(report: ClimbReport) -> dict[str, Any]:
+    meta = {v["name"]: v for v in report.result.get("variants") or []}
+    names = list(report.variants)
+    return {
+        "kind": "climb",
+        "binary": _binary(report),
+        "variants": [{"name": n, "rung": meta.get(n, {}).get("rung", ""), "probe": bool(meta.get(n, {}).get("probe"))}
+                     for n in names],
+        "ids": [r.id for r in report.rows],
+        "inputs": [r.input for r in report.rows],
+        "targets": [r.target for r in report.rows],
+        "out": [report.variants[n].output for n in names],
+        "score": [[None if s is None else round(s, 4) for s in report.variants[n].score] for n in names],
+        "fail": [report.variants[n].failure for n in names],
+    }
+
+
+def _binary(report: ClimbReport) -> bool:
+    methods = {v.get("method") for v in report.result.get("variants") or []}
+    return bool(methods) and methods <= {"wilson"}
+
+
+def _when(ts: float | None) -> str:
+    return "n/a" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _header(report: ClimbReport) -> str:
+    d = report.result
+    notes = "".join(f"<p class=\"note\">{esc(n)}</p>" for n in report.notes)
+    return (f"<h1>{esc(report.run.task)}: which rung to ship</h1><p class=\"sub\">{esc(d.get('metric'))} on "
+            f"{esc(d.get('n_eval'))} eval rows &middot; target {pct(d.get('target'), 0)} &middot; model "
+            f"<code>{esc(report.run.served_model or report.run.model)}</code> &middot; run <code>{esc(report.run.id)}"
+            f"</code> &middot; {_when(report.run.finished_at or report.run.created_at)}</p>{notes}")
+
+
+def _verdict(report: ClimbReport) -> str:
+    d = report.result
+    shipped = d.get("shipped")
+    by_name = {v["name"]: v for v in d.get("variants") or []}
+    decision = d.get("decision") or {}
+    if shipped and shipped in by_name:
+        v = by_name[shipped]
+        head = (f"<div class=\"big\">Ship <code>{esc(shipped)}</code> ({esc(v.get('rung'))} rung): "
+                f"{pct(v.get('score'))} <span class=\"muted\">[{pct(v.get('low'))}, {pct(v.get('high'))}]</span> "
+                f"against a target of {pct(d.get('target'), 0)}</div>")
+        cls = "ok"
+    elif by_name:
+        best = max((v for v in by_name.values() if not v.get("probe")), key=lambda v: v.get("score") or 0,
+                   default=next(iter(by_name.values())))
+        head = (f"<div class=\"big\">No rung meets the target of {pct(d.get('target'), 0)}: the best is "
+                f"<code>{esc(best['name'])}</code> at {pct(best.get('score'))} "
+                f"<span class=\"muted\">[{pct(best.get('low'))}, {pct(best.get('high'))}]</span></div>")
+        cls = "miss"
+    else:
+        head, cls = "<div class=\"big\">No variant ran.</div>", "miss"
+    text = d.get("recommendation") or ""
+    # the headline already says what the first sentence says when nothing meets the target
+    reasons = [("<li class=\"warn\">" if any(w in s for w in _WARN) else "<li>") + esc(s) + "</li>"
+               for s in _sentences(text) if not s.startswith("No rung meets the target")]
+    diagnosis = decision.get("diagnosis") or {}
+    if diagnosis.get("cheaper_reference") and diagnosis["cheaper_reference"] not in text:
+        reasons.append(f"<li class=\"warn\">{esc(diagnosis['cheaper_reference'])}</li>")
+    if decision.get("eval_too_small") and "too small" not in text:
+        mdd = decision.get("minimum_detectable_difference")
+        reasons.append(f"<li class=\"warn\">The eval is too small to decide: the smallest difference it detects is about "
+                       f"{pct(mdd, 0)}. Score more rows (climb --full) before shipping.</li>")
+    for name, why in (d.get("skipped") or {}).items():
+        reasons.append(f"<li class=\"muted\">skipped {esc(name)}: {esc(why)}</li>")
+    return f"<section class=\"verdict {cls}\" id=\"verdict\">{head}<ul>{''.join(reasons)}</ul></section>"
+
+
+#: sentences of the recommendation that a reader must not miss
+_WARN = ("too small to decide", "no better than the label of the nearest")
+
+
+def _sentences(text: str) -> list[str]:
+    out, buf = [], ""
+    for part in text.replace(". ", ".\u0000").split("\u0000"):
+        buf += part
+        if buf.rstrip().endswith(".") and not buf.rstrip().endswith(("e.g.", "vs.")):
+            out.append(buf.strip())
+            buf = ""
+        else:
+            buf += " "
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+def _cost_section(report: ClimbReport, variants: list[dict[str, Any]]) -> str:
+    if not variants:
+        return ""
+    priced = any((v.get("cost") or {}).get("cost_per_call") for v in variants)
+    currency = next((v["cost"].get("currency") for v in variants if v.get("cost")), "")
+    key, label = ("cost_per_call", f"cost per call ({currency})") if priced else ("mean_prompt_tokens", "prompt tokens per call")
+    note = "" if priced else ("<p class=\"muted\">The task sets no token prices, so the chart places variants by "
+                              "prompt tokens per call. Set [costs] in task.toml to see money.</p>")
+    rows = []
+    for v in variants:
+        c = v.get("cost") or {}
+        rows.append([esc(v["name"]) + (" <span class=\"muted\">(probe)</span>" if v.get("probe") else ""),
+                     pct(v.get("score")), num(v.get("mean_prompt_tokens"), 0), num(v.get("mean_completion_tokens"), 1),
+                     num(v.get("latency_p50_s")), num(v.get("latency_p95_s")), money(c.get("cost_per_call")),
+                     money(c.get("cost_per_month"))])
+    tbl = table(["variant", "score", "prompt tok", "compl tok", "p50 s", "p95 s", f"{esc(currency)}/call",
+                 f"{esc(currency)}/month"], rows, numeric={1, 2, 3, 4, 5, 6, 7}, cls="costs")
+    return (f"<h2 id=\"cost\">Quality against cost</h2>{note}<div class=\"grid\"><div>"
+            f"{charts.quality_cost(variants, x_key=key, x_label=label)}<p class=\"muted\">Filled large points lie on "
+            f"the Pareto frontier (no other variant is both cheaper and better).</p></div><div>{tbl}</div></div>")
+
+
+def _diagnosis(report: ClimbReport, variants: list[dict[str, Any]]) -> str:
+    if not variants:
+        return ""
+    decision = report.result.get("decision") or {}
+    dg = decision.get("diagnosis") or {}
+    words = []
+    if dg.get("knowledge_gap") is True:
+        words.append("A <b>knowledge gap</b>: context (retrieval or the oracle) measurably lifts the score. Improve the "
+                     "corpus and retrieval before any fine-tune.")
+    elif dg.get("knowledge_gap") is False:
+        words.append("No knowledge gap shows: context does not measurably lift the score.")
+    if dg.get("behavioural_gap"):
+        words.append(f"A <b>behavioural gap</b>: {pct(dg.get('format_share'), 0)} of the remaining failures are format "
+                     "failures, which constrained output or a fine-tune addresses.")
+    elif dg.get("format_share") is not None:
+        words.append(f"{pct(dg.get('format_share'), 0)} of the remaining failures are format failures; the rest are content.")
+    notes = "".join(f"<li>{esc(n)}</li>" for n in dg.get("notes") or [])
+    rag = [v for v in variants if v.get("rung") == "rag" or v.get("name") == "oracle"]
+    rag_html = ""
+    if rag:
+        keys = sorted({k for v in rag for k in (v.get("extras") or {})})
+        comps = {(c["a"], c["b"]): c for c in decision.get("comparisons") or []}
+        rows = []
+        for v in rag:
+            vs = next((c for (a, b), c in comps.items() if b == v["name"]), None)
+            rows.append([esc(v["name"]), f"{pct(v.get('score'))} [{pct(v.get('low'))}, {pct(v.get('high'))}]"]
+                        + [pct((v.get("extras") or {}).get(k)) for k in keys]
+                        + [f"{vs['difference'] * 100:+.1f} vs {esc(vs['a'])} (p={vs['p_value']:.3g})" if vs else ""])
+        rag_html = ("<h3>Retrieval against the oracle</h3>" + table(
+            ["variant", "score [95% CI]", *(esc(k) for k in keys), "paired difference"], rows,
+            numeric=set(range(2, 2 + len(keys))), cls="rag"))
+    return (f"<h2 id=\"diagnosis\">Diagnosis</h2><p>{' '.join(words)}</p><ul>{notes}</ul>"
+            f"{charts.failures(variants)}{rag_html}")
+
+
+def _finetune(report: ClimbReport) -> str:
+    costs: dict[str, dict[str, Any]] = report.result.get("finetune_costs") or {}
+    adapters = report.artifacts
+    if not costs and not adapters:
+        return ""
+    parts = ["<h2 id=\"finetune\">Fine-tuning's bill</h2><p class=\"muted\">Fixed costs amortised over 12 months; "
+             "retraining at each base-model update; the eval runs that keep it honest.</p>"]
+    if costs:
+        rows = [[esc(name), money(c.get("dataset")), money(c.get("training")), money(c.get("retraining_per_year")),
+                 money(c.get("eval_runs_per_month")), money(c.get("fixed_per_month")), money(c.get("calls_per_month")),
+                 money(c.get("total_per_month")),
+                 ("never" if c.get("break_even_calls_per_month") is None else num(c["break_even_calls_per_month"], 0))
+                 + (f" <span class=\"muted\">vs {esc(c.get('reference'))}</span>" if c.get("reference") else "")]
+                for name, c in costs.items()]
+        parts.append(table(["variant", "dataset", "training", "retraining / year", "eval runs / month",
+                            "fixed / month", "calls / month", "total / month", "break-even calls / month"], rows,
+                           numeric=set(range(1, 9)), cls="ftcost"))
+    if adapters:
+        rows = []
+        for a in adapters:
+            m = a.meta
+            stale = ("<span class=\"stale\">stale: trained on another base model; retrain it</span>" if a.stale
+                     else "current" if a.stale is False else "unknown")
+            rows.append([esc(a.name), esc(m.get("base_model")), stale, num(m.get("train_seconds"), 0),
+                         esc(m.get("examples")), esc(m.get("steps")), num(m.get("train_loss"), 3),
+                         num(m.get("val_loss"), 3), esc(m.get("stop_reason")), esc(m.get("trained_at"))])
+        parts.append("<h3>Adapters</h3>" + table(
+            ["adapter", "base model", "base now", "train s", "examples", "steps", "train loss", "val loss", "stopped",
+             "trained at"], rows, numeric={3, 4, 5, 6, 7}, cls="adapters"))
+    return "".join(parts)
+
+
+def _rows_section(report: ClimbReport) -> str:
+    return (
+        "<h2 id=\"rows-section\">Every eval row</h2>"
+        "<div class=\"controls\">"
+        "<label>search <input type=\"search\" id=\"q\" placeholder=\"input, expected or output\"></label>"
+        "<label>show <select id=\"kind\"><option value=\"\">every row</option><option value=\"fail\">failures only"
+        "</option><option value=\"format\">format failures</option><option value=\"content\">content failures</option>"
+        "<option value=\"right\">right answers</option></select></label>"
+        "<label>of <select id=\"variant\"></select></label>"
+        "<label>right in <select id=\"va\"></select></label><label>wrong in <select id=\"vb\"></select></label>"
+        "<button type=\"button\" id=\"reset\">reset</button></div>"
+        "<div class=\"scroll\"><table id=\"rows\"><thead><tr id=\"rows-head\"></tr></thead><tbody id=\"rows-body\">"
+        "</tbody></table></div>"
+        "<div class=\"pager\"><button type=\"button\" id=\"prev\">previous</button><span id=\"page-info\"></span>"
+        "<button type=\"button\" id=\"next\">next</button></div>"
+    )
+
+
+def _checks(report: ClimbReport) -> str:
+    findings = (report.result.get("checks") or {}).get("findings") or []
+    if not findings:
+        return "<h2 id=\"checks\">Dataset checks</h2><p>No finding.</p>"
+    cls = {"error": "bad", "warning": "warn", "info": "muted"}
+    rows = [[f"<span class=\"{cls.get(f.get('severity'), '')}\">{esc(f.get('severity'))}</span>", esc(f.get("code")),
+             esc(f.get("message")), esc(", ".join(map(str, f.get("rows") or [])))] for f in findings]
+    return "<h2 id=\"checks\">Dataset checks</h2>" + table(["severity", "check", "finding", "rows"], rows, cls="checks")
+
+
+def _metadata(report: ClimbReport) -> str:
+    r, d = report.run, report.result
+    budget = d.get("budget") or {}
+    items = [
+        ("run", r.id), ("status", r.status), ("task", r.task), ("task hash", r.task_hash),
+        ("model fingerprint", r.model), ("served model", r.served_model or "not recorded"),
+        ("rungwise version", r.rungwise_version or "older than report records"),
+        ("started", _when(r.created_at)), ("finished", _when(r.finished_at)),
+        ("model calls", d.get("calls")), ("answers from cache", d.get("cache_hits")),
+        ("results kept from an interrupted run", d.get("resumed")),
+        ("generation budget", f"{budget.get('max_tokens')} tokens ({budget.get('reason')})" if budget else "n/a"),
+        ("settings", ", ".join(f"{k}={v}" for k, v in sorted(r.settings.items()))),
+    ]
+    dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
+    return f"<h2 id=\"run\">The run</h2><dl class=\"meta\">{dl}</dl>"

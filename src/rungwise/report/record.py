@@ -1,0 +1,270 @@
+"""The versioned record a climb's report is rendered from: everything the page needs, stored with the run.
+
+A stored run can always be shown again, without its task folder and without live objects: the record holds the
+climb's result (`ClimbResult.to_dict()`), the eval rows scored (id, input, expected answer), every variant's
+answer, score and failure kind per row, and the run's artifacts (adapters). Renderers (terminal, HTML) read it.
+
+Versions: a record carries `version`. This rungwise reads versions up to `REPORT_VERSION`; a newer record is a
+StoreError that says to upgrade. A run finished by a rungwise without records gets one rebuilt from the run's
+summary and its results (the eval inputs and expected answers were not stored then, so they show as unknown).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rungwise.errors import StoreError
+from rungwise.store import RunInfo, Store
+
+if TYPE_CHECKING:
+    from rungwise.climb import ClimbResult
+    from rungwise.data import Example
+
+#: the record version this rungwise writes (and the newest it reads)
+REPORT_VERSION = 1
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class EvalRow(_Record):
+    """One eval row the climb scored."""
+
+    id: str
+    input: str | None = None
+    """None when the run was stored before inputs were recorded."""
+    target: str | None = None
+
+
+class VariantRows(_Record):
+    """One variant's answers, aligned with `ClimbReport.rows` (None where the variant did not score the row)."""
+
+    output: list[str | None]
+    score: list[float | None]
+    failure: list[str | None]
+
+
+class Artifact(_Record):
+    name: str
+    kind: str
+    path: str
+    meta: dict[str, Any] = Field(default_factory=dict)
+    stale: bool | None = None
+    """True when the adapter's base model is not the run's model; None when the data cannot tell."""
+
+
+class RunMeta(_Record):
+    id: str
+    task: str
+    task_folder: str = ""
+    task_hash: str = ""
+    model: str
+    """The model's fingerprint."""
+    served_model: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    status: str = "done"
+    created_at: float | None = None
+    finished_at: float | None = None
+    rungwise_version: str | None = None
+
+
+class ClimbReport(_Record):
+    """Everything a report shows, for one run."""
+
+    version: int = REPORT_VERSION
+    run: RunMeta
+    result: dict[str, Any]
+    """`ClimbResult.to_dict()`: variants with scores, intervals, tokens, latency and costs; the decision; checks;
+    fine-tuning's costs; estimates; the generation budget."""
+    rows: list[EvalRow]
+    variants: dict[str, VariantRows]
+    artifacts: list[Artifact] = Field(default_factory=list)
+    rebuilt: bool = False
+    """True when the record was rebuilt from a run stored without one."""
+    notes: list[str] = Field(default_factory=list)
+
+    def dumps(self) -> str:
+        return self.model_dump_json()
+
+
+def finite(value: Any) -> Any:
+    """A JSON-safe copy: NaN and infinities become None, tuples and sets lists, numpy scalars Python numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [finite(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if hasattr(value, "item"):  # numpy scalar
+        return finite(value.item())
+    return str(value)
+
+
+def base_of(fingerprint: str) -> str:
+    """The base-model part of a model fingerprint, as adapters record it: `embedded:ALIAS:DIGEST+lora:...` gives
+    `embedded:DIGEST`; any other fingerprint is its part before the first '+'."""
+    head = fingerprint.split("+", 1)[0]
+    parts = head.split(":")
+    if parts[0] == "embedded" and len(parts) >= 3:
+        return f"embedded:{parts[-1]}"
+    return head
+
+
+def _artifacts(store: Store, run: RunInfo) -> list[Artifact]:
+    base = base_of(run.model)
+    out = []
+    for a in store.artifacts(run.id):
+        recorded = a["meta"].get("base_model")
+        stale = None if not recorded else str(recorded) != base
+        out.append(Artifact(name=a["name"], kind=a["kind"], path=a["path"], meta=finite(a["meta"]), stale=stale))
+    return out
+
+
+def _variant_rows(store: Store, run_id: str, order: list[str], rows: list[EvalRow]) -> dict[str, VariantRows]:
+    index = {r.id: i for i, r in enumerate(rows)}
+    by_variant: dict[str, VariantRows] = {}
+    for r in store.results(run_id):
+        if r.example_id not in index:  # a row the record does not list (older store): add it, input unknown
+            index[r.example_id] = len(rows)
+            rows.append(EvalRow(id=r.example_id))
+            for v in by_variant.values():
+                v.output.append(None), v.score.append(None), v.failure.append(None)
+        v = by_variant.get(r.variant)
+        if v is None:
+            n = len(rows)
+            v = by_variant[r.variant] = VariantRows(output=[None] * n, score=[None] * n, failure=[None] * n)
+        i = index[r.example_id]
+        v.output[i], v.score[i], v.failure[i] = r.output, finite(r.score), r.failure
+    ranked = {name: k for k, name in enumerate(order)}
+    return dict(sorted(by_variant.items(), key=lambda kv: ranked.get(kv[0], len(ranked))))
+
+
+def _meta(run: RunInfo, result: dict[str, Any], version: str | None) -> RunMeta:
+    return RunMeta(
+        id=run.id, task=run.task_name, task_folder=run.task_folder, task_hash=run.task_hash, model=run.model,
+        served_model=result.get("served_model"), settings=finite(run.settings), status=run.status,
+        created_at=run.created_at, finished_at=run.finished_at, rungwise_version=version,
+    )
+
+
+def build_report(result: ClimbResult, store: Store, examples: Sequence[Example]) -> ClimbReport:
+    """The record of a finished climb: its result, the eval rows it scored and every answer, from the store."""
+    from rungwise import __version__
+
+    data = finite(result.to_dict())
+    run = store.get_run(result.run_id)
+    rows = [EvalRow(id=ex.id, input=ex.input, target=ex.target) for ex in examples]
+    order = [v["name"] for v in data.get("variants", [])]
+    variants = _variant_rows(store, run.id, order, rows)
+    return ClimbReport(run=_meta(run, data, __version__), result=data, rows=rows, variants=variants,
+                       artifacts=_artifacts(store, run))
+
+
+def save_report(store: Store, report: ClimbReport) -> None:
+    store.save_report(report.run.id, report.version, report.dumps())
+
+
+def rebuild_report(store: Store, run: RunInfo) -> ClimbReport:
+    """A record for a run stored without one, from `runs.summary_json` and the results."""
+    if run.summary is None:
+        raise StoreError(
+            f"Run {run.id} has no result to report (status {run.status!r}: it was interrupted or is still climbing). "
+            "Run the same `rungwise climb` command again to finish it (it resumes), then report it."
+        )
+    data = finite(run.summary)
+    rows: list[EvalRow] = []
+    order = [v.get("name", "") for v in data.get("variants", [])]
+    variants = _variant_rows(store, run.id, order, rows)
+    return ClimbReport(
+        run=_meta(run, data, None), result=data, rows=rows, variants=variants, artifacts=_artifacts(store, run),
+        rebuilt=True,
+        notes=["This run was stored by an older rungwise, without its eval inputs and expected answers: "
+               "rows show their ids only. Climb again to record them."],
+    )
+
+
+def load_report(store: Store, run_id: str) -> ClimbReport:
+    """The stored record of `run_id` (an id or a unique prefix), or one rebuilt for an older run."""
+    run = store.get_run(run_id)
+    stored = store.load_report(run.id)
+    if stored is None:
+        return rebuild_report(store, run)
+    version, blob = stored
+    if version > REPORT_VERSION:
+        raise StoreError(
+            f"The report of run {run.id} was written by a newer rungwise (record version {version}; this one reads "
+            f"up to {REPORT_VERSION}). Upgrade rungwise (pip install -U rungwise) to show it."
+        )
+    try:
+        return ClimbReport.model_validate_json(blob)
+    except ValueError as exc:
+        raise StoreError(f"The stored report of run {run.id} cannot be read ({str(exc).splitlines()[0]}). "
+                         f"Climb again to record a new one.") from None
+
+
+def record_climb(result: ClimbResult, store: Store, examples: Sequence[Example]) -> ClimbReport:
+    """Build the record of a finished climb and store it with the run."""
+    report = build_report(result, store, examples)
+    save_report(store, report)
+    return report
+
+
+def to_climb_result(report: ClimbReport) -> ClimbResult:
+    """The ClimbResult a record was made from, rebuilt for the terminal renderer."""
+    from rungwise.checks import CheckReport, Finding
+    from rungwise.climb import ClimbResult
+    from rungwise.costs import RungCost
+    from rungwise.decide import Comparison, Decision, Diagnosis, RungVerdict
+    from rungwise.runner import RunStats
+    from rungwise.summary import VariantSummary
+
+    d = report.result
+    fields = set(VariantSummary.__dataclass_fields__)
+    variants, costs = [], {}
+    for v in d.get("variants", []):
+        variants.append(VariantSummary(**{k: val for k, val in v.items() if k in fields}))
+        if v.get("cost"):
+            costs[v["name"]] = RungCost(**v["cost"])
+    decision = None
+    if d.get("decision"):
+        dd = d["decision"]
+        comp = lambda c: Comparison(**c) if c else None  # noqa: E731
+        decision = Decision(
+            shipped=dd.get("shipped"),
+            rungs=[RungVerdict(**{**r, "against": comp(r.get("against"))}) for r in dd.get("rungs", [])],
+            diagnosis=Diagnosis(**dd["diagnosis"]), eval_too_small=dd.get("eval_too_small", False),
+            minimum_detectable_difference=dd.get("minimum_detectable_difference") or float("inf"),
+            recommendation=dd.get("recommendation", ""), comparisons=[Comparison(**c) for c in dd.get("comparisons", [])],
+        )
+    checks = None
+    if d.get("checks"):
+        checks = CheckReport(task=d["checks"].get("task", report.run.task),
+                             findings=[Finding(**f) for f in d["checks"].get("findings", [])],
+                             leaked=set(d["checks"].get("leaked", [])))
+    stats = RunStats()
+    for name in ("calls", "cache_hits", "resumed"):
+        if hasattr(stats, name) and isinstance(d.get(name), int):
+            setattr(stats, name, d[name])
+    return ClimbResult(
+        run_id=report.run.id, task=d.get("task", report.run.task), model=d.get("model", report.run.model),
+        target=d.get("target", 0.0), metric=d.get("metric", ""), n_eval=d.get("n_eval", len(report.rows)),
+        variants=variants, skipped=d.get("skipped", {}), recommendation=d.get("recommendation", ""),
+        shipped=d.get("shipped"), budget=d.get("budget") or {"max_tokens": 0, "stop": [], "reason": "unknown"},
+        stats=stats, costs=costs, decision=decision, checks=checks,
+    )
+
+
+def dumps_for_script(data: Any) -> str:
+    """JSON that can sit inside a <script type="application/json"> element: no '<', '>' or '&' (so no
+    '</script>' nor '<!--'), and U+2028/U+2029 escaped."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
