@@ -84,6 +84,7 @@ class ClimbResult:
             "checks": self.checks.to_dict() if self.checks else None,
             "estimates": [e.to_dict() for e in self.estimates],
             "calls": self.stats.calls, "cache_hits": self.stats.cache_hits, "resumed": self.stats.resumed,
+            "server_failures": self.stats.server_failures,
             **self.extra,
         }
 

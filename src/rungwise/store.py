@@ -274,7 +274,9 @@ class Store:
         ]
 
     def done_examples(self, run_id: str, variant: str) -> set[str]:
-        rows = self._conn.execute("SELECT example_id FROM results WHERE run_id=? AND variant=?", (run_id, variant))
+        # a row the server failed (a malformed answer) is not done: a resumed run asks again
+        rows = self._conn.execute("SELECT example_id FROM results WHERE run_id=? AND variant=? "
+                                  "AND (failure IS NULL OR failure != 'server')", (run_id, variant))
         return {r[0] for r in rows}
 
     # -- response cache ---------------------------------------------------------------------------

@@ -88,4 +88,7 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         f"{result.stats.resumed} results kept from an interrupted run; generation budget "
         f"{result.budget['max_tokens']} tokens ({escape(result.budget['reason'])})[/dim]"
     )
+    if result.stats.server_failures:
+        console.print(f"[yellow]the server failed {result.stats.server_failures} rows[/yellow] (answers that were not a "
+                      "chat completion after every retry: scored 0, failure kind 'server'; a resumed run asks again)")
     console.print(escape(result.recommendation))
