@@ -11,16 +11,23 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rungwise.errors import RungwiseError, TaskError
+from rungwise.textsafe import safe_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Which rung of the adaptation ladder solves your task?")
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def escape(text: str) -> str:
+    """Every string from data, a server, a store or a task file passes here on its way to the terminal: control
+    characters (terminal escapes) dropped, rich markup escaped."""
+    return _markup_escape(safe_text(text))
 
 
 def friendly(func: F) -> F:
@@ -41,6 +48,17 @@ def friendly(func: F) -> F:
 
 
 StoreOpt = typer.Option(None, "--store", envvar="RUNGWISE_STORE", help="SQLite file for runs, results and the response cache.")
+TimeoutOpt = typer.Option(None, "--timeout", envvar="RUNGWISE_TIMEOUT", min=0.001,
+                          help="Seconds to wait for each answer of an endpoint (default 15), per attempt.")
+RetriesOpt = typer.Option(None, "--retries", envvar="RUNGWISE_RETRIES", min=0,
+                          help="Attempts after the first on timeouts, 429/5xx and malformed answers (default 3).")
+
+
+def _deadlines(model: Any, timeout: float | None, retries: int | None) -> None:
+    """Apply --timeout/--retries to an HTTP-backed model (the embedded one included)."""
+    set_deadlines = getattr(model, "set_deadlines", None)
+    if set_deadlines is not None and (timeout is not None or retries is not None):
+        set_deadlines(timeout, retries)
 
 
 @app.command()
@@ -73,6 +91,8 @@ def climb_cmd(
     max_cost: float = typer.Option(None, "--max-cost", min=0, help="Stop before a variant that would take the climb past this cost."),
     leakage: str = typer.Option(None, "--leakage", help="When eval rows leak from train: stop, drop or warn (overrides task.toml)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    timeout: float = TimeoutOpt,
+    retries: int = RetriesOpt,
 ) -> None:
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     from rungwise.climb import ClimbOptions, climb
@@ -82,6 +102,7 @@ def climb_cmd(
 
     t = Task.load(task)
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, concurrency=concurrency)
+    _deadlines(m, timeout, retries)
     if leakage not in (None, "stop", "drop", "warn"):
         raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
@@ -195,6 +216,8 @@ def gate(
     model_name: str = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME"),
     api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV"),
     store: Path = StoreOpt,
+    timeout: float = TimeoutOpt,
+    retries: int = RetriesOpt,
 ) -> None:
     """For CI: re-score the baseline run's rungs with the current model and prompts; exit 1 on a significant regression."""
     from rungwise.climb import ClimbOptions, climb
@@ -207,6 +230,7 @@ def gate(
     ref = s.get_run(baseline)
     rungs = sorted({rung for _, rung, _ in s.variants(ref.id)})
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env)
+    _deadlines(m, timeout, retries)
     settings = ref.settings
     options = ClimbOptions(full=bool(settings.get("full")), all_rungs=True, rungs=rungs, store_path=store, resume=False,
                            leakage=settings.get("leakage"))
@@ -221,9 +245,9 @@ def gate(
         status = "REGRESSED" if d.regressed else "ok"
         out.print(f"{status:9} {escape(d.variant)}: {d.score_a:.1%} -> {d.score_b:.1%} ({d.difference * 100:+.1f} points, p={d.p_value:.3g})")
     if bad:
-        console.print(f"[bold red]gate failed:[/bold red] {len(bad)} variant(s) regressed significantly against run {ref.id}.")
+        console.print(f"[bold red]gate failed:[/bold red] {len(bad)} variant(s) regressed significantly against run {escape(ref.id)}.")
         raise typer.Exit(1)
-    out.print(f"gate passed against run {ref.id} (new run {result.run_id}).")
+    out.print(f"gate passed against run {escape(ref.id)} (new run {escape(result.run_id)}).")
 
 
 @app.command()
@@ -237,7 +261,8 @@ def runs(store: Path = StoreOpt, limit: int = typer.Option(20, "--limit")) -> No
     s = Store(store)
     table = Table("run", "task", "model", "status", "shipped")
     for r in s.list_runs(limit):
-        table.add_row(r.id, escape(r.task_name), escape(r.model), r.status, escape(str((r.summary or {}).get("shipped"))))
+        table.add_row(escape(r.id), escape(r.task_name), escape(r.model), escape(r.status),
+                      escape(str((r.summary or {}).get("shipped"))))
     out.print(table)
 
 

@@ -80,6 +80,13 @@ class OpenAIHttpModel(Model):
         if api_key_env is not None:
             self._api_key()  # fail before any work when the key is missing
 
+    def set_deadlines(self, timeout_s: float | None = None, retries: int | None = None) -> None:
+        """Change the read timeout per attempt and the retries (None keeps the environment's or the default).
+        Call it before the first request: the connections keep the timeouts they were opened with."""
+        self.deadlines = Deadlines.resolve(timeout_s, retries)
+        self.timeout_s = self.deadlines.read_s
+        self.max_retries = self.deadlines.retries
+
     @property
     def base_url(self) -> str:
         return self._base_url

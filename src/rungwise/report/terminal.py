@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.table import Table
 
 from rungwise.checks import CheckReport
 from rungwise.climb import ClimbResult
+from rungwise.textsafe import safe_text
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def escape(text: str) -> str:
+    """Text from data, a server or a task file, made safe for the terminal: no control characters, no markup."""
+    return _markup_escape(safe_text(text))
 
 
 #: below this many columns the ladder drops its secondary columns instead of squeezing every one to "pro…"
