@@ -163,8 +163,8 @@ async def _climb(task: Task, model: Model, options: ClimbOptions, store: Store, 
     run_id = "dry-run"
     if not options.dry_run:
         thash = task_hash(task)
-        run_id = (store.find_resumable(thash, model.fingerprint, settings) if options.resume else None) or store.create_run(
-            task.name, str(task.folder), thash, model.fingerprint, settings)
+        # under a lease: a live climb of the same run is waited for, never joined (see rungwise.leases)
+        run_id = store.claim_run(task.name, str(task.folder), thash, model.fingerprint, settings, resume=options.resume)
     runner = Runner(store, run_id, scorer, concurrency=options.concurrency, progress=progress)
     summaries: list[VariantSummary] = []
     scores: dict[str, np.ndarray] = {}

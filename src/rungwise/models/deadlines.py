@@ -45,7 +45,7 @@ class Deadlines:
         if self.total_s is not None:
             return self.total_s
         backoff = sum(min(backoff_s * 2**i, MAX_BACKOFF_S) * 1.5 for i in range(self.retries))
-        return self.attempts * self.read_s + backoff + self.connect_s
+        return self.attempts * self.attempt_s + backoff
 
     @classmethod
     def resolve(cls, timeout_s: float | None = None, retries: int | None = None,

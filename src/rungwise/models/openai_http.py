@@ -313,7 +313,12 @@ class OpenAIHttpModel(Model):
                 raise _Retryable("malformed tokenize response", "malformed")
             return len(tokens)
 
-        return await self._with_retries(call)
+        try:
+            return await self._with_retries(call)
+        except (ModelUnavailable, MissingApiKey):
+            raise
+        except ModelError:  # no /tokenize after all, or a malformed answer there: the server cannot tell
+            return None
 
     async def aclose(self) -> None:
         if self._http is not None:
