@@ -38,7 +38,7 @@ def inspect(conn: sqlite3.Connection, path: Path, *, existed: bool) -> str:
         if existed:
             problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
             if problems != ["ok"]:
-                raise StoreError(f"The store {path} is damaged (SQLite's quick_check: {'; '.join(problems)[:200]}). "
+                raise StoreError(f"The store {path} is damaged (SQLite's quick_check: {' '.join(' '.join(problems).split())[:160]}). "
                                  + _recover(path))
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
         if app_id == APPLICATION_ID:
@@ -67,7 +67,7 @@ def stamp(conn: sqlite3.Connection, migrations: int) -> None:
 
 def error(path: Path, exc: BaseException) -> StoreError:
     """A SQLite or OS error as one line that says what to do."""
-    text = str(exc)
+    text = " ".join(str(exc).split())[:200]
     low = text.lower()
     if "readonly" in low or "read-only" in low or isinstance(exc, PermissionError):
         return StoreError(f"The store {path} is read-only ({text}). Make it and its folder writable, or pass "

@@ -67,7 +67,7 @@ MODELS_BODIES: dict[str, Any] = {
 }
 
 #: modes with their own behaviour (not a 200 with a body)
-SPECIAL = ("never_answers", "drip", "error_escape", "error_escape_500", "redirect", "close_at_once")
+SPECIAL = ("never_answers", "never_answers_chat", "drip", "error_escape", "error_escape_500", "redirect", "close_at_once")
 
 MODES = (*CHAT_BODIES, *MODELS_BODIES, *SPECIAL)
 
@@ -142,7 +142,7 @@ class HostileServer:
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 mode = server.mode
-                if mode == "never_answers":
+                if mode in ("never_answers", "never_answers_chat"):
                     server.stopping.wait(server.lifetime_s)
                     self.close_connection = True
                 elif mode == "drip":  # one byte a second: each read is quick, the whole answer never comes

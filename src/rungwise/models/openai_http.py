@@ -152,7 +152,12 @@ class OpenAIHttpModel(Model):
         try:
             resp = await asyncio.wait_for(http.send("GET", httpx.URL(f"{self.base_url}/models"), headers=self._headers()),
                                           self.deadlines.attempt_s)
-        except (httpx.HTTPError, asyncio.TimeoutError, BodyTooLarge) as exc:
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout, asyncio.TimeoutError):
+            raise ModelUnavailable(
+                f"{self.base_url} accepted the connection but did not answer within {self.deadlines.attempt_s:g} s. "
+                "Is the server stuck or still loading? Give it more time with --timeout SECONDS."
+            ) from None
+        except (httpx.HTTPError, BodyTooLarge) as exc:
             raise ModelUnavailable(
                 f"Cannot reach {self.base_url} ({type(exc).__name__}). Is the server running? "
                 "Check the URL (it should end in /v1) and that the server listens there."
