@@ -154,7 +154,7 @@ class OpenAIHttpModel(Model):
                                           self.deadlines.attempt_s)
         except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout, asyncio.TimeoutError):
             raise ModelUnavailable(
-                f"{self.base_url} accepted the connection but did not answer within {self.deadlines.attempt_s:g} s. "
+                f"{self.base_url} accepted the connection but did not answer within {self.deadlines.read_s:g} s. "
                 "Is the server stuck or still loading? Give it more time with --timeout SECONDS."
             ) from None
         except (httpx.HTTPError, BodyTooLarge) as exc:
