@@ -11,18 +11,25 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rungwise.errors import RungwiseError, TaskError
 from rungwise.progress import ProgressEvent
 from rungwise.rungs import rung_names
+from rungwise.textsafe import safe_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Which rung of the adaptation ladder solves your task?")
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def escape(text: str) -> str:
+    """Every string from data, a server, a store or a task file passes here on its way to the terminal: control
+    characters (terminal escapes) dropped, rich markup escaped."""
+    return _markup_escape(safe_text(text))
 
 
 def friendly(func: F) -> F:
@@ -43,6 +50,17 @@ def friendly(func: F) -> F:
 
 
 StoreOpt = typer.Option(None, "--store", envvar="RUNGWISE_STORE", help="SQLite file for runs, results and the response cache.")
+TimeoutOpt = typer.Option(None, "--timeout", envvar="RUNGWISE_TIMEOUT", min=0.001,
+                          help="Seconds to wait for each answer of an endpoint (default 15), per attempt.")
+RetriesOpt = typer.Option(None, "--retries", envvar="RUNGWISE_RETRIES", min=0,
+                          help="Attempts after the first on timeouts, 429/5xx and malformed answers (default 3).")
+
+
+def _deadlines(model: Any, timeout: float | None, retries: int | None) -> None:
+    """Apply --timeout/--retries to an HTTP-backed model (the embedded one included)."""
+    set_deadlines = getattr(model, "set_deadlines", None)
+    if set_deadlines is not None and (timeout is not None or retries is not None):
+        set_deadlines(timeout, retries)
 
 
 @app.command()
@@ -77,6 +95,8 @@ def climb_cmd(
     leakage: str = typer.Option(None, "--leakage", help="When eval rows leak from train: stop, drop or warn (overrides task.toml)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     report: Path = typer.Option(None, "--report", help="Also write the run's HTML report to this file."),
+    timeout: float = TimeoutOpt,
+    retries: int = RetriesOpt,
 ) -> None:
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     from rungwise.climb import ClimbOptions, climb
@@ -86,6 +106,7 @@ def climb_cmd(
 
     t = Task.load(task)
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, concurrency=concurrency)
+    _deadlines(m, timeout, retries)
     if leakage not in (None, "stop", "drop", "warn"):
         raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
@@ -203,12 +224,15 @@ def gate(
     model_name: str = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME"),
     api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV"),
     store: Path = StoreOpt,
+    timeout: float = TimeoutOpt,
+    retries: int = RetriesOpt,
 ) -> None:
     """For CI: re-score the baseline run's rungs with the current model and prompts; exit 1 on a significant regression."""
     from rungwise.gate import gate as run_gate
     from rungwise.models.registry import resolve_model
 
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env)
+    _deadlines(m, timeout, retries)
     outcome = run_gate(task, baseline, m, store_path=store)
     ref, result, diffs = outcome.baseline_run, outcome.result, outcome.diffs
     bad = [d for d in diffs if d.regressed]
@@ -216,9 +240,9 @@ def gate(
         status = "REGRESSED" if d.regressed else "ok"
         out.print(f"{status:9} {escape(d.variant)}: {d.score_a:.1%} -> {d.score_b:.1%} ({d.difference * 100:+.1f} points, p={d.p_value:.3g})")
     if bad:
-        console.print(f"[bold red]gate failed:[/bold red] {len(bad)} variant(s) regressed significantly against run {ref}.")
+        console.print(f"[bold red]gate failed:[/bold red] {len(bad)} variant(s) regressed significantly against run {escape(ref)}.")
         raise typer.Exit(1)
-    out.print(f"gate passed against run {ref} (new run {result.run_id}).")
+    out.print(f"gate passed against run {escape(ref)} (new run {escape(result.run_id)}).")
 
 
 @app.command()
@@ -232,7 +256,8 @@ def runs(store: Path = StoreOpt, limit: int = typer.Option(20, "--limit")) -> No
     s = Store(store)
     table = Table("run", "task", "model", "status", "shipped")
     for r in s.list_runs(limit):
-        table.add_row(r.id, escape(r.task_name), escape(r.model), r.status, escape(str((r.summary or {}).get("shipped"))))
+        table.add_row(escape(r.id), escape(r.task_name), escape(r.model), escape(r.status),
+                      escape(str((r.summary or {}).get("shipped"))))
     out.print(table)
 
 

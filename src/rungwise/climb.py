@@ -105,6 +105,7 @@ class ClimbResult:
             "derived": self.stats.derived,
             "served_model": info.served_model if info else None,
             "server_kind": info.server_kind if info else None,
+            "server_failures": self.stats.server_failures,
             **self.extra,
         }
 
@@ -256,8 +257,9 @@ class ClimbJob:
             run_id = "dry-run"
             if not options.dry_run:
                 thash = task_hash(task)
-                run_id = (store.find_resumable(thash, info.fingerprint, settings) if options.resume else None) or \
-                    store.create_run(task.name, str(task.folder), thash, info.fingerprint, settings)
+                # under a lease: a live climb of the same run is waited for, never joined (see rungwise.leases)
+                run_id = store.claim_run(task.name, str(task.folder), thash, info.fingerprint, settings,
+                                         resume=options.resume)
             runner = Runner(store, run_id, scorer, concurrency=options.concurrency, progress=self._progress,
                             cancel=self.cancel_token)
             context = RungContext(model=model, budget=budget, cache_dir=cache_dir, dry_run=options.dry_run,

@@ -6,8 +6,10 @@
     ├── ModelError                a model that cannot answer
     │   ├── ModelUnavailable      endpoint unreachable, embedded model missing, server failed to start
     │   ├── MissingApiKey         the environment variable that should hold the key is unset
+    │   ├── MalformedResponse     the server's answer is not a chat completion (that row fails with kind "server")
     │   └── CapabilityMissing     the backend cannot do what a variant needs (grammar, JSON schema)
     ├── StoreError                the results store cannot be opened or is of a newer schema
+    │   └── ForeignStore          the file belongs to another program: rungwise writes nothing to it
     ├── BudgetExceeded            a climb would spend more than its cost cap
     ├── ClimbCancelled            a climb was cancelled; what it finished is stored and it resumes when run again
     ├── MetricError               a metric failed on a row (names the row and the variant)
@@ -56,12 +58,22 @@ class MissingApiKey(ModelError):
     """The environment variable that should hold the API key is unset."""
 
 
+class MalformedResponse(ModelError):
+    """The server answered, but not with a chat completion (bad JSON, wrong shape, a body too large).
+
+    The Runner records the row as a failure of kind "server" instead of stopping the climb."""
+
+
 class CapabilityMissing(ModelError):
     """The backend lacks a capability a variant needs."""
 
 
 class StoreError(RungwiseError):
     """The results store cannot be opened or used."""
+
+
+class ForeignStore(StoreError):
+    """The store path holds another program's database; nothing was written to it."""
 
 
 class BudgetExceeded(RungwiseError):

@@ -8,6 +8,10 @@ fast one does not pay one SQLite transaction per answer (a commit costs about as
 an instant local server). Answers that cost no call (cache hits, references) are committed 256 at a time. An
 exception or Ctrl-C commits what is pending before it propagates; a kill -9 loses at most the answers of the
 last GROUP_S (and pending cache hits, which cost nothing to redo).
+
+A server that keeps answering one request with something that is not a chat completion (MalformedResponse,
+after the model's retries) fails that row only: it is recorded with score 0, failure "server" and a short
+description as its output, and never cached, so a resumed run asks again.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 
 from rungwise.cancel import CancelToken
 from rungwise.data import Example
-from rungwise.errors import MetricError
+from rungwise.errors import MalformedResponse, MetricError
 from rungwise.models.base import Completion, Model, Request
 from rungwise.progress import ProgressSink, report
 from rungwise.rungs.base import Variant
@@ -39,6 +43,8 @@ class RunStats:
     resumed: int = 0
     #: constrained answers taken from the unconstrained twin's answer, which the constraint cannot change
     derived: int = 0
+    server_failures: int = 0
+    """rows recorded as failures of kind "server": the server's answer was malformed after every retry"""
 
 
 class Runner:
@@ -108,10 +114,17 @@ class Runner:
             nonlocal finished
             for ex in queue:
                 self.cancel.raise_if_cancelled()
-                completion = await model.complete(requests[ex.id])
-                self.stats.calls += 1
-                self._record(variant, ex, completion.text, completion, keys[ex.id], from_cache=False,
-                             cache_as=model.fingerprint)
+                try:
+                    completion = await model.complete(requests[ex.id])
+                except MalformedResponse as exc:
+                    self.stats.calls += 1
+                    self.stats.server_failures += 1
+                    self._record_server_failure(variant, ex, str(exc), keys[ex.id])
+                    completion = None
+                if completion is not None:
+                    self.stats.calls += 1
+                    self._record(variant, ex, completion.text, completion, keys[ex.id], from_cache=False,
+                                 cache_as=model.fingerprint)
                 if self._flush_error is not None:  # the store failed on an earlier turn: stop here
                     raise self._flush_error
                 if self._flush_handle is None:
@@ -177,6 +190,16 @@ class Runner:
         )
         self._rows[ex.id] = row
         self._pending.append((row, (cache_as, completion) if cache_as is not None and completion is not None else None))
+
+    def _record_server_failure(self, variant: Variant, ex: Example, problem: str, key: str) -> None:
+        """Queue a row the server failed (a malformed answer): score 0, failure "server", not cached."""
+        row = ResultRow(
+            variant=variant.name, example_id=ex.id, output=f"[server failure] {problem}"[:500], parsed=None,
+            score=0.0, failure="server", prompt_tokens=0, completion_tokens=0, cached_tokens=0, latency_s=0.0,
+            from_cache=False, extras={}, request_key=key,
+        )
+        self._rows[ex.id] = row
+        self._pending.append((row, None))
 
     def _flush(self) -> None:
         """Commit the answers recorded since the last flush, in one transaction (a scheduled flush is then

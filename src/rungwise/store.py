@@ -3,6 +3,11 @@
 Schema changes are append-only named migrations, so a store made by an older rungwise still opens.
 Results are written as they arrive (the Runner groups the answers of up to 10 ms in one commit).
 No secret is ever written here: requests hold messages and generation parameters only.
+
+The store defends itself (`rungwise.store_guard`): its files carry a rungwise mark, another program's database is
+refused before anything is written to it, a damaged one is refused with the way to recover, and SQLite's errors
+(read-only, disk full) become one StoreError line. A climb holds a lease on its run (`rungwise.leases`), so a
+second climb of the same run waits instead of repeating its calls.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rungwise import leases, store_guard
 from rungwise.errors import StoreError
 from rungwise.models.base import Completion
 
@@ -97,6 +103,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "004_run_leases",
+        """
+        CREATE TABLE run_leases (
+            run_id TEXT PRIMARY KEY REFERENCES runs(id),
+            owner TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            heartbeat_at REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 
@@ -141,17 +159,31 @@ class Store:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_store_path()
+        self._leases: dict[str, leases.Heartbeat] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            existed = self.path.is_file() and self.path.stat().st_size > 0
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            try:
+                kind = store_guard.inspect(self._conn, self.path, existed=existed)  # reads only
+            except StoreError:
+                self._conn.close()
+                raise
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.OperationalError as exc:
+            raise store_guard.error(self.path, exc) from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a rungwise store ({exc}). Pass --store PATH to use another file.") from None
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"Cannot open the results store at {self.path}: {exc}. Pass --store PATH to use another.") from None
         self._lock = threading.Lock()
         self._migrate()
+        if kind != "ours" or self._conn.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+            try:
+                store_guard.stamp(self._conn, len(MIGRATIONS))
+            except sqlite3.Error as exc:
+                raise store_guard.error(self.path, exc) from None
 
     def _migrate(self) -> None:
         try:
@@ -168,21 +200,35 @@ class Store:
                 for name, sql in MIGRATIONS:
                     if name not in done:
                         self._conn.executescript("BEGIN;" + sql + f"INSERT INTO migrations VALUES ('{name}', {time.time()});COMMIT;")
+        except sqlite3.OperationalError as exc:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise store_guard.error(self.path, exc) from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a rungwise store ({exc}). Pass --store PATH to use another file.") from None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; SQLite's errors (read-only, disk full, damaged) leave it as one StoreError."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise store_guard.error(self.path, exc) from None
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise store_guard.error(self.path, exc) from None
                 raise
 
     def close(self) -> None:
+        for run_id in list(self._leases):
+            with suppress(StoreError, sqlite3.Error):
+                self.release_lease(run_id)
         self._conn.close()
 
     # -- runs -----------------------------------------------------------------------------------
@@ -211,13 +257,81 @@ class Store:
                 "UPDATE runs SET status=?, finished_at=?, summary_json=? WHERE id=?",
                 (status, time.time(), json.dumps(summary, sort_keys=True), run_id),
             )
+        self.release_lease(run_id)
+
+    # -- leases: one climb per run at a time (see rungwise.leases) --------------------------------
+    def claim_run(self, task_name: str, task_folder: str, task_hash: str, model: str, settings: dict[str, Any], *,
+                  resume: bool = True, notify: Any = None) -> str:
+        """The run this climb works on, under its lease: the latest unfinished run of the same task, model and
+        settings when `resume` and no live climb holds it, else a new run. When a live climb holds it, wait for
+        that climb to finish (saying so once through `notify`, a callable taking a line), then look again: its
+        run is then finished, and the new run is served its answers from the response cache."""
+        owner = leases.me()
+        said = False
+        while True:
+            run_id, holder = self._claim_once(task_name, task_folder, task_hash, model, settings, resume, owner)
+            if holder is None:
+                self._leases[run_id] = leases.Heartbeat(self.path, run_id, owner.id)
+                return run_id
+            if not said:
+                said = True
+                line = (f"another climb (pid {holder[1]} on {holder[0]}) is running this task with the same model and "
+                        f"settings (run {run_id}); waiting for it to finish, then its answers come from the cache. "
+                        "Ctrl-C to stop; --new starts a separate run at once.")
+                if notify is not None:
+                    notify(line)
+                else:
+                    import sys
+
+                    print(f"rungwise: {line}", file=sys.stderr, flush=True)
+            time.sleep(leases.POLL_S)
+
+    def _claim_once(self, task_name: str, task_folder: str, task_hash: str, model: str, settings: dict[str, Any],
+                    resume: bool, owner: leases.Owner) -> tuple[str, tuple[str, int] | None]:
+        """In one write transaction: find or create the run, take its lease, or name the live holder."""
+        now = time.time()
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT id FROM runs WHERE task_hash=? AND model=? AND settings_json=? AND status='running' "
+                "ORDER BY created_at DESC LIMIT 1",
+                (task_hash, model, json.dumps(settings, sort_keys=True)),
+            ).fetchone() if resume else None
+            if row is not None:
+                run_id = row[0]
+                held = c.execute("SELECT host, pid, heartbeat_at, owner FROM run_leases WHERE run_id=?", (run_id,)).fetchone()
+                if held is not None and held[3] != owner.id and leases.is_live(held[0], held[1], held[2], now):
+                    return run_id, (held[0], held[1])
+            else:
+                run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+                c.execute(
+                    "INSERT INTO runs (id, task_name, task_folder, task_hash, model, settings_json, status, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+                    (run_id, task_name, task_folder, task_hash, model, json.dumps(settings, sort_keys=True), now),
+                )
+            c.execute("INSERT OR REPLACE INTO run_leases VALUES (?, ?, ?, ?, ?)",
+                      (run_id, owner.id, owner.host, owner.pid, now))
+        return run_id, None
+
+    def release_lease(self, run_id: str) -> None:
+        """Stop the heartbeat and drop this climb's lease on `run_id` (nothing when it holds none)."""
+        beat = self._leases.pop(run_id, None)
+        if beat is None:
+            return
+        beat.stop()
+        with self._tx() as c:
+            c.execute("DELETE FROM run_leases WHERE run_id=? AND owner=?", (run_id, beat.owner))
 
     def get_run(self, run_id: str) -> RunInfo:
         row = self._conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
-            matches = self._conn.execute("SELECT id FROM runs WHERE id LIKE ?", (run_id + "%",)).fetchall()
+            matches = self._conn.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\'",
+                                         (run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",)).fetchall()
             if len(matches) == 1:
                 return self.get_run(matches[0][0])
+            if len(matches) > 1:
+                shown = ", ".join(m[0] for m in matches[:10]) + (f" and {len(matches) - 10} more" if len(matches) > 10 else "")
+                raise StoreError(f"The run prefix {run_id!r} is ambiguous in {self.path}: it matches {shown}. "
+                                 "Give more of the run id.")
             raise StoreError(f"No run {run_id!r} in {self.path}. List runs with: rungwise runs")
         cols = [d[0] for d in self._conn.execute("SELECT * FROM runs LIMIT 0").description]
         d = dict(zip(cols, row))
@@ -285,7 +399,9 @@ class Store:
         ]
 
     def done_examples(self, run_id: str, variant: str) -> set[str]:
-        rows = self._conn.execute("SELECT example_id FROM results WHERE run_id=? AND variant=?", (run_id, variant))
+        # a row the server failed (a malformed answer) is not done: a resumed run asks again
+        rows = self._conn.execute("SELECT example_id FROM results WHERE run_id=? AND variant=? "
+                                  "AND (failure IS NULL OR failure != 'server')", (run_id, variant))
         return {r[0] for r in rows}
 
     # -- response cache ---------------------------------------------------------------------------

@@ -143,7 +143,8 @@ class EmbeddedModel(OpenAIHttpModel):
         parts += [f"lora:{file_digest(p)[:16]}" for p in self.server.lora_paths]
         super().__init__(
             self.server.base_url or "http://127.0.0.1:0/v1", MODEL_ALIAS, max_concurrency=self.server.n_parallel,
-            fingerprint="+".join(parts)
+            fingerprint="+".join(parts),
+            timeout_s=120.0,  # a local model on a busy machine is slow, not dead: long prompts take seconds
         )
 
     async def open(self) -> ModelInfo:

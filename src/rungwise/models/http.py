@@ -30,6 +30,27 @@ _BASE_HEADERS = {"accept": "application/json", "accept-encoding": "gzip, deflate
 #: connections per httpcore pool
 SHARD_CONNECTIONS = 8
 
+#: a response body larger than this (after decompression) is refused: no chat answer is that long
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The server sent more than MAX_BODY_BYTES; the rest is not read."""
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> None:
+    """Read the body as `response.aread()` would, refusing one larger than `limit` bytes (decoded)."""
+    size = int(response.headers.get("content-length") or 0) if response.headers.get("content-length", "").isdigit() else 0
+    if size > limit:
+        raise BodyTooLarge(f"the response body is {size:,} bytes, more than the {limit:,} rungwise reads")
+    chunks, total = [], 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLarge(f"the response body is larger than the {limit:,} bytes rungwise reads")
+        chunks.append(chunk)
+    response._content = b"".join(chunks)  # what aread() sets: .content, .text and .json() then work
+
 
 @cache
 def _ssl_context() -> ssl.SSLContext:
@@ -48,8 +69,10 @@ class HttpSender:
     (`httpx.TimeoutException`, `httpx.TransportError`) as the client would. Headers are given in lower case.
     Not followed: redirects (as httpx's default), cookies, credentials in the URL (OpenAIHttpModel refuses those)."""
 
-    def __init__(self, *, timeout_s: float, max_connections: int) -> None:
-        timeout = httpx.Timeout(timeout_s, connect=10.0)
+    def __init__(self, *, timeout_s: float, max_connections: int, connect_s: float = 10.0,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        timeout = httpx.Timeout(timeout_s, connect=connect_s)
+        self.max_body_bytes = max_body_bytes
         self._extensions = {"timeout": timeout.as_dict()}
         self._client: httpx.AsyncClient | None = None
         self._pools: list[httpx.AsyncHTTPTransport] = []
@@ -74,14 +97,19 @@ class HttpSender:
         request = httpx.Request(method, url, json=json, headers={**_BASE_HEADERS, **headers} if headers else _BASE_HEADERS,
                                 extensions=self._extensions)
         if self._client is not None:
-            return await self._client.send(request)
+            streamed = await self._client.send(request, stream=True)
+            try:
+                await _read_capped(streamed, self.max_body_bytes)
+            finally:
+                await streamed.aclose()
+            return streamed
         in_flight = self._in_flight
         i = in_flight.index(min(in_flight)) if len(in_flight) > 1 else 0
         in_flight[i] += 1
         try:
             response = await self._pools[i].handle_async_request(request)
             try:
-                await response.aread()
+                await _read_capped(response, self.max_body_bytes)
             finally:
                 await response.aclose()
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rungwise.errors import ModelUnavailable
 from rungwise.models.base import Model
+from rungwise.models.urls import redact_url
 
 
 def resolve_model(
@@ -29,11 +30,11 @@ def resolve_model(
 
         if not model_name:
             raise ModelUnavailable(
-                f"--model-name is required with an endpoint URL ({spec}): the model's name on that server, "
+                f"--model-name is required with an endpoint URL ({redact_url(spec)}): the model's name on that server, "
                 "for example --model-name gpt-4o-mini or the name vLLM/Ollama serves."
             )
         return OpenAIHttpModel(spec, model_name, api_key_env=api_key_env, max_concurrency=concurrency or 4)
     raise ModelUnavailable(
-        f"Unknown model {spec!r}. Use 'local' (the embedded model), or an OpenAI-compatible base URL "
+        f"Unknown model {redact_url(spec)!r}. Use 'local' (the embedded model), or an OpenAI-compatible base URL "
         "such as http://localhost:8000/v1 together with --model-name."
     )

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.table import Table
 
 from rungwise.checks import CheckReport
 from rungwise.climb import ClimbResult
+from rungwise.textsafe import safe_text
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def escape(text: str) -> str:
+    """Text from data, a server or a task file, made safe for the terminal: no control characters, no markup."""
+    return _markup_escape(safe_text(text))
 
 
 #: below this many columns the ladder drops its secondary columns instead of squeezing every one to "pro…"
@@ -88,4 +94,7 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         f"{result.stats.resumed} results kept from an interrupted run; generation budget "
         f"{result.budget['max_tokens']} tokens ({escape(result.budget['reason'])})[/dim]"
     )
+    if result.stats.server_failures:
+        console.print(f"[yellow]the server failed {result.stats.server_failures} rows[/yellow] (answers that were not a "
+                      "chat completion after every retry: scored 0, failure kind 'server'; a resumed run asks again)")
     console.print(escape(result.recommendation))

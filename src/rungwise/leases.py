@@ -1,0 +1,88 @@
+"""Leases on runs, so that two climbs never work on the same run at once.
+
+A climb that resumes or starts a run holds a lease on it: a row in `run_leases` with its owner (host, pid, a
+random tag) and a heartbeat it renews every HEARTBEAT_S seconds from a thread with its own connection. A lease
+is live while its heartbeat is younger than STALE_S and, on this host, while its process exists (a climb killed
+with -9 leaves a lease that the next climb takes over at once).
+
+A second climb of the same task, model and settings that finds the run under a live lease *waits* for the first
+to finish, saying so on stderr; it then starts its own run, whose answers all come from the response cache. So
+two climbs never send the same request twice. (`--new` starts a separate run at once, and does not wait.)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+#: seconds between heartbeats
+HEARTBEAT_S = 5.0
+#: a lease whose heartbeat is older than this is free
+STALE_S = 30.0
+#: seconds between two looks at a lease held by another climb
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Owner:
+    host: str
+    pid: int
+    tag: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.host}:{self.pid}:{self.tag}"
+
+
+def me() -> Owner:
+    return Owner(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but not ours to signal
+        return True
+    return True
+
+
+def is_live(host: str, pid: int, heartbeat_at: float, now: float | None = None) -> bool:
+    """Whether a lease still holds: a recent heartbeat, and on this host a process that still exists."""
+    if (now or time.time()) - heartbeat_at > STALE_S:
+        return False
+    return host != socket.gethostname() or _process_exists(pid)
+
+
+class Heartbeat:
+    """Renews a lease every HEARTBEAT_S seconds until stopped (a daemon thread with its own connection)."""
+
+    def __init__(self, path: Path, run_id: str, owner: str) -> None:
+        self.path, self.run_id, self.owner = path, run_id, owner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="rungwise-lease", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                conn = sqlite3.connect(self.path, timeout=10)
+                try:
+                    conn.execute("UPDATE run_leases SET heartbeat_at=? WHERE run_id=? AND owner=?",
+                                 (time.time(), self.run_id, self.owner))
+                    conn.commit()
+                finally:
+                    conn.close()
+            except sqlite3.Error:  # a busy or failing store: the climb itself reports it; try again later
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)

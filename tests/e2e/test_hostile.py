@@ -1,0 +1,108 @@
+"""A hostile OpenAI-compatible server on loopback: every shape it serves ends in a finished climb or a one-line
+error with exit 2, in bounded time, with no traceback and no terminal escape on the user's terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import write_task
+
+from e2e.hostile_server import ESCAPES, MODES, HostileServer
+
+TOML = """
+name = "route"
+instruction = "Which team?"
+target = 0.8
+[output]
+type = "label"
+labels = ["billing", "technical", "sales"]
+[checks]
+near_duplicates = false
+"""
+TRAIN = [{"input": f"example number {w}", "target": "billing"} for w in ("one", "two", "three")]
+EVAL = [{"input": f"question {i}", "target": "billing"} for i in range(3)]
+
+#: modes whose answer is usable: the climb finishes and scores it
+ANSWERED = {"ok", "content_parts", "content_null", "content_escapes", "usage_string", "usage_list", "usage_infinity",
+            "usage_negative", "usage_huge", "cached_string", "cached_list", "finish_reason_number", "wrong_content_type",
+            *(m for m in MODES if m.startswith("models_"))}
+#: modes whose answers are malformed: the climb finishes with every row a server failure
+MALFORMED = {"content_number", "content_dict", "choices_empty", "choices_string", "message_missing", "body_list",
+             "body_string", "body_null", "truncated", "html", "huge"}
+
+
+def climb(folder: Path, url: str, tmp_path: Path, *extra: str, env_extra: dict[str, str] | None = None,
+          timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RUNGWISE_CACHE_DIR": str(tmp_path / "cache"), **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "rungwise", "climb", str(folder), "--rungs", "baseline", "--model", url,
+         "--model-name", "m", "--store", str(tmp_path / "s.db"), "--concurrency", "1", *extra],
+        capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_hostile_shape_finishes_or_stops_cleanly(mode: str, tmp_path: Path) -> None:
+    folder = write_task(tmp_path / "t", TOML, TRAIN, EVAL)
+    with HostileServer(mode, lifetime_s=60) as server:
+        start = time.monotonic()
+        proc = climb(folder, server.base_url, tmp_path, "--json", "--timeout", "1", "--retries", "1")
+        elapsed = time.monotonic() - start
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    assert "\x1b" not in proc.stderr + proc.stdout and "\x9b" not in proc.stderr + proc.stdout
+    assert elapsed < 30, elapsed
+    if mode in ANSWERED:
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        assert data["server_failures"] == 0
+        variant = data["variants"][0]
+        assert variant["n"] == 3 and variant["mean_prompt_tokens"] >= 0  # never a negative count
+        if mode in ("ok", "content_parts", "usage_negative", "usage_infinity", "usage_string"):
+            assert variant["score"] == 1.0
+    elif mode in MALFORMED:
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        assert data["server_failures"] == 3 and data["variants"][0]["score"] == 0.0
+        assert server.chat_requests == 3 * 2  # each row: one attempt and one retry
+    else:  # never_answers, drip, error bodies, a redirect, a dropped connection: stop with one line
+        assert proc.returncode == 2, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("rungwise: ")]
+        assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+        assert "lower --concurrency" not in proc.stderr or mode in ("never_answers_chat", "drip", "error_escape_500")
+
+
+def test_a_server_that_never_answers_fails_in_bounded_time_with_progress_lines(tmp_path: Path) -> None:
+    folder = write_task(tmp_path / "t", TOML, TRAIN, EVAL)
+    with HostileServer("never_answers", lifetime_s=60) as server:
+        start = time.monotonic()
+        proc = climb(folder, server.base_url, tmp_path, env_extra={"RUNGWISE_TIMEOUT": "1", "RUNGWISE_RETRIES": "2"})
+        elapsed = time.monotonic() - start
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert elapsed < 20, elapsed
+    assert "did not answer within 1 s" in proc.stderr, proc.stderr
+
+
+def test_a_chat_endpoint_that_never_answers_retries_with_a_progress_line(tmp_path: Path) -> None:
+    folder = write_task(tmp_path / "t", TOML, TRAIN, EVAL)
+    with HostileServer("drip", lifetime_s=60) as server:
+        start = time.monotonic()
+        proc = climb(folder, server.base_url, tmp_path, "--timeout", "1", "--retries", "3")
+        elapsed = time.monotonic() - start
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "waiting for the server (attempt 2 of 4)" in proc.stderr and "attempt 4 of 4" in proc.stderr
+    assert "failed 4 times in a row" in proc.stderr
+    assert elapsed < 25, elapsed
+    assert server.chat_requests == 4
+
+
+def test_the_error_body_reaches_the_terminal_without_escapes(tmp_path: Path) -> None:
+    folder = write_task(tmp_path / "t", TOML, TRAIN, EVAL)
+    with HostileServer("error_escape") as server:
+        proc = climb(folder, server.base_url, tmp_path)
+    assert proc.returncode == 2 and "rejected the request (HTTP 400)" in proc.stderr
+    assert "bad request" in proc.stderr and not any(c in proc.stderr for c in ESCAPES if not c.isprintable())
