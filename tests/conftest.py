@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import LABEL_EVAL, LABEL_TOML, LABEL_TRAIN, write_task
 
 from rungwise.store import Store
 
+from helpers import LABEL_EVAL, LABEL_TOML, LABEL_TRAIN, write_task
 
 
 @pytest.fixture

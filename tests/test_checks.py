@@ -3,14 +3,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import LABEL_TOML, write_task
-from rungs.fakes import BagOfWordsEmbedder
 
 from rungwise.checks import exact_leaks, run_checks
 from rungwise.climb import ClimbOptions, checked_task, climb
 from rungwise.errors import TaskError
 from rungwise.models.fake import FakeModel
 from rungwise.task import Task
+
+from helpers import LABEL_TOML, write_task
+from rungs.fakes import BagOfWordsEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import LABEL_TOML, write_task
 
 from rungwise.climb import ClimbOptions, climb
 from rungwise.compare import compare_runs
@@ -13,6 +12,8 @@ from rungwise.errors import StoreError
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
 from rungwise.store import Store
+
+from helpers import LABEL_TOML, write_task
 
 
 def _task(tmp_path: Path) -> Path:

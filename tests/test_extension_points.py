@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import write_task
 from rich.console import Console
 
 from rungwise import ClimbOptions, MetricError, Rung, RungContext, TaskError, Variant, climb, register
@@ -18,6 +17,8 @@ from rungwise.models.fake import FakeModel
 from rungwise.report.terminal import print_climb
 from rungwise.rungs import rung_names, unregister
 from rungwise.task import Task
+
+from helpers import write_task
 
 
 class EchoLabelRung(Rung):

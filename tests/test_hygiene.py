@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import write_task
 
 from rungwise.errors import ModelUnavailable
 from rungwise.models.registry import resolve_model
 from rungwise.models.urls import redact_url
 from rungwise.textsafe import safe_text
+
+from helpers import write_task
 
 SECRET = "s3cr3t-" + "7c1f" * 6
 TOML = """

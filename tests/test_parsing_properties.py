@@ -8,13 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from helpers import LABEL_TOML
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rungwise.data import MAX_LINE_BYTES
 from rungwise.errors import DataError, RungwiseError
 from rungwise.task import Task
+
+from helpers import LABEL_TOML
 
 GOOD_EVAL = b'{"input": "x", "target": "billing"}\n'
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -211,8 +211,8 @@ def test_dry_run_calls_nothing_and_trains_nothing(label_task: Path, tmp_path: Pa
 
 def test_finetune_is_priced_against_the_best_rung_when_none_meets_the_target(label_task: Path, store: Store) -> None:
     from rungwise.climb import VariantOutcome, finetune_bill
-    from rungwise.rungs.base import Variant
     from rungwise.costs import price
+    from rungwise.rungs.base import Variant
     from rungwise.summary import VariantSummary
 
     task = Task.load(label_task)  # target 0.9 (or whatever the fixture sets): no rung below meets it here

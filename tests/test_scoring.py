@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import write_task
 
 from rungwise.data import Example
 from rungwise.scoring import (
@@ -16,6 +15,8 @@ from rungwise.scoring import (
     token_f1,
 )
 from rungwise.task import Task
+
+from helpers import write_task
 
 LABELS = ["card_arrival", "card_linking", "Refund_not_showing_up"]
 

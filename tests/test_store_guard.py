@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import write_task
 
 from rungwise.errors import ForeignStore, StoreError
 from rungwise.store import MIGRATIONS, ResultRow, Store
 from rungwise.store_guard import APPLICATION_ID
+
+from helpers import write_task
 
 
 def _row(i: int, output: str = "out") -> ResultRow:

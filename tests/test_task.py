@@ -4,10 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import LABEL_EVAL, LABEL_TOML, LABEL_TRAIN, write_task
 
 from rungwise.errors import DataError, TaskError
 from rungwise.task import Task
+
+from helpers import LABEL_EVAL, LABEL_TOML, LABEL_TRAIN, write_task
 
 
 def test_loads_a_label_task(label_task: Path) -> None:

@@ -8,12 +8,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from e2e.test_finetune_rung import EVAL, TOML, TRAIN
-from helpers import write_task
 
 from rungwise import ClimbCancelled, ClimbJob, ClimbOptions, ProgressEvent, climb
 from rungwise.models.embedded import EmbeddedModel
 from rungwise.store import Store
+
+from e2e.test_finetune_rung import EVAL, TOML, TRAIN
+from helpers import write_task
 
 pytest.importorskip("torch")
 pytest.importorskip("peft")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import small_banking77
 
 from rungwise.climb import ClimbOptions, climb
 from rungwise.errors import MissingApiKey, ModelUnavailable
@@ -18,6 +17,8 @@ from rungwise.models.base import Message, Request
 from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel
 from rungwise.models.openai_http import OpenAIHttpModel
 from rungwise.store import Store
+
+from helpers import small_banking77
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,12 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import write_task
 
 from rungwise.climb import ClimbOptions, climb
 from rungwise.models.embedded import EmbeddedModel, embedded_gguf_path, file_digest
 from rungwise.rungs.finetune import is_stale
 from rungwise.store import Store
+
+from helpers import write_task
 
 pytest.importorskip("torch")
 pytest.importorskip("peft")

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import write_task
 
 from e2e.hostile_server import ESCAPES, MODES, HostileServer
+from helpers import write_task
 
 TOML = """
 name = "route"

@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import small_banking77
 
-from e2e.faulty_proxy import FaultyProxy
 from rungwise.climb import ClimbOptions, climb
 from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel
 from rungwise.models.openai_http import OpenAIHttpModel
 from rungwise.store import Store
+
+from e2e.faulty_proxy import FaultyProxy
+from helpers import small_banking77
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import small_banking77
 from typer.testing import CliRunner
 
 from rungwise.cli import app
@@ -16,6 +15,8 @@ from rungwise.climb import ClimbOptions, climb
 from rungwise.models.embedded import EmbeddedModel
 from rungwise.report.record import load_report
 from rungwise.store import Store
+
+from helpers import small_banking77
 
 
 def test_report_of_an_embedded_climb(embedded: EmbeddedModel, tmp_path: Path) -> None:

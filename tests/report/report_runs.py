@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import write_task
-
 from rungwise.climb import ClimbOptions, ClimbResult, climb
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
 from rungwise.report.record import build_report, save_report
 from rungwise.store import Store
 from rungwise.task import Task
+
+from helpers import write_task
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import LABEL_TOML, write_task
 
-from rungs.fakes import BagOfWordsEmbedder
 from rungwise.climb import ClimbOptions, climb
 from rungwise.data import fold
 from rungwise.models.base import Request
@@ -18,6 +16,9 @@ from rungwise.rungs.constrained import label_grammar
 from rungwise.rungs.fewshot import FewShotRung, fixed_examples, render
 from rungwise.rungs.rag import RagRung
 from rungwise.task import Task
+
+from helpers import LABEL_TOML, write_task
+from rungs.fakes import BagOfWordsEmbedder
 
 TOML = LABEL_TOML.replace("target = 0.8", "target = 0.99") + "[fewshot]\nk = 2\n"
 TRAIN = [

@@ -439,7 +439,7 @@ def _peft_model(base: Any, cfg: LoraConfig) -> Any:
 
     lora = peft.LoraConfig(
         r=cfg.r,
-        lora_alpha=cfg.alpha,
+        lora_alpha=cfg.alpha,  # type: ignore[arg-type]  # peft annotates int, takes any number
         lora_dropout=cfg.dropout,
         target_modules=cfg.target_modules,
         bias="none",

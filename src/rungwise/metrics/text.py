@@ -8,6 +8,7 @@ import string
 from collections import Counter
 from typing import Any
 
+
 def _norm_value(v: Any) -> str:
     if isinstance(v, str):
         return re.sub(r"\s+", " ", v.strip()).casefold()

@@ -12,14 +12,18 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 
-def _load(target, function, folder):
+def _load(target: str, function: str, folder: str) -> Callable[..., Any]:
     path = os.path.join(folder, target.replace(".", os.sep) + ".py")
     if os.path.isfile(path):
         # a module name of its own: two tasks that both ship metric.py never share a module
         name = "rungwise_task_metric_" + hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:16]
         spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         sys.path.insert(0, folder)  # the metric may import its own helpers beside it
@@ -32,7 +36,7 @@ def _load(target, function, folder):
     return func
 
 
-def main():
+def main() -> None:
     out = sys.stdout
     sys.stdout = sys.stderr  # a metric that prints must not break the protocol
     target, function, folder = sys.argv[1:4]
@@ -46,6 +50,7 @@ def main():
     out.flush()
     for line in sys.stdin:
         request = json.loads(line)
+        answer: dict[str, Any]
         try:
             value = func(request["output"], request["row"])
             try:

@@ -101,7 +101,7 @@ def render_compare(store: Store, run_a: str, run_b: str) -> str:
         "<option value=\"\">both</option><option value=\"worse\">right → wrong</option>"
         "<option value=\"better\">wrong → right</option></select></label></div>"
         "<div class=\"scroll\"><table id=\"rows\"><thead><tr><th>variant</th><th>change</th><th>id</th><th>input</th>"
-        f"<th>expected</th><th>output in a</th><th>output in b</th></tr></thead><tbody id=\"rows-body\"></tbody></table>"
+        "<th>expected</th><th>output in a</th><th>output in b</th></tr></thead><tbody id=\"rows-body\"></tbody></table>"
         "</div><div class=\"pager\"><button type=\"button\" id=\"prev\">previous</button><span id=\"page-info\"></span>"
         "<button type=\"button\" id=\"next\">next</button></div>"
         "<footer>Written by rungwise from the stored records of both runs. One file: it needs no network.</footer>"

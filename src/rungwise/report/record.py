@@ -135,12 +135,15 @@ def _variant_rows(store: Store, run_id: str, order: list[str], rows: list[EvalRo
         if r.example_id not in index:  # a row the record does not list (older store): add it, input unknown
             index[r.example_id] = len(rows)
             rows.append(EvalRow(id=r.example_id))
-            for v in by_variant.values():
-                v.output.append(None), v.score.append(None), v.failure.append(None)
-        v = by_variant.get(r.variant)
-        if v is None:
+            for grown in by_variant.values():
+                grown.output.append(None)
+                grown.score.append(None)
+                grown.failure.append(None)
+        found = by_variant.get(r.variant)
+        if found is None:
             n = len(rows)
-            v = by_variant[r.variant] = VariantRows(output=[None] * n, score=[None] * n, failure=[None] * n)
+            found = by_variant[r.variant] = VariantRows(output=[None] * n, score=[None] * n, failure=[None] * n)
+        v = found
         i = index[r.example_id]
         v.output[i], v.score[i], v.failure[i] = r.output, finite(r.score), r.failure
     ranked = {name: k for k, name in enumerate(order)}

@@ -15,7 +15,7 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased word tokens of two or more characters, English stopwords removed."""
     import bm25s
 
-    return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)  # type: ignore[return-value]
+    return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)  # type: ignore[no-any-return,unused-ignore]
 
 
 class BM25Index:
