@@ -122,3 +122,14 @@ def test_too_small_sentence_appears_once() -> None:
     s = _scores(20, 18)
     d = decide([_summary("prompt", "prompt", s)], {"prompt": s}, 0.85)
     assert d.recommendation.count("too small to decide") == 1
+
+
+def test_a_fine_tune_that_is_already_best_is_not_advised_again() -> None:
+    n = 200
+    prompt, fewshot, tuned = _scores(n, 20), _scores(n, 60), _scores(n, 90)
+    sums = [_summary("prompt", "prompt", prompt), _summary("fewshot-knn", "fewshot", fewshot),
+            _summary("finetune", "finetune", tuned)]
+    d = decide(sums, {"prompt": prompt, "fewshot-knn": fewshot, "finetune": tuned}, 0.8)
+    assert d.shipped is None
+    assert "or a fine-tune on this narrow skill" not in d.recommendation
+    assert "more rows" in d.recommendation and "stronger base model" in d.recommendation
