@@ -29,6 +29,9 @@ type = "label"
 labels = ["billing", "technical", "sales"]
 """
 
+#: the label task without the near-duplicate check (no embedder loaded): for tests of the model path
+LABEL_TOML_EXACT = LABEL_TOML + "[checks]\nnear_duplicates = false\n"
+
 LABEL_TRAIN = [
     {"input": "I was charged twice", "target": "billing"},
     {"input": "The app crashes", "target": "technical"},

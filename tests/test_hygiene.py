@@ -15,19 +15,10 @@ from rungwise.models.registry import resolve_model
 from rungwise.models.urls import redact_url
 from rungwise.textsafe import safe_text
 
-from helpers import write_task
+from helpers import LABEL_TOML_EXACT, write_task
 
 SECRET = "s3cr3t-" + "7c1f" * 6
-TOML = """
-name = "route"
-instruction = "Which team?"
-target = 0.8
-[output]
-type = "label"
-labels = ["billing", "technical", "sales"]
-[checks]
-near_duplicates = false
-"""
+TOML = LABEL_TOML_EXACT
 TRAIN = [{"input": f"example number {w}", "target": "billing"} for w in ("one", "two", "three")]
 EVAL = [{"input": f"question {i}", "target": "billing"} for i in range(2)]
 

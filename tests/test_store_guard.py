@@ -16,7 +16,7 @@ from rungwise.errors import ForeignStore, StoreError
 from rungwise.store import MIGRATIONS, ResultRow, Store
 from rungwise.store_guard import APPLICATION_ID
 
-from helpers import write_task
+from helpers import LABEL_TOML_EXACT, write_task
 
 
 def _row(i: int, output: str = "out") -> ResultRow:
@@ -120,16 +120,7 @@ def test_a_live_lease_makes_a_second_claim_wait(tmp_path: Path) -> None:
     first.close()
 
 
-TOML = """
-name = "route"
-instruction = "Which team?"
-target = 0.99
-[output]
-type = "label"
-labels = ["billing", "technical", "sales"]
-[checks]
-near_duplicates = false
-"""
+TOML = LABEL_TOML_EXACT.replace("target = 0.8", "target = 0.99")
 
 
 def test_two_overlapping_climbs_never_send_the_same_request_twice(tmp_path: Path) -> None:

@@ -291,9 +291,9 @@ class ClimbJob:
             except RungSkipped as why:
                 skipped[rung.name] = str(why)
                 continue
-            context.resources.owned_models.extend(
-                m for m in {id(v.model): v.model for v in variants if v.model is not None}.values()
-                if m not in context.resources.owned_models)
+            owned = context.resources.owned_models
+            owned.extend(m for m in {id(v.model): v.model for v in variants if v.model is not None}.values()
+                         if m not in owned)
             for variant in variants:
                 if options.dry_run or options.max_cost is not None:
                     est = await estimate_variant(variant, examples, estimator, task.spec.costs)

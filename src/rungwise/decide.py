@@ -21,10 +21,6 @@ def kind_of(s: VariantSummary) -> str:
     return s.kind or rung_kind(s.rung) or ""
 
 
-def purpose_of(s: VariantSummary) -> str:
-    return s.purpose or ("oracle" if s.probe else "ladder")
-
-
 def ladder_order(summaries: Sequence[VariantSummary]) -> list[str]:
     """The rungs that ran, in ladder order (the registry's; a rung no longer registered goes last)."""
     order = {cls.name: i for i, cls in enumerate(registered())}
@@ -132,12 +128,12 @@ def decide(
 
 def _best(summaries: Sequence[VariantSummary], kind: str) -> VariantSummary | None:
     """The best-scoring ladder variant of the rungs of `kind`."""
-    pool = [s for s in summaries if kind_of(s) == kind and purpose_of(s) == "ladder"]
+    pool = [s for s in summaries if kind_of(s) == kind and s.purpose == "ladder"]
     return max(pool, key=lambda s: s.score) if pool else None
 
 
 def _of_purpose(summaries: Sequence[VariantSummary], purpose: str) -> VariantSummary | None:
-    return next((s for s in summaries if purpose_of(s) == purpose), None)
+    return next((s for s in summaries if s.purpose == purpose), None)
 
 
 def diagnosis_comparisons(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarray]) -> list[Comparison]:

@@ -29,8 +29,6 @@ class Estimate:
         return asdict(self)
 
 
-#: the dry run counts with the one token counter (the model's tokenizer, else the shared estimate)
-TokenEstimator = TokenCounter
 
 
 async def estimate_variant(variant: Variant, examples: Sequence[Example], estimator: TokenCounter,

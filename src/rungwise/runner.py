@@ -98,12 +98,13 @@ class Runner:
         finished = self._record_without_calls(variant, cached, finished, total, from_cache=True)
         if variant.fits is not None and twin_rows:
             fits = variant.fits
-            derived = [ex for ex in fresh if ex.id in twin_rows and fits(twin_rows[ex.id].output)]
+            derived = {ex.id for ex in fresh if ex.id in twin_rows and fits(twin_rows[ex.id].output)}
             self.stats.derived += len(derived)
             finished = self._record_without_calls(
-                variant, ((ex, twin_rows[ex.id].output, _as_completion(twin_rows[ex.id]), None) for ex in derived),
+                variant, ((ex, twin_rows[ex.id].output, _as_completion(twin_rows[ex.id]), None)
+                          for ex in fresh if ex.id in derived),
                 finished, total, from_cache=False, derived=True)
-            fresh = [ex for ex in fresh if not (ex.id in twin_rows and fits(twin_rows[ex.id].output))]
+            fresh = [ex for ex in fresh if ex.id not in derived]
 
         # then the calls, in eval order: a fixed pool of workers pulling from one queue (one task per
         # request behind a semaphore costs the event loop more than the requests themselves on a fast server)

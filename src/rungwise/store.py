@@ -149,6 +149,28 @@ class RunInfo:
     summary: dict[str, Any] | None
 
 
+def _resumable(conn: sqlite3.Connection, task_hash: str, model: str, settings: dict[str, Any]) -> str | None:
+    """The latest unfinished run of the same task, model and settings, if any."""
+    row = conn.execute(
+        "SELECT id FROM runs WHERE task_hash=? AND model=? AND settings_json=? AND status='running' "
+        "ORDER BY created_at DESC LIMIT 1",
+        (task_hash, model, json.dumps(settings, sort_keys=True)),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _insert_run(conn: sqlite3.Connection, task_name: str, task_folder: str, task_hash: str, model: str,
+                settings: dict[str, Any], now: float) -> str:
+    """A new run, 'running', inside the caller's transaction; returns its id."""
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    conn.execute(
+        "INSERT INTO runs (id, task_name, task_folder, task_hash, model, settings_json, status, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+        (run_id, task_name, task_folder, task_hash, model, json.dumps(settings, sort_keys=True), now),
+    )
+    return run_id
+
+
 def default_store_path() -> Path:
     env = os.environ.get("RUNGWISE_STORE")
     return Path(env) if env else Path(".rungwise") / "rungwise.db"
@@ -233,23 +255,12 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------------------
     def create_run(self, task_name: str, task_folder: str, task_hash: str, model: str, settings: dict[str, Any]) -> str:
-        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         with self._tx() as c:
-            c.execute(
-                "INSERT INTO runs (id, task_name, task_folder, task_hash, model, settings_json, status, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
-                (run_id, task_name, task_folder, task_hash, model, json.dumps(settings, sort_keys=True), time.time()),
-            )
-        return run_id
+            return _insert_run(c, task_name, task_folder, task_hash, model, settings, time.time())
 
     def find_resumable(self, task_hash: str, model: str, settings: dict[str, Any]) -> str | None:
         """The latest unfinished run of the same task, model and settings, if any."""
-        row = self._conn.execute(
-            "SELECT id FROM runs WHERE task_hash=? AND model=? AND settings_json=? AND status='running' "
-            "ORDER BY created_at DESC LIMIT 1",
-            (task_hash, model, json.dumps(settings, sort_keys=True)),
-        ).fetchone()
-        return row[0] if row else None
+        return _resumable(self._conn, task_hash, model, settings)
 
     def finish_run(self, run_id: str, summary: dict[str, Any], status: str = "done") -> None:
         with self._tx() as c:
@@ -291,23 +302,14 @@ class Store:
         """In one write transaction: find or create the run, take its lease, or name the live holder."""
         now = time.time()
         with self._tx() as c:
-            row = c.execute(
-                "SELECT id FROM runs WHERE task_hash=? AND model=? AND settings_json=? AND status='running' "
-                "ORDER BY created_at DESC LIMIT 1",
-                (task_hash, model, json.dumps(settings, sort_keys=True)),
-            ).fetchone() if resume else None
-            if row is not None:
-                run_id = row[0]
+            found = _resumable(c, task_hash, model, settings) if resume else None
+            if found is not None:
+                run_id = found
                 held = c.execute("SELECT host, pid, heartbeat_at, owner FROM run_leases WHERE run_id=?", (run_id,)).fetchone()
                 if held is not None and held[3] != owner.id and leases.is_live(held[0], held[1], held[2], now):
                     return run_id, (held[0], held[1])
             else:
-                run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-                c.execute(
-                    "INSERT INTO runs (id, task_name, task_folder, task_hash, model, settings_json, status, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
-                    (run_id, task_name, task_folder, task_hash, model, json.dumps(settings, sort_keys=True), now),
-                )
+                run_id = _insert_run(c, task_name, task_folder, task_hash, model, settings, now)
             c.execute("INSERT OR REPLACE INTO run_leases VALUES (?, ?, ?, ?, ?)",
                       (run_id, owner.id, owner.host, owner.pid, now))
         return run_id, None

@@ -33,7 +33,7 @@ class VariantSummary:
     extras: dict[str, float] = field(default_factory=dict)
     #: what the rung is for (its registered kind); empty: read from the registry by the rung's name
     kind: str = ""
-    #: `ladder`, `oracle` or `reference`; a summary with `probe` set and no purpose counts as an oracle
+    #: `ladder`, `oracle` or `reference`; left empty, a summary with `probe` set counts as an oracle
     purpose: str = ""
     #: the prompt carried retrieved passages
     retrieval: bool = False
@@ -43,6 +43,10 @@ class VariantSummary:
     derived: int = 0
     #: for a reference or probe: what it is, in words ("the label of the nearest train row")
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.purpose:
+            object.__setattr__(self, "purpose", "oracle" if self.probe else "ladder")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +72,6 @@ def summarize(name: str, rung: str, rows: Sequence[ResultRow], *, binary: bool, 
         latency_p50_s=float(np.percentile(lat, 50)) if rows else 0.0,
         latency_p95_s=float(np.percentile(lat, 95)) if rows else 0.0,
         seconds_per_example=float(lat.mean()) if rows else 0.0,
-        extras=extras, kind=kind, purpose=purpose or ("oracle" if probe else "ladder"), retrieval=retrieval,
+        extras=extras, kind=kind, purpose=purpose, retrieval=retrieval,
         twin_of=twin_of, derived=sum(1 for r in rows if r.extras.get("derived")), description=description,
     )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,3 +18,14 @@ def embedded() -> Iterator[EmbeddedModel]:
     yield EmbeddedModel(server=server)
     server.stop()
 
+
+
+@pytest.fixture
+def tuning_cache(tmp_path: Path, hf_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder for one test that shares the session's converted base model (the finetune rung looks for
+    it under $RUNGWISE_CACHE_DIR/hf)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.symlink(hf_cache_dir, cache / "hf")
+    monkeypatch.setenv("RUNGWISE_CACHE_DIR", str(cache))
+    return cache

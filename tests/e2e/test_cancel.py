@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -21,12 +20,8 @@ pytest.importorskip("peft")
 pytestmark = pytest.mark.slow
 
 
-def test_cancel_mid_training_then_resume(embedded: EmbeddedModel, tmp_path: Path, hf_cache_dir: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    os.symlink(hf_cache_dir, cache / "hf")
-    monkeypatch.setenv("RUNGWISE_CACHE_DIR", str(cache))
+def test_cancel_mid_training_then_resume(embedded: EmbeddedModel, tmp_path: Path, tuning_cache: Path) -> None:
+    cache = tuning_cache
     folder = write_task(tmp_path / "fruit", TOML, TRAIN, EVAL)
     db = tmp_path / "s.db"
     options = ClimbOptions(rungs=["baseline", "finetune"], all_rungs=True, store_path=db, cache_dir=cache)

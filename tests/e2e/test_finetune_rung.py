@@ -3,7 +3,6 @@ and record the adapter (config, data hash, base fingerprint) and fine-tuning's w
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -43,13 +42,8 @@ TRAIN = [{"input": t.format(f), "target": f} for f in FRUITS
 EVAL = [{"input": f"What about this {f}?", "target": f} for f in FRUITS[:8]]
 
 
-def test_finetune_rung_in_a_climb(embedded: EmbeddedModel, tmp_path: Path, hf_cache_dir: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    # share the session's converted base model: the rung looks for it under $RUNGWISE_CACHE_DIR/hf
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    os.symlink(hf_cache_dir, cache / "hf")
-    monkeypatch.setenv("RUNGWISE_CACHE_DIR", str(cache))
+def test_finetune_rung_in_a_climb(embedded: EmbeddedModel, tmp_path: Path, tuning_cache: Path) -> None:
+    cache = tuning_cache
     folder = write_task(tmp_path / "fruit", TOML, TRAIN, EVAL)
     db = tmp_path / "s.db"
     result = climb(folder, embedded, ClimbOptions(rungs=["baseline", "finetune"], all_rungs=True, store_path=db,

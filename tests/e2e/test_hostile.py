@@ -13,18 +13,9 @@ from pathlib import Path
 import pytest
 
 from e2e.hostile_server import ESCAPES, MODES, HostileServer
-from helpers import write_task
+from helpers import LABEL_TOML_EXACT, write_task
 
-TOML = """
-name = "route"
-instruction = "Which team?"
-target = 0.8
-[output]
-type = "label"
-labels = ["billing", "technical", "sales"]
-[checks]
-near_duplicates = false
-"""
+TOML = LABEL_TOML_EXACT
 TRAIN = [{"input": f"example number {w}", "target": "billing"} for w in ("one", "two", "three")]
 EVAL = [{"input": f"question {i}", "target": "billing"} for i in range(3)]
 

@@ -13,7 +13,7 @@ from rungwise.report.record import build_report, save_report
 from rungwise.store import Store
 from rungwise.task import Task
 
-from helpers import write_task
+from helpers import LABEL_TOML_EXACT, write_task
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -25,16 +25,7 @@ HOSTILE = [
 ]
 LABELS = ["billing", "technical", "sales"]
 
-LABEL_TOML = """
-name = "route"
-instruction = "Which team?"
-target = 0.8
-[output]
-type = "label"
-labels = ["billing", "technical", "sales"]
-[checks]
-near_duplicates = false
-[costs]
+LABEL_TOML = LABEL_TOML_EXACT + """[costs]
 calls_per_month = 100000
 input_price_per_million = 0.5
 output_price_per_million = 1.5

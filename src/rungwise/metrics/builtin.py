@@ -78,17 +78,12 @@ class RegexMatch(Metric):
 
         self._pattern = regex.compile(pattern)
         self.timeout_s = timeout_s
-        self.timeouts = 0
 
     def score(self, answer: str, example: Example) -> float:
         try:
             return float(self._pattern.fullmatch(answer, timeout=self.timeout_s) is not None)
         except TimeoutError:
-            self.timeouts += 1
             return 0.0
-
-    def extras(self, answer: str, example: Example) -> dict[str, float]:
-        return {}
 
 
 @register_metric("accuracy")

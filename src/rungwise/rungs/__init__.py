@@ -38,11 +38,5 @@ def rung_names() -> list[str]:
     return [cls.name for cls in registered()]
 
 
-def __getattr__(name: str) -> list[str]:
-    if name == "RUNG_NAMES":  # read when asked: a rung registered later is on the list
-        return rung_names()
-    raise AttributeError(name)
-
-
 __all__ = ["GenerationBudget", "Rung", "RungContext", "RungKind", "RungSkipped", "SharedResources", "Variant",
            "ladder", "register", "registered", "rung_kind", "rung_names", "unregister"]

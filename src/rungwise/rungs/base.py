@@ -83,6 +83,7 @@ class SharedResources:
     and the models a rung starts (the climb closes them)."""
 
     embedder: Any = None
+    #: the models variants bring (a tuned adapter's server): the climb opens each and closes them all
     owned_models: list[Model] = field(default_factory=list)
     knn: dict[tuple[str, ...], KnnSelector] = field(default_factory=dict)
     corpus: CorpusCache | None = None

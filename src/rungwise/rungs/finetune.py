@@ -95,8 +95,7 @@ class FinetuneRung(Rung):
                             max_minutes=spec.max_minutes, seed=task.spec.eval.seed)
         folder = Path(context.cache_dir or ".") / "adapters" / f"{task.name}-{name}"
         adapter, meta = tuner.train(rows, config, folder, progress=context.progress, cancel=context.cancel)
-        model = tuner.serve(adapter)
-        context.resources.owned_models.append(model)  # the climb opens it and closes it
+        model = tuner.serve(adapter)  # a variant's own model: the climb opens it and closes it
         budget = context.budget
 
         def build(ex: Example) -> Request:
