@@ -56,8 +56,12 @@ RetriesOpt = typer.Option(None, "--retries", envvar="RUNGWISE_RETRIES", min=0,
                           help="Attempts after the first on timeouts, 429/5xx and malformed answers (default 3).")
 
 
-def _deadlines(model: Any, timeout: float | None, retries: int | None) -> None:
-    """Apply --timeout/--retries to an HTTP-backed model (the embedded one included)."""
+def _deadlines(model: Any, timeout: float | None, retries: int | None, task: Any = None) -> None:
+    """Apply --timeout/--retries (or their variables), else the task's `[model]` values, to an HTTP-backed model
+    (the embedded one included)."""
+    if task is not None:
+        timeout = timeout if timeout is not None else task.spec.model.timeout_s
+        retries = retries if retries is not None else task.spec.model.retries
     set_deadlines = getattr(model, "set_deadlines", None)
     if set_deadlines is not None and (timeout is not None or retries is not None):
         set_deadlines(timeout, retries)
@@ -106,7 +110,7 @@ def climb_cmd(
 
     t = Task.load(task)
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, concurrency=concurrency)
-    _deadlines(m, timeout, retries)
+    _deadlines(m, timeout, retries, t)
     if leakage not in (None, "stop", "drop", "warn"):
         raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
@@ -230,10 +234,12 @@ def gate(
     """For CI: re-score the baseline run's rungs with the current model and prompts; exit 1 on a significant regression."""
     from rungwise.gate import gate as run_gate
     from rungwise.models.registry import resolve_model
+    from rungwise.task import Task
 
+    t = Task.load(task)
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env)
-    _deadlines(m, timeout, retries)
-    outcome = run_gate(task, baseline, m, store_path=store)
+    _deadlines(m, timeout, retries, t)
+    outcome = run_gate(t, baseline, m, store_path=store)
     ref, result, diffs = outcome.baseline_run, outcome.result, outcome.diffs
     bad = [d for d in diffs if d.regressed]
     for d in diffs:

@@ -157,6 +157,16 @@ class ChecksSpec(_Spec):
     """Also look for near-identical inputs by embedding similarity (not only exact ones)."""
 
 
+class ModelSpec(_Spec):
+    """How long to wait for the model's server, and how often to try again (the CLI flags and the
+    RUNGWISE_TIMEOUT / RUNGWISE_RETRIES variables take precedence)."""
+
+    timeout_s: float | None = Field(default=None, gt=0)
+    """Seconds to wait for each answer, per attempt (default 15; the embedded model 120)."""
+    retries: int | None = Field(default=None, ge=0)
+    """Attempts after the first on timeouts, 429/5xx and malformed answers (default 3)."""
+
+
 class TaskSpec(_Spec):
     name: str
     description: str | None = None
@@ -173,6 +183,7 @@ class TaskSpec(_Spec):
     rag: RagSpec = Field(default_factory=RagSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
     max_tokens: int | None = Field(default=None, ge=1)
     """Override the generation budget derived from the output spec."""
 
