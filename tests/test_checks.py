@@ -44,6 +44,8 @@ def test_findings(task: Task) -> None:
     assert codes["duplicates-train"].count == 2
     assert codes["conflicts-train"].count == 1
     assert codes["eval-size"].severity == "warning"
+    # three rows detect no difference at all: said in words, never "about inf%"
+    assert "inf" not in codes["eval-size"].message and "none at all" in codes["eval-size"].message
 
 
 def test_a_near_twin_with_another_target_is_not_leakage(tmp_path: Path) -> None:

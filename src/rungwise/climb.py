@@ -13,7 +13,6 @@ What a cancelled climb finished is stored: the same climb run again resumes wher
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rungwise.cancel import CancelToken
+from rungwise.cancel import CancelToken, run_interruptibly
 from rungwise.checks import CheckReport, drop_leaked, run_checks
 from rungwise.costs import FinetuneCost, RungCost, finetune_cost, price
 from rungwise.data import Example
@@ -232,7 +231,7 @@ class ClimbJob:
         store = Store(options.store_path)
         scorer = Scorer(scored_task)
         try:
-            return asyncio.run(self._climb(scored_task, model, store, scorer, report, cache_dir))
+            return run_interruptibly(self._climb(scored_task, model, store, scorer, report, cache_dir))
         finally:
             scorer.close()
             store.close()
