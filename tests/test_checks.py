@@ -88,6 +88,18 @@ def test_climb_stops_on_leakage_unless_overridden(task: Task, tmp_path: Path) ->
     assert result.n_eval == 1 and result.checks is not None and result.checks.leaked
 
 
+def test_exact_leakage_stops_the_climb_before_any_embedding(task: Task, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import rungwise.embeddings
+
+    def no_embedding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("embedded before saying the climb stops")
+
+    monkeypatch.setattr(rungwise.embeddings, "encode_cached", no_embedding)
+    with pytest.raises(TaskError, match="leak from train"):
+        climb(task, FakeModel(lambda r: "billing"), ClimbOptions(store_path=tmp_path / "s.db"))
+
+
 def test_banking77_leaks_are_found() -> None:
     task = Task.load(ROOT / "examples" / "banking77")
     assert len(exact_leaks(task)) == 25

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rungwise.cancel import CancelToken, run_interruptibly
-from rungwise.checks import CheckReport, drop_leaked, run_checks
+from rungwise.checks import CheckReport, drop_leaked, exact_leaks, run_checks
 from rungwise.costs import FinetuneCost, RungCost, finetune_cost, price
 from rungwise.data import Example
 from rungwise.decide import Decision, decide, kind_of
@@ -226,7 +226,10 @@ class ClimbJob:
         options = self.options
         model = self._model_spec if isinstance(self._model_spec, Model) else resolve_model(self._model_spec)
         cache_dir = resolve_cache_dir(options.cache_dir)
-        report = run_checks(self.task, cache_dir=cache_dir, near=self.task.spec.checks.near_duplicates)
+        policy = self.task.spec.checks.leakage if isinstance(options.leakage, NotSet) else options.leakage
+        # exact leakage under the stop policy ends the climb anyway: say so before minutes of embedding
+        near = self.task.spec.checks.near_duplicates and not (policy == "stop" and exact_leaks(self.task))
+        report = run_checks(self.task, cache_dir=cache_dir, near=near)
         scored_task = checked_task(self.task, options, report)
         store = Store(options.store_path)
         scorer = Scorer(scored_task)
