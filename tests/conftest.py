@@ -24,11 +24,20 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
+@pytest.fixture(scope="session")
+def weights_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded weights in their served format, derived once (~15 s) and kept in pytest's cache folder."""
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("rungwise-weights")) if cache is not None else tmp_path_factory.mktemp("rungwise-weights")
+
+
 @pytest.fixture(autouse=True)
-def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test gets its own store and cache folders; nothing leaks into the working directory."""
+def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weights_dir: Path) -> None:
+    """Each test gets its own store and cache folders; nothing leaks into the working directory. The derived
+    embedded weights are shared by the whole session (they depend on nothing a test changes)."""
     monkeypatch.setenv("RUNGWISE_STORE", str(tmp_path / "default-store.db"))
     monkeypatch.setenv("RUNGWISE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RUNGWISE_WEIGHTS_DIR", str(weights_dir))
 
 
 @pytest.fixture(scope="session")
