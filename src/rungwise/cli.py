@@ -49,7 +49,9 @@ def friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-StoreOpt = typer.Option(None, "--store", envvar="RUNGWISE_STORE", help="SQLite file for runs, results and the response cache.")
+StoreOpt = typer.Option(None, "--store", envvar="RUNGWISE_STORE",
+                        help="Where runs, results and the response cache live: a SQLite file (default .rungwise/rungwise.db) "
+                        "or a PostgreSQL URL, postgresql://host/database (credentials from the URL or PG* variables).")
 TimeoutOpt = typer.Option(None, "--timeout", envvar="RUNGWISE_TIMEOUT", min=0.001,
                           help="Seconds to wait for each answer of an endpoint (default 15), per attempt.")
 RetriesOpt = typer.Option(None, "--retries", envvar="RUNGWISE_RETRIES", min=0,
@@ -88,7 +90,7 @@ def climb_cmd(
     rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, in ladder order: "
                               f"{', '.join(rung_names())}."),
     concurrency: int = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's)."),
-    store: Path = StoreOpt,
+    store: str = StoreOpt,
     new: bool = typer.Option(False, "--new", help="Start a new run instead of resuming an unfinished one."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Estimate the tokens and cost of every variant; call no model."),
     max_cost: float = typer.Option(None, "--max-cost", min=0, help="Stop before a variant that would take the climb past this cost."),
@@ -189,7 +191,7 @@ def export_finetune(
 def compare_cmd(
     run_a: str = typer.Argument(..., help="The reference run id (a prefix is enough)."),
     run_b: str = typer.Argument(..., help="The run to compare with it."),
-    store: Path = StoreOpt,
+    store: str = StoreOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout."),
     report: Path = typer.Option(None, "--report", help="Also write the comparison as an HTML page to this file."),
 ) -> None:
@@ -223,7 +225,7 @@ def gate(
     model: str = typer.Option("local", "--model", "-m", envvar="RUNGWISE_MODEL"),
     model_name: str = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME"),
     api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV"),
-    store: Path = StoreOpt,
+    store: str = StoreOpt,
     timeout: float = TimeoutOpt,
     retries: int = RetriesOpt,
 ) -> None:
@@ -247,7 +249,7 @@ def gate(
 
 @app.command()
 @friendly
-def runs(store: Path = StoreOpt, limit: int = typer.Option(20, "--limit")) -> None:
+def runs(store: str = StoreOpt, limit: int = typer.Option(20, "--limit")) -> None:
     """List the runs in the store."""
     from rich.table import Table
 
@@ -261,7 +263,7 @@ def runs(store: Path = StoreOpt, limit: int = typer.Option(20, "--limit")) -> No
     out.print(table)
 
 
-def _write_report(store: Path | None, run_id: str, path: Path) -> None:
+def _write_report(store: str | None, run_id: str, path: Path) -> None:
     from rungwise.report.html import write_run_report
     from rungwise.store import Store
 
@@ -273,7 +275,7 @@ def _write_report(store: Path | None, run_id: str, path: Path) -> None:
 def report_cmd(
     run: str = typer.Argument(..., help="The run id (a prefix is enough); see: rungwise runs."),
     output: Path = typer.Option(None, "--output", "-o", help="The HTML file to write (default: rungwise-report-RUN.html)."),
-    store: Path = StoreOpt,
+    store: str = StoreOpt,
 ) -> None:
     """Write the self-contained HTML report of a stored run (it opens offline, from disk)."""
     from rungwise.store import Store
@@ -284,7 +286,7 @@ def report_cmd(
 
 @app.command()
 @friendly
-def show(run: str = typer.Argument(..., help="The run id (a prefix is enough)."), store: Path = StoreOpt) -> None:
+def show(run: str = typer.Argument(..., help="The run id (a prefix is enough)."), store: str = StoreOpt) -> None:
     """Print a stored run's ladder and recommendation in the terminal, from its stored record."""
     from rungwise.report.record import load_report, to_climb_result
     from rungwise.report.terminal import print_climb

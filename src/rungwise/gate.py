@@ -30,7 +30,7 @@ class GateResult:
 
 
 def gate(task: Task | str | Path, baseline: str, model: str | Model = "local", *,
-         store_path: Path | None = None) -> GateResult:
+         store_path: str | Path | None = None) -> GateResult:
     """Re-score `baseline`'s rungs (a run id or prefix) on its own rows; a variant regresses when the paired test
     finds it significantly worse."""
     store = Store(store_path)

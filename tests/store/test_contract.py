@@ -1,0 +1,179 @@
+"""The store contract, run against both backends: SQLite (a file) and PostgreSQL (a real server, tests/pg_server.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rungwise import leases
+from rungwise.errors import ForeignStore, MissingExtra, StoreError
+from rungwise.models.base import Completion
+from rungwise.store import MIGRATIONS, PostgresStore, ResultRow, SQLiteStore, Store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def any_store(target: str) -> Iterator[Store]:
+    s = Store(target)
+    yield s
+    s.close()
+
+
+def _row(i: int, output: str = "out", *, variant: str = "v", failure: str | None = None) -> ResultRow:
+    return ResultRow(variant, f"e{i}", output, output, 0.5 + i / 1000, failure, 10, 2, 1, 0.125, False,
+                     {"x": 1.0}, f"k{i}")
+
+
+def test_the_target_picks_the_backend(target: str, any_store: Store) -> None:
+    assert isinstance(any_store, PostgresStore if target.startswith("postgresql://") else SQLiteStore)
+    assert any_store.columns("results")[:3] == ["run_id", "variant", "example_id"]
+
+
+def test_migrations_apply_once_and_the_store_reopens(target: str) -> None:
+    s = Store(target)
+    run = s.create_run("t", "f", "h", "m", {"a": 1})
+    s.add_result(run, _row(1))
+    s.close()
+    with Store(target) as again, again._read() as c:
+        names = [r[0] for r in c.all("SELECT name FROM migrations ORDER BY name")]
+        assert names == [name for name, _ in MIGRATIONS]
+        assert again.results(run)[0] == _row(1)
+
+
+def test_a_newer_store_is_refused(target: str) -> None:
+    with Store(target) as s, s._tx() as c:
+        c.run("INSERT INTO migrations VALUES ('999_future', 0)")
+    with pytest.raises(StoreError, match=r"newer rungwise \(migrations \['999_future'\]\)\. Upgrade rungwise"):
+        Store(target)
+
+
+def test_runs_resume_finish_and_prefixes(any_store: Store) -> None:
+    run = any_store.create_run("t", "f", "h", "m", {"a": 1})
+    assert any_store.find_resumable("h", "m", {"a": 1}) == run
+    assert any_store.find_resumable("h", "m", {"a": 2}) is None
+    info = any_store.get_run(run[:15])
+    assert (info.id, info.status, info.settings, info.summary) == (run, "running", {"a": 1}, None)
+    any_store.finish_run(run, {"ok": True})
+    assert any_store.find_resumable("h", "m", {"a": 1}) is None
+    done = any_store.get_run(run)
+    assert done.summary == {"ok": True} and done.status == "done" and done.finished_at >= done.created_at  # type: ignore[operator]
+    other = any_store.create_run("t2", "f", "h2", "m", {})
+    assert [r.id for r in any_store.list_runs()] == [other, run]
+    with pytest.raises(StoreError, match="ambiguous"):
+        any_store.get_run(os.path.commonprefix([run, other]))
+    with pytest.raises(StoreError, match="No run"):
+        any_store.get_run("%")
+    with pytest.raises(StoreError, match="No run"):
+        any_store.get_run("nope")
+
+
+def test_results_keep_their_order_and_a_rewrite_replaces(any_store: Store) -> None:
+    run = any_store.create_run("t", "f", "h", "m", {})
+    any_store.add_results(run, [(_row(i), None) for i in (3, 1, 2)])
+    any_store.add_results(run, [(_row(0, variant="w"), None)])
+    assert [r.example_id for r in any_store.results(run)] == ["e3", "e1", "e2", "e0"]
+    assert [r.example_id for r in any_store.results(run, "v")] == ["e3", "e1", "e2"]
+    any_store.add_result(run, _row(1, "again"))
+    assert {r.example_id: r.output for r in any_store.results(run, "v")}["e1"] == "again"
+    assert len(any_store.results(run)) == 4
+    any_store.add_result(run, _row(4, failure="server"))
+    assert any_store.done_examples(run, "v") == {"e1", "e2", "e3"}
+    any_store.record_variant(run, "v", "prompt", {"k": 1})
+    any_store.record_variant(run, "w", "fewshot", {"k": 2})
+    any_store.record_variant(run, "v", "prompt", {"k": 3})
+    assert sorted(any_store.variants(run)) == [("v", "prompt", {"k": 3}), ("w", "fewshot", {"k": 2})]
+
+
+def test_the_response_cache_is_an_upsert_that_keeps_the_first_answer(any_store: Store) -> None:
+    first, second = Completion("hello", 5, 1, 0.2, cached_tokens=3), Completion("other", 1, 1, 0.1)
+    any_store.put_cache("m", "k1", first)
+    any_store.put_cache("m", "k1", second)  # another climb's answer to the same request: no error, no second row
+    assert any_store.cached("m", "k1") == first
+    assert any_store.cached("other-model", "k1") is None
+    assert any_store.cache_many("m", ["k1", "k2"]) == {"k1": first}
+    run = any_store.create_run("t", "f", "h", "m", {})
+    # two rows answered by the same request, in one transaction, and a key already cached
+    same = [ResultRow(v, "e1", "o", "o", 1.0, None, 1, 1, 0, 0.1, False, {}, "k3") for v in ("v", "w")]
+    any_store.add_results(run, [(row, ("m", second)) for row in same])
+    any_store.add_results(run, [(ResultRow("v", "e9", "o", "o", 1.0, None, 1, 1, 0, 0.1, False, {}, "k1"),
+                                 ("m", second))])
+    assert any_store.cache_many("m", ["k1", "k2", "k3"]) == {"k1": first, "k3": second}
+    assert any_store.count("response_cache") == 2 and len(any_store.results(run)) == 3
+    assert any_store.cache_many("m", [f"k{i}" for i in range(1200)]) == {"k1": first, "k3": second}
+
+
+def test_artifacts_and_reports(any_store: Store) -> None:
+    run = any_store.create_run("t", "f", "h", "m", {})
+    any_store.add_artifact(run, "adapter", "lora", "a.gguf", {"base": "fp"})
+    any_store.add_artifact(run, "adapter", "lora", "b.gguf", {"base": "fp2"})
+    assert any_store.artifacts(run) == [{"name": "adapter", "kind": "lora", "path": "b.gguf", "meta": {"base": "fp2"}}]
+    assert any_store.load_report(run) is None
+    any_store.save_report(run, 1, '{"a": 1}')
+    any_store.save_report(run, 2, '{"a": 2}')
+    assert any_store.load_report(run) == (2, '{"a": 2}')
+
+
+def test_timestamps_keep_their_precision(any_store: Store) -> None:
+    run = any_store.create_run("t", "f", "h", "m", {})
+    info = any_store.get_run(run)
+    assert abs(info.created_at - __import__("time").time()) < 60
+    assert info.created_at != round(info.created_at)  # a float of 6 digits would have lost the fraction
+
+
+def test_a_live_lease_makes_a_second_claim_wait(target: str) -> None:
+    first, second = Store(target), Store(target)
+    run = first.claim_run("t", "f", "h", "m", {})
+    holder = second._claim_once("t", "f", "h", "m", {}, True, leases.me())[1]
+    assert holder is not None and holder[1] == os.getpid()
+    first.finish_run(run, {})
+    other = second.claim_run("t", "f", "h", "m", {})
+    assert other != run
+    second.close()
+    first.close()
+
+
+def test_credentials_never_reach_a_message(pg_server: object) -> None:
+    secret = "pw-" + "5e1d" * 6
+    with pytest.raises(StoreError) as err:
+        Store(f"postgresql://someone:{secret}@127.0.0.1:1/db?sslmode=disable")
+    assert secret not in str(err.value) and "postgresql://***@127.0.0.1:1/db" in str(err.value)
+
+
+def test_a_foreign_postgres_database_is_refused_and_left_untouched(pg_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE runs (id INTEGER, note TEXT)")
+        conn.execute("INSERT INTO runs VALUES (1, 'theirs')")
+    with pytest.raises(ForeignStore, match="not a rungwise store; rungwise wrote nothing"):
+        Store(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")]
+        assert tables == ["runs"]
+        conn.execute("CREATE TABLE migrations (name TEXT)")
+    with pytest.raises(ForeignStore, match="not rungwise's"):
+        Store(pg_url)
+
+
+def test_without_psycopg_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(MissingExtra, match=r"pip install 'rungwise\[postgres\]'"):
+        Store("postgresql://127.0.0.1:1/db")
+
+
+def test_other_urls_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="neither a file path nor a postgresql:// URL"):
+        Store(f"mysql://user:{'x' * 8}@host/db")
+    s = Store(tmp_path / "s.db")
+    assert isinstance(s, SQLiteStore)
+    s.close()
