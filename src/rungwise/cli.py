@@ -263,6 +263,31 @@ def runs(store: str = StoreOpt, limit: int = typer.Option(20, "--limit")) -> Non
     out.print(table)
 
 
+store_app = typer.Typer(no_args_is_help=True, help="Look after stores: copy one into another.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("migrate")
+@friendly
+def store_migrate(
+    src: str = typer.Argument(..., help="The store to copy from: a SQLite file (or a postgresql:// URL)."),
+    dst: str = typer.Argument(..., help="The store to copy into: a postgresql:// URL (or a SQLite file)."),
+) -> None:
+    """Copy every run, result, cached response, artifact and report of SRC into DST (rows DST holds are kept)."""
+    from rich.table import Table
+
+    from rungwise.store import Store, copy_store
+
+    with Store(src) as source, Store(dst) as target:
+        done = copy_store(source, target)
+        table = Table("table", "in source", "added", "already there", "left out (no such run)")
+        for name, seen in done.source.items():
+            added, orphans = done.added[name], done.orphans[name]
+            table.add_row(name, str(seen), str(added), str(seen - added - orphans), str(orphans))
+        out.print(table)
+        out.print(f"copied {escape(source.name)} into {escape(target.name)}")
+
+
 def _write_report(store: str | None, run_id: str, path: Path) -> None:
     from rungwise.report.html import write_run_report
     from rungwise.store import Store
