@@ -177,3 +177,13 @@ def test_other_urls_are_refused(tmp_path: Path) -> None:
     s = Store(tmp_path / "s.db")
     assert isinstance(s, SQLiteStore)
     s.close()
+
+
+def test_baselines_keep_their_history(any_store: Store) -> None:
+    assert any_store.baseline("t") is None and any_store.baselines("t") == []
+    first, second = any_store.create_run("t", "f", "h", "m", {}), any_store.create_run("t", "f", "h", "m", {})
+    any_store.set_baseline("t", first)
+    any_store.set_baseline("t", second)
+    assert any_store.baseline("t") == second
+    assert [run for run, _ in any_store.baselines("t")] == [second, first]
+    assert any_store.baseline("other") is None

@@ -36,6 +36,7 @@ def test_a_sqlite_store_copied_into_postgres_reads_back_the_same(tmp_path: Path,
     second = climb(folder, FakeModel(lambda r: "billing"), options.model_copy(update={"resume": False}))
     with Store(db) as s:
         s.add_artifact(first.run_id, "adapter", "lora", "a.gguf", {"base": "fp"})
+        s.set_baseline("route", second.run_id)
         cached = s.count("response_cache")
     assert cached > 0
 
@@ -48,6 +49,7 @@ def test_a_sqlite_store_copied_into_postgres_reads_back_the_same(tmp_path: Path,
         assert [r.id for r in dst.list_runs()] == [r.id for r in src.list_runs()]
         assert dst.count("response_cache") == cached
         assert dst.count("results") == src.count("results")
+        assert dst.baselines("route") == src.baselines("route") != []
 
     again = _cli(tmp_path, "store", "migrate", str(db), pg_url)  # twice is once: rows already there are kept
     assert again.returncode == 0, again.stderr

@@ -87,8 +87,13 @@ RESULT_COLS = ("run_id", "variant", "example_id", "request_key", "output", "pars
 KEYS: dict[str, tuple[str, ...]] = {
     "runs": ("id",), "results": ("run_id", "variant", "example_id"), "response_cache": ("model", "request_key"),
     "variants": ("run_id", "variant"), "artifacts": ("run_id", "name"), "reports": ("run_id",),
-    "run_leases": ("run_id",),
+    "run_leases": ("run_id",), "baselines": ("task_name", "set_at"),
 }
+
+
+def _like(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern (ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def store_target(target: str | Path | None = None) -> str | Path:
@@ -282,8 +287,7 @@ class Store:
         with self._read() as c:
             rows = c.all(f"SELECT {', '.join(RUN_COLS)} FROM runs WHERE id=?", (run_id,))
             if not rows:
-                escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                matches = c.all("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id", (escaped,))
+                matches = c.all("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id", (_like(run_id) + "%",))
         if not rows:
             if len(matches) == 1:
                 return self.get_run(matches[0][0])
@@ -300,9 +304,23 @@ class Store:
             summary=json.loads(d["summary_json"]) if d["summary_json"] else None,
         )
 
-    def list_runs(self, limit: int = 50) -> list[RunInfo]:
+    def list_runs(self, limit: int = 50, *, task: str | None = None, model: str | None = None,
+                  status: str | None = None) -> list[RunInfo]:
+        """The latest runs, newest first: of the task named `task`, of a model whose fingerprint contains `model`,
+        with `status` ('running', 'done'), when given."""
+        where, args = [], []
+        if task is not None:
+            where.append("task_name=?")
+            args.append(task)
+        if model is not None:
+            where.append("lower(model) LIKE ? ESCAPE '\\'")  # SQLite's LIKE ignores case, PostgreSQL's does not
+            args.append("%" + _like(model.lower()) + "%")
+        if status is not None:
+            where.append("status=?")
+            args.append(status)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
         with self._read() as c:
-            ids = [r[0] for r in c.all("SELECT id FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))]
+            ids = [r[0] for r in c.all(f"SELECT id FROM runs{clause} ORDER BY created_at DESC LIMIT ?", (*args, limit))]
         return [self.get_run(i) for i in ids]
 
     # -- variants and results -------------------------------------------------------------------------
@@ -414,6 +432,23 @@ class Store:
         with self._read() as c:
             rows = c.all("SELECT version, json FROM reports WHERE run_id=?", (run_id,))
         return (int(rows[0][0]), rows[0][1]) if rows else None
+
+    # -- baselines: the run a task's gate holds the line against, promoted on purpose ------------------------
+    def set_baseline(self, task_name: str, run_id: str) -> None:
+        """Make `run_id` the baseline of `task_name` (earlier baselines stay in its history)."""
+        with self._tx() as c:
+            c.run("INSERT INTO baselines (task_name, run_id, set_at) VALUES (?, ?, ?)", (task_name, run_id, time.time()))
+
+    def baselines(self, task_name: str) -> list[tuple[str, float]]:
+        """(run id, when it was set) of every baseline the task has had, the current one first."""
+        with self._read() as c:
+            rows = c.all("SELECT run_id, set_at FROM baselines WHERE task_name=? ORDER BY set_at DESC", (task_name,))
+        return [(r[0], float(r[1])) for r in rows]
+
+    def baseline(self, task_name: str) -> str | None:
+        """The task's current baseline run, or None."""
+        history = self.baselines(task_name)
+        return history[0][0] if history else None
 
     # -- copying (rungwise store migrate) ------------------------------------------------------------
     def scan(self, table: str, cols: Sequence[str], batch: int = 1000) -> Iterator[list[tuple[Any, ...]]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from rungwise.store.contract import Store
 
 #: what is copied, parents first; leases belong to live climbs and stay behind
-TABLES = ("runs", "variants", "results", "response_cache", "artifacts", "reports")
+TABLES = ("runs", "variants", "results", "response_cache", "artifacts", "reports", "baselines")
 
 
 @dataclass

@@ -100,6 +100,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    # 005 is taken (the served model, on another branch); numbers are names, applied in list order
+    (
+        "006_baselines",
+        """
+        CREATE TABLE baselines (
+            task_name TEXT NOT NULL,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            set_at REAL NOT NULL,
+            PRIMARY KEY (task_name, set_at)
+        );
+        """,
+    ),
 ]
 
 

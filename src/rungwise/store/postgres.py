@@ -33,7 +33,7 @@ MARK = "rungwise store"
 #: pg_advisory_xact_lock key for migrations and claims of runs ("RWNG")
 LOCK_KEY = 0x52574E47
 #: tables of a rungwise store: one of them without the mark means another program's database
-_OURS = ("runs", "results", "response_cache", "variants", "artifacts", "reports", "run_leases")
+_OURS = ("runs", "results", "response_cache", "variants", "artifacts", "reports", "run_leases", "baselines")
 
 
 def _psycopg() -> Any:
