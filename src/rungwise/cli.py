@@ -234,6 +234,7 @@ def gate(
                                             help="Pass a variant whose eval is too small to rule out the margin."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON on stdout."),
     junit: Path = typer.Option(None, "--junit", help="Also write the verdicts as a JUnit XML file for CI."),
+    report: Path = typer.Option(None, "--report", help="Also write the new run's HTML report to this file."),
     store: str = StoreOpt,
     timeout: float = TimeoutOpt,
     retries: int = RetriesOpt,
@@ -249,6 +250,8 @@ def gate(
     if junit is not None:
         junit.parent.mkdir(parents=True, exist_ok=True)
         junit.write_text(outcome.junit_xml(), encoding="utf-8")
+    if report is not None:
+        _write_report(store, outcome.result.run_id, report)
     if as_json:
         out.print_json(json.dumps(outcome.to_dict()))
     else:
