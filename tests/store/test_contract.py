@@ -187,3 +187,54 @@ def test_baselines_keep_their_history(any_store: Store) -> None:
     assert any_store.baseline("t") == second
     assert [run for run, _ in any_store.baselines("t")] == [second, first]
     assert any_store.baseline("other") is None
+
+
+def test_a_connection_the_server_dropped_is_made_again(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long fine-tune leaves the connection idle; a server restart or idle timeout closes it meanwhile."""
+    import time
+
+    import psycopg
+
+    from rungwise.store import postgres
+
+    monkeypatch.setattr(postgres, "IDLE_CHECK_S", 0.0)
+    with Store(pg_url) as s:
+        run = s.create_run("t", "f", "h", "m", {})
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            killed = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                   "WHERE application_name = 'rungwise' AND pid <> pg_backend_pid()").fetchall()
+        assert killed == [(True,)]
+        time.sleep(0.2)
+        assert s.get_run(run).id == run
+        s.add_result(run, _row(1))
+        assert s.results(run) == [_row(1)]
+
+
+def test_a_password_in_the_store_url_reaches_no_file_table_or_output(pg_url: str, tmp_path: Path) -> None:
+    import subprocess
+
+    import psycopg
+
+    from helpers import LABEL_EVAL, LABEL_TOML_EXACT, LABEL_TRAIN, write_task
+
+    secret = "pw-" + "a9c3" * 6
+    url = pg_url.replace("rungwise@", f"rungwise:{secret}@")  # the test server trusts loopback: any password works
+    folder = write_task(tmp_path / "route", LABEL_TOML_EXACT, LABEL_TRAIN, LABEL_EVAL)
+    env = {**os.environ, "RUNGWISE_CACHE_DIR": str(tmp_path / "cache"), "RUNGWISE_STORE": url}
+    outputs = []
+    for args in (["climb", str(folder), "--model", "fake", "--rungs", "baseline", "--report", str(tmp_path / "r.html")],
+                 ["runs"], ["show", "2"], ["climb", str(folder), "--model", "fake", "--store", url + "_missing"]):
+        proc = subprocess.run([sys.executable, "-m", "rungwise", *args], capture_output=True, text=True, timeout=120,
+                              env=env, cwd=tmp_path)
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == (2 if args[-1].endswith("_missing") else 0), proc.stderr
+    assert "postgresql://***@127.0.0.1" in outputs[-1] and "cannot be reached" in outputs[-1]
+    assert all(secret not in text for text in outputs)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")]
+        for table in tables:
+            for row in conn.execute(f"SELECT * FROM {table}"):
+                assert secret not in repr(row), table

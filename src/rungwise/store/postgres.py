@@ -14,6 +14,7 @@ climbs writing the same row never fail and never leave two. A database whose tab
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 MARK = "rungwise store"
 #: pg_advisory_xact_lock key for migrations and claims of runs ("RWNG")
 LOCK_KEY = 0x52574E47
+#: a connection idle this long is checked (and made again when the server dropped it) before it is used
+IDLE_CHECK_S = 60.0
 #: tables of a rungwise store: one of them without the mark means another program's database
 _OURS = ("runs", "results", "response_cache", "variants", "artifacts", "reports", "run_leases", "baselines")
 
@@ -76,6 +79,7 @@ class PostgresStore(Store):
         self.name = redact_url(url)
         self._pg = _psycopg()
         self._conn = self._connect()
+        self._used = time.monotonic()
         try:
             self._migrate()
         except BaseException:
@@ -103,6 +107,23 @@ class PostgresStore(Store):
                                     application_name="rungwise")
         except self._pg.Error as exc:
             raise self._error(exc, "cannot be reached") from None
+
+    def _alive(self) -> psycopg.Connection[Any]:
+        """The connection, made again when the server closed it (a restart, an idle timeout during a long
+        fine-tune); called under the lock, before a transaction or a read starts, so nothing is ever replayed."""
+        conn = self._conn
+        idle = time.monotonic() - self._used
+        if not (conn.closed or conn.broken) and idle > IDLE_CHECK_S:
+            try:
+                conn.execute("SELECT 1")
+            except self._pg.Error:
+                pass
+        if conn.closed or conn.broken:
+            with suppress(Exception):
+                conn.close()
+            self._conn = conn = self._connect()
+        self._used = time.monotonic()
+        return conn
 
     def _migrate(self) -> None:
         with self._tx() as c:
@@ -134,7 +155,8 @@ class PostgresStore(Store):
     def _tx(self) -> Iterator[_Cursor]:
         with self._lock:
             try:
-                with self._conn.transaction(), self._conn.cursor() as cur:
+                conn = self._alive()
+                with conn.transaction(), conn.cursor() as cur:
                     yield _Cursor(cur)
             except self._pg.Error as exc:
                 raise self._error(exc) from None
@@ -143,7 +165,7 @@ class PostgresStore(Store):
     def _read(self) -> Iterator[_Cursor]:
         with self._lock:
             try:
-                with self._conn.cursor() as cur:
+                with self._alive().cursor() as cur:
                     yield _Cursor(cur)
             except self._pg.Error as exc:
                 raise self._error(exc) from None
