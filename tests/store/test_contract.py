@@ -238,3 +238,30 @@ def test_a_password_in_the_store_url_reaches_no_file_table_or_output(pg_url: str
         for table in tables:
             for row in conn.execute(f"SELECT * FROM {table}"):
                 assert secret not in repr(row), table
+
+
+def test_a_store_of_an_earlier_rungwise_is_brought_up_to_date(target: str) -> None:
+    with Store(target) as s, s._tx() as c:  # as the rungwise before 006_baselines left it
+        c.run("DROP TABLE baselines")
+        c.run("DELETE FROM migrations WHERE name = '006_baselines'")
+    with Store(target) as s:
+        run = s.create_run("t", "f", "h", "m", {})
+        s.set_baseline("t", run)
+        assert s.baseline("t") == run
+        with s._read() as c:
+            assert [r[0] for r in c.all("SELECT name FROM migrations ORDER BY name")] == [n for n, _ in MIGRATIONS]
+
+
+def test_the_lease_heartbeat_renews(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(leases, "HEARTBEAT_S", 0.05)
+    with Store(target) as s:
+        run = s.claim_run("t", "f", "h", "m", {})
+        with s._read() as c:
+            first = c.all("SELECT heartbeat_at FROM run_leases WHERE run_id=?", (run,))[0][0]
+        time.sleep(0.5)
+        with s._read() as c:
+            assert c.all("SELECT heartbeat_at FROM run_leases WHERE run_id=?", (run,))[0][0] > first
+        s.finish_run(run, {})
+        assert s.count("run_leases") == 0
