@@ -265,3 +265,16 @@ def test_the_lease_heartbeat_renews(target: str, monkeypatch: pytest.MonkeyPatch
             assert c.all("SELECT heartbeat_at FROM run_leases WHERE run_id=?", (run,))[0][0] > first
         s.finish_run(run, {})
         assert s.count("run_leases") == 0
+
+
+def test_migrations_are_named_in_order_and_written_for_both_dialects() -> None:
+    import re
+
+    from rungwise.store.migrations import POSTGRES, postgres_sql
+
+    names = [name for name, _ in MIGRATIONS]
+    assert len(set(names)) == len(names) and names == sorted(names)
+    assert all(re.fullmatch(r"\d{3}_[a-z0-9_]+", name) for name in names)
+    assert set(POSTGRES) <= set(names)
+    for name, sql in MIGRATIONS:
+        assert not re.search(r"\bREAL\b", postgres_sql(name, sql)), name  # PostgreSQL's REAL holds 6 digits
