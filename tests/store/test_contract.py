@@ -278,3 +278,17 @@ def test_migrations_are_named_in_order_and_written_for_both_dialects() -> None:
     assert set(POSTGRES) <= set(names)
     for name, sql in MIGRATIONS:
         assert not re.search(r"\bREAL\b", postgres_sql(name, sql)), name  # PostgreSQL's REAL holds 6 digits
+
+
+def test_scan_reads_every_row_in_order_a_batch_at_a_time(any_store: Store) -> None:
+    run = any_store.create_run("t", "f", "h", "m", {})
+    any_store.add_results(run, [(_row(i), None) for i in (5, 3, 9, 1, 7)])
+    any_store.put_cache("m", "b", Completion("x", 1, 1, 0.1))
+    any_store.put_cache("m", "a", Completion("y", 1, 1, 0.1))
+    any_store.put_cache("l", "z", Completion("z", 1, 1, 0.1))
+    batches = list(any_store.scan("results", ["example_id"], batch=2))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert [r[0] for b in batches for r in b] == ["e5", "e3", "e9", "e1", "e7"]
+    cache = [r for b in any_store.scan("response_cache", ["model", "request_key"], batch=2) for r in b]
+    assert cache == [("l", "z"), ("m", "a"), ("m", "b")]
+    assert list(any_store.scan("reports", ["run_id"])) == []

@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Literal, Protocol
 from rungwise import leases
 from rungwise.errors import StoreError
 from rungwise.models.base import Completion
+from rungwise.store.migrations import ORDERED_TABLES
 
 #: URL schemes that name a PostgreSQL store
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -452,12 +453,21 @@ class Store:
 
     # -- copying (rungwise store migrate) ------------------------------------------------------------
     def scan(self, table: str, cols: Sequence[str], batch: int = 1000) -> Iterator[list[tuple[Any, ...]]]:
-        """Every row of `table` (these columns), in insertion order where the store keeps one, in batches."""
-        order = f" ORDER BY {self.order_column}" if table in ("variants", "results") else ""
-        with self._read() as c:
-            rows = c.all(f"SELECT {', '.join(cols)} FROM {table}{order}")
-        for i in range(0, len(rows), batch):
-            yield rows[i : i + batch]
+        """Every row of `table` (these columns) in batches, in insertion order where the store keeps one (else by
+        primary key); one query per batch, so a large store is never read into memory at once."""
+        keys = [self.order_column] if table in ORDERED_TABLES else list(KEYS[table])
+        order = ", ".join(keys)
+        last: tuple[Any, ...] | None = None
+        while True:
+            after = f" WHERE ({order}) > ({', '.join('?' * len(keys))})" if last is not None else ""
+            with self._read() as c:
+                rows = c.all(f"SELECT {order}, {', '.join(cols)} FROM {table}{after} ORDER BY {order} LIMIT ?",
+                             (*(last or ()), batch))
+            if rows:
+                yield [row[len(keys):] for row in rows]
+                last = rows[-1][: len(keys)]
+            if len(rows) < batch:
+                return
 
     def count(self, table: str) -> int:
         with self._read() as c:
