@@ -89,12 +89,12 @@ class PostgresStore(Store):
 
     def _error(self, exc: BaseException, doing: str = "failed") -> StoreError:
         """A driver error as one line, with the password (if the URL holds one) never shown."""
-        text = " ".join(str(exc).split())[:240]
+        text = " ".join(str(exc).split())
         with suppress(ValueError):
             password = urlsplit(self._url).password
             for secret in {password, unquote(password or "")} - {None, ""}:
                 text = text.replace(str(secret), "***")
-        text = redact_url(text)
+        text = redact_url(text)[:240]  # cut after the redaction, so that no part of a secret is left behind
         if isinstance(exc, self._pg.OperationalError) and doing == "failed":
             doing = "lost its connection or failed"
         return StoreError(f"The PostgreSQL store {self.name} {doing} ({type(exc).__name__}: {text}). Check that the "
