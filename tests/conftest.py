@@ -10,6 +10,7 @@ import pytest
 from rungwise.store import Store
 
 from helpers import LABEL_EVAL, LABEL_TOML, LABEL_TRAIN, write_task
+from pg_server import PgServer
 
 
 @pytest.fixture
@@ -52,3 +53,18 @@ def hf_cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
     ensure_hf_copy(cache_dir=folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server of its own for the session (tests/pg_server.py: skipped without the binaries, except
+    under CI, where it fails)."""
+    server = PgServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return pg_server.new_database()
