@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from rungwise.curves import (
     HORIZON,
     CurveFit,
+    curve_sizes,
     fit_curve,
     geometric_sizes,
     holdout_check,
     learning_curve,
+    nested_subset,
     rows_to_target,
 )
 
@@ -147,6 +149,21 @@ def test_holdout_check_predicts_the_largest_size() -> None:
     off = holdout_check(SIZES, [CurveFit(0.9, 1.0, 0.2).predict(n) for n in SIZES])
     assert off is not None and abs(off.error) > 0.01  # a wrong exponent shows as an error, reported
     assert holdout_check([100, 300], [0.5, 0.6]) is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(pool=st.integers(1, 400), a=st.integers(0, 400), b=st.integers(0, 400), seed=st.integers(0, 10))
+def test_each_subset_is_part_of_every_larger_one(pool: int, a: int, b: int, seed: int) -> None:
+    rows = list(range(pool))
+    small, large = nested_subset(rows, min(a, b), seed), nested_subset(rows, max(a, b), seed)
+    assert set(small) <= set(large)
+    assert len(large) == min(max(a, b), pool) and large == sorted(large)  # pool order kept
+
+
+def test_curve_sizes_leave_out_the_full_pool() -> None:
+    assert curve_sizes(None, 1000) == [111, 333]
+    assert curve_sizes([50, 2000, 1000, 50], 1000) == [50]
+    assert curve_sizes(None, 1) == []
 
 
 def test_geometric_sizes() -> None:

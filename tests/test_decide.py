@@ -133,3 +133,24 @@ def test_a_fine_tune_that_is_already_best_is_not_advised_again() -> None:
     assert d.shipped is None
     assert "or a fine-tune on this narrow skill" not in d.recommendation
     assert "more rows" in d.recommendation and "stronger base model" in d.recommendation
+
+
+def test_learning_curves_join_the_recommendation_and_never_the_ladder() -> None:
+    from rungwise.curves import learning_curve
+
+    n = 200
+    prompt = _scores(n, 60)
+    tuned = _scores(n, 120)
+    small = _scores(n, 150)  # a curve point that scores higher than the ladder: still not a step of it
+    sums = [_summary("prompt", "prompt", prompt), _summary("finetune", "finetune", tuned),
+            _summary("finetune@100", "finetune", small, probe=True, purpose="curve")]
+    scores = {"prompt": prompt, "finetune": tuned, "finetune@100": small}
+    rising = np.array([_scores(n, k) for k in (100, 140, 170)])
+    curve = learning_curve("finetune", [100, 300, 900], rising, 0.9, kind="training", labelled_example_cost=0.1)
+    d = decide(sums, scores, 0.9, curves=[curve])
+    assert d.shipped is None and [v.best for v in d.rungs] == ["prompt", "finetune"]
+    assert all("finetune@100" not in (c.a, c.b) for c in d.comparisons)
+    assert d.recommendation.endswith("Learning curves: " + curve.sentence())
+    assert curve.sentence().startswith("fine-tuning ")
+    # a shipped rung needs no curve in its recommendation
+    assert "Learning curves" not in decide(sums, scores, 0.55, curves=[curve]).recommendation

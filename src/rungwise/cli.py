@@ -101,6 +101,8 @@ def climb_cmd(
     leakage: str = typer.Option(None, "--leakage", help="When eval rows leak from train: stop, drop or warn (overrides task.toml)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     report: Path = typer.Option(None, "--report", help="Also write the run's HTML report to this file."),
+    curve: bool = typer.Option(False, "--curve", help="Also score the kNN few-shot and fine-tune variants on smaller "
+                               "pools: learning curves, the rows the target needs and their labelling cost."),
     timeout: float = TimeoutOpt,
     retries: int = RetriesOpt,
 ) -> None:
@@ -117,7 +119,7 @@ def climb_cmd(
         raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
-                           max_cost=max_cost, leakage=leakage, sample=sample)
+                           max_cost=max_cost, leakage=leakage, sample=sample, curve=curve)
     with _progress() as (callback, _):
         result = climb(t, m, options, progress=callback)
     if as_json:

@@ -24,6 +24,7 @@ import numpy as np
 from rungwise.cancel import CancelToken, run_interruptibly
 from rungwise.checks import CheckReport, drop_leaked, exact_leaks, run_checks
 from rungwise.costs import FinetuneCost, RungCost, finetune_cost, price
+from rungwise.curves import LearningCurve, learning_curve
 from rungwise.data import Example
 from rungwise.decide import Decision, decide, kind_of
 from rungwise.embeddings import resolve_cache_dir
@@ -84,6 +85,8 @@ class ClimbResult:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the model as it was opened: fingerprint, served model, capabilities
     model_info: ModelInfo | None = None
+    #: learning curves (`LearningCurve.to_dict()`), one per variant scored on smaller pools (climb --curve)
+    curves: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[VariantOutcome] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +108,7 @@ class ClimbResult:
             "served_model": info.served_model if info else None,
             "server_kind": info.server_kind if info else None,
             "server_failures": self.stats.server_failures,
+            **({"curves": self.curves} if self.curves else {}),
             **self.extra,
         }
 
@@ -265,7 +269,8 @@ class ClimbJob:
             runner = Runner(store, run_id, scorer, concurrency=options.concurrency, progress=self._progress,
                             cancel=self.cancel_token)
             context = RungContext(model=model, budget=budget, cache_dir=cache_dir, dry_run=options.dry_run,
-                                  resources=resources, progress=self._progress, cancel=self.cancel_token)
+                                  resources=resources, progress=self._progress, cancel=self.cancel_token,
+                                  curve=options.curve)
             estimates, skipped = await self._ladder(task, model, store, runner, context, examples, wanted, outcomes)
         finally:
             for owned_model in resources.owned_models:
@@ -341,8 +346,9 @@ class ClimbJob:
         scores = {o.summary.name: o.scores for o in outcomes}
         costs = {s.name: price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs) for s in summaries}
         finetune_costs = finetune_bill(task, outcomes, costs)
+        curves = learning_curves(task, outcomes)
         decision = decide(summaries, scores, task.spec.target,
-                          costs_per_call={k: c.cost_per_call for k, c in costs.items()}) if summaries else None
+                          costs_per_call={k: c.cost_per_call for k, c in costs.items()}, curves=curves) if summaries else None
         recommendation = decision.recommendation if decision else (
             "Dry run: no model was called; see the estimates." if self.options.dry_run else "No rung ran.")
         extra: dict[str, Any] = {}
@@ -357,7 +363,7 @@ class ClimbJob:
             shipped=decision.shipped if decision else None,
             budget={"max_tokens": budget.max_tokens, "stop": list(budget.stop), "reason": budget.reason},
             stats=stats, costs=costs, decision=decision, checks=report, estimates=estimates, extra=extra,
-            model_info=info, outcomes=outcomes,
+            model_info=info, outcomes=outcomes, curves=[c.to_dict() for c in curves],
         )
         if run_id != "dry-run":
             store.finish_run(run_id, result.to_dict())
@@ -388,10 +394,44 @@ def finetune_bill(task: Task, outcomes: list[VariantOutcome], costs: dict[str, R
     out: dict[str, FinetuneCost] = {}
     for o in outcomes:
         s = o.summary
-        if kind_of(s) == "training" and o.artifacts:
+        if kind_of(s) == "training" and o.artifacts and o.variant.purpose != "curve":
             meta = o.artifacts[0][3]
             out[s.name] = finetune_cost(task.spec.costs, per_call=costs[s.name].cost_per_call,
                                         train_examples=int(meta.get("examples", 0)),
                                         train_seconds=float(meta.get("train_seconds", 0.0)), eval_rows=s.n,
                                         reference=reference)
     return out
+
+
+def _rows_of(outcome: VariantOutcome, default: Any = None) -> int | None:
+    """The training rows behind a variant: its adapter's, else its configured pool size."""
+    meta = outcome.artifacts[0][3] if outcome.artifacts else {}
+    rows = meta.get("examples") or outcome.variant.config.get("rows") or default
+    return int(rows) if rows else None
+
+
+def learning_curves(task: Task, outcomes: list[VariantOutcome]) -> list[LearningCurve]:
+    """One learning curve per variant scored on smaller pools (purpose `curve`), its full-pool outcome the largest
+    point; all points are scored on the same eval rows, so the bootstrap is paired."""
+    groups: dict[str, list[VariantOutcome]] = {}
+    for o in outcomes:
+        if o.variant.purpose == "curve" and o.variant.config.get("curve"):
+            groups.setdefault(str(o.variant.config["curve"]), []).append(o)
+    by_name = {o.summary.name: o for o in outcomes}
+    curves: list[LearningCurve] = []
+    for name, points in groups.items():
+        full = by_name.get(name)
+        sized = {r: o for o in points if (r := _rows_of(o))}
+        if full is not None and (r := _rows_of(full, points[0].variant.config.get("of"))):
+            sized.setdefault(r, full)
+        ids = [{row.example_id for row in o.rows} for o in sized.values()]
+        common = set.intersection(*ids) if ids else set()
+        if len(sized) < 2 or not common:
+            continue
+        sizes = sorted(sized)
+        matrix = np.array([[row.score for row in sized[n].rows if row.example_id in common] for n in sizes], dtype=float)
+        costs = task.spec.costs
+        curves.append(learning_curve(name, sizes, matrix, task.spec.target, kind=kind_of(sized[sizes[-1]].summary),
+                                     labelled_example_cost=costs.labelled_example_cost, currency=costs.currency,
+                                     seed=task.spec.eval.seed, variants=[sized[n].summary.name for n in sizes]))
+    return curves

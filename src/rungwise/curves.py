@@ -24,9 +24,10 @@ replicate whose curve flattens below the target) counts as "more than ten times 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -34,9 +35,11 @@ import numpy.typing as npt
 from rungwise import stats
 
 __all__ = [
-    "HORIZON", "CurveFit", "HoldoutCheck", "LearningCurve", "fit_curve", "geometric_sizes", "holdout_check",
-    "learning_curve", "rows_to_target",
+    "HORIZON", "CurveFit", "HoldoutCheck", "LearningCurve", "curve_sizes", "fit_curve", "geometric_sizes",
+    "holdout_check", "learning_curve", "nested_subset", "rows_to_target",
 ]
+
+T = TypeVar("T")
 
 #: how far beyond the largest measured size an extrapolation is reported (10x the data)
 HORIZON = 10.0
@@ -194,7 +197,7 @@ class LearningCurve:
 
     def sentence(self, what: str | None = None) -> str:
         """One line: the rows, their interval and their labelling cost, or why more data will not do."""
-        what = what or f"'{self.name}'"
+        what = what or ("fine-tuning" if self.kind == "training" else f"'{self.name}'")
         t = f"{self.target:.0%}"
         far = HORIZON * self.largest
         if self.verdict == "plateau":
@@ -242,6 +245,21 @@ def geometric_sizes(budget: int, count: int = 3, ratio: float = 3.0) -> list[int
     """`count` sizes, each `ratio` times the one before, the largest `budget`: [111, 333, 1000] for 1000."""
     sizes = sorted({max(1, int(round(budget / ratio ** i))) for i in range(count)})
     return sizes
+
+
+def curve_sizes(explicit: Sequence[int] | None, full: int) -> list[int]:
+    """The sizes a curve scores besides the full pool (which the ladder's variant already scores): the
+    `explicit` sizes below `full`, or the two geometric sizes below it (`geometric_sizes`)."""
+    sizes = list(explicit) if explicit else geometric_sizes(full)
+    return sorted({int(n) for n in sizes if 0 < n < full})
+
+
+def nested_subset(pool: Sequence[T], n: int, seed: int) -> list[T]:
+    """`n` rows of `pool`, in pool order: the first `n` of one seeded shuffle, so each size is a subset of
+    every larger one."""
+    order = list(range(len(pool)))
+    random.Random(seed).shuffle(order)
+    return [pool[i] for i in sorted(order[:n])]
 
 
 def learning_curve(name: str, sizes: Sequence[int], rows: npt.ArrayLike, target: float, *,

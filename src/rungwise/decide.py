@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rungwise import stats
+from rungwise.curves import LearningCurve
 from rungwise.rungs import registered, rung_kind
 from rungwise.summary import VariantSummary
 
@@ -91,6 +92,7 @@ def decide(
     target: float,
     *,
     costs_per_call: Mapping[str, float] | None = None,
+    curves: Sequence[LearningCurve] = (),
 ) -> Decision:
     """Verdicts per rung, the diagnosis and the recommendation. `scores` holds per-example scores, aligned."""
     ladder = [s for s in summaries if not s.probe]
@@ -123,6 +125,9 @@ def decide(
     mdd = stats.minimum_detectable_difference(n, min(0.99, max(0.01, best_overall.score))) if n and best_overall else float("inf")
     too_small = bool(best_overall and best_overall.low < target <= best_overall.high) or n < 30
     text = _recommend(rungs, by_name, shipped, diagnosis, target, too_small, n, mdd, costs_per_call or {})
+    if shipped is None and curves:  # what more data would buy, most promising curve first
+        ranked = sorted(curves, key=lambda c: (c.rows is None, c.rows or 0.0, -c.flattens_at))
+        text += " Learning curves: " + " ".join(c.sentence() for c in ranked[:2])
     return Decision(shipped, rungs, diagnosis, too_small, mdd, text, comparisons)
 
 
@@ -143,7 +148,8 @@ def diagnosis_comparisons(summaries: Sequence[VariantSummary], scores: Mapping[s
     if prompt is None:
         return out
     for s in summaries:
-        if kind_of(s) in ("knowledge", "training") and s.name in scores and s.name != prompt.name:
+        if (kind_of(s) in ("knowledge", "training") and s.purpose != "curve" and s.name in scores
+                and s.name != prompt.name):
             out.append(_compare(scores, prompt.name, s.name))
     return out
 

@@ -60,6 +60,9 @@ class ClimbOptions(BaseModel):
     """Estimate tokens and cost of every variant; call no model."""
     max_cost: float | None = Field(default=None, ge=0)
     """Stop before a variant whose estimated cost would take the climb past this amount; None: no cap."""
+    curve: bool = False
+    """Also score the kNN few-shot and fine-tune variants on smaller pools (learning curves: the rows a target
+    needs); a task that sets `[fewshot] curve` or `[finetune] curve` gets them without it."""
     leakage: LeakagePolicy | NotSet = NOT_SET
     """Override the task's [checks] leakage policy: stop, drop or warn."""
     sample: int | NotSet = NOT_SET

@@ -120,10 +120,26 @@ class PromptSpec(_Spec):
     """The user's whole system prompt, used as it is (`{labels}` and `{fields}` are filled in)."""
 
 
+def _curve_sizes(v: list[int] | None) -> list[int] | None:
+    if v is None:
+        return None
+    if not v or any(n < 1 for n in v):
+        raise ValueError("curve sizes must be a list of positive row counts, e.g. [100, 300, 1000]")
+    return sorted(set(v))
+
+
 class FewShotSpec(_Spec):
     k: int = Field(default=3, ge=1, le=64)
     selection: list[Literal["fixed", "knn"]] = Field(default=["fixed", "knn"])
     render: Literal["chat", "inline"] = "chat"
+    curve: list[int] | None = None
+    """Pool sizes for the kNN variant's learning curve (a climb with --curve, or this set): each a seeded subset
+    of the next; None: three geometric sizes up to the whole pool (docs/curves.md)."""
+
+    @field_validator("curve")
+    @classmethod
+    def _curve(cls, v: list[int] | None) -> list[int] | None:
+        return _curve_sizes(v)
 
 
 class RagSpec(_Spec):
@@ -148,6 +164,14 @@ class FinetuneSpec(_Spec):
     """Stop training after this much wall time."""
     with_rag: bool = True
     """For a task with a corpus, also train and evaluate with retrieved passages in the prompt."""
+    curve: list[int] | None = None
+    """Training sizes for the fine-tune's learning curve (a climb with --curve, or this set): each a seeded
+    subset of the next, the validation rows fixed; None: three geometric sizes up to the budget (docs/curves.md)."""
+
+    @field_validator("curve")
+    @classmethod
+    def _curve(cls, v: list[int] | None) -> list[int] | None:
+        return _curve_sizes(v)
 
 
 class ChecksSpec(_Spec):

@@ -261,7 +261,7 @@ def to_climb_result(report: ClimbReport) -> ClimbResult:
         target=d.get("target", 0.0), metric=d.get("metric", ""), n_eval=d.get("n_eval", len(report.rows)),
         variants=variants, skipped=d.get("skipped", {}), recommendation=d.get("recommendation", ""),
         shipped=d.get("shipped"), budget=d.get("budget") or {"max_tokens": 0, "stop": [], "reason": "unknown"},
-        stats=stats, costs=costs, decision=decision, checks=checks,
+        stats=stats, costs=costs, decision=decision, checks=checks, curves=list(d.get("curves") or []),
     )
 
 

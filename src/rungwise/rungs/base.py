@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 RungKind = Literal["baseline", "prompt", "examples", "knowledge", "training"]
 
 #: `ladder` a step of the ladder; `oracle` the gold context given directly (how much is knowledge);
-#: `reference` an answer without an LLM (the nearest train row's label)
-Purpose = Literal["ladder", "oracle", "reference"]
+#: `reference` an answer without an LLM (the nearest train row's label); `curve` a ladder variant on a smaller
+#: pool, a point of its learning curve (see rungwise.curves), never a step of the ladder
+Purpose = Literal["ladder", "oracle", "reference", "curve"]
 
 
 class RungSkipped(Exception):
@@ -123,6 +124,8 @@ class RungContext:
     resources: SharedResources = field(default_factory=SharedResources)
     progress: ProgressSink | None = None
     cancel: CancelToken = field(default_factory=CancelToken)
+    #: also prepare the variants of learning curves (purpose `curve`): the climb's --curve
+    curve: bool = False
 
     @property
     def info(self) -> ModelInfo:

@@ -11,13 +11,18 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from rungwise.curves import curve_sizes, nested_subset
 from rungwise.data import Example, fold
 from rungwise.models.base import Message, Request
 from rungwise.rungs.base import Rung, RungContext, RungSkipped, Variant, register
 from rungwise.rungs.constrained import with_constrained_twin
 from rungwise.rungs.prompting import structured_system_prompt
 from rungwise.task import Task
+
+if TYPE_CHECKING:
+    from rungwise.retrieval.knn import KnnSelector
 
 
 def fixed_examples(task: Task, pool: list[Example], k: int, seed: int) -> list[Example]:
@@ -106,4 +111,22 @@ class FewShotRung(Rung):
                     return pool[idx[0]].target if idx else ""
                 variants.append(Variant("knn-label", self.name, answer=nearest_label, purpose="reference",
                                         config={"reference": "the label of the nearest train row"}))
+            if context.curve or spec.curve:
+                variants += self._curve(task, context, pool, k, builder)
         return variants
+
+    def _curve(self, task: Task, context: RungContext, pool: list[Example], k: int,
+               builder: Callable[[Callable[[Example], list[Example]]], Callable[[Example], Request]]) -> list[Variant]:
+        """`fewshot-knn` with smaller pools, each a seeded subset of the next: the points of its learning curve
+        (purpose `curve`, so they never change the ladder's decision). No training: only the pool shrinks."""
+        out: list[Variant] = []
+        for n in curve_sizes(task.spec.fewshot.curve, len(pool)):
+            sub = nested_subset(pool, n, task.spec.eval.seed)
+            selector = context.resources.knn_selector(sub, context.cache_dir)
+
+            def neighbours(ex: Example, sub: list[Example] = sub, selector: KnnSelector = selector) -> list[Example]:
+                return [sub[i] for i in reversed(selector.neighbours(ex.input, k))]
+
+            out.append(Variant(f"fewshot-knn@{n}", self.name, builder(neighbours), purpose="curve",
+                               config={"k": k, "selection": "knn", "curve": "fewshot-knn", "rows": n, "of": len(pool)}))
+        return out
