@@ -129,3 +129,82 @@ def test_a_climb_with_curve_records_the_curve_and_keeps_the_decision(task: Task,
         report = load_report(store, result.run_id)
     assert report.result["curves"][0]["sizes"] == curve["sizes"]
     assert to_climb_result(report).curves[0]["sentence"] == curve["sentence"]
+
+
+# -- the fine-tune's curve, on a fake tuner (the real one: tests/e2e/test_finetune_rung.py) ----------------------
+
+FRUITS = "apple banana cherry grape lemon mango peach plum melon kiwi lime pear".split()
+FT_TOML = """
+name = "fruit"
+instruction = "Which fruit?"
+target = 0.99
+[output]
+type = "text"
+[checks]
+near_duplicates = false
+[costs]
+labelled_example_cost = 0.2
+[finetune]
+max_examples = 200
+"""
+
+
+class FakeTuner:
+    """Trains nothing: an adapter 'trained' on n rows answers the first n/10 fruits right."""
+
+    base_fingerprint = "fake:base"
+
+    def __init__(self) -> None:
+        self.trained: list[tuple[list[Any], Any]] = []
+
+    def train(self, rows: list[Any], config: Any, folder: Path, **_: Any) -> tuple[Path, dict[str, Any]]:
+        self.trained.append((rows, config))
+        used = min(config.max_examples or len(rows), len(rows) - 20)  # 20 validation rows carved first
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"adapter-{used}.gguf"
+        path.write_text("fake")
+        return path, {"examples": used, "train_seconds": used / 10, "base_model": self.base_fingerprint}
+
+    def serve(self, adapter: Path) -> FakeModel:
+        known = int(adapter.stem.split("-")[1]) // 10
+
+        def answer(request: Request) -> str:
+            fruit = request.messages[-1].content.split()[-1].rstrip("?")
+            return fruit if FRUITS.index(fruit) < known else "no idea"
+
+        return FakeModel(answer, name=f"fake+{adapter.stem}")
+
+
+class TunableFake(FakeModel):
+    def __init__(self, tuner: FakeTuner) -> None:
+        super().__init__(lambda request: "no idea")
+        self._tuner = tuner
+
+    def tuner(self) -> FakeTuner:  # type: ignore[override]
+        return self._tuner
+
+
+def test_finetune_curve_trains_nested_sizes_on_the_same_rows(tmp_path: Path) -> None:
+    pytest.importorskip("peft")
+    train = [{"input": f"{t} {f}?", "target": f} for f in FRUITS for t in ("which", "what", "this", "that", "a",
+                                                                           "the", "one", "my", "your", "our")]
+    evals = [{"input": f"Is it {f}?", "target": f} for f in FRUITS]
+    folder = write_task(tmp_path / "fruit", FT_TOML + "curve = [30, 60]\n", train, evals)
+    tuner = FakeTuner()
+    result = climb(folder, TunableFake(tuner), ClimbOptions(rungs=["baseline", "finetune"], all_rungs=True,
+                                                            store_path=tmp_path / "s.db", cache_dir=tmp_path / "c"))
+    # one seeded pool for every size: the trainer carves the same validation rows, then takes the first n
+    assert [c.max_examples for _, c in tuner.trained] == [None, 30, 60]
+    assert all(rows == tuner.trained[0][0] for rows, _ in tuner.trained)
+    names = {v.name: v for v in result.variants}
+    assert names["finetune@30"].purpose == "curve" and names["finetune@60"].probe
+    [curve] = result.curves
+    assert curve["name"] == "finetune" and curve["kind"] == "training"
+    assert curve["sizes"] == [30, 60, 100] and curve["variants"] == ["finetune@30", "finetune@60", "finetune"]
+    assert curve["scores"] == pytest.approx([3 / 12, 6 / 12, 10 / 12])
+    assert curve["sentence"].startswith(("fine-tuning would need", "more data will not", "fine-tuning does not"))
+    # the bill prices the ladder's fine-tune only; the curve's adapters are recorded with the run
+    assert set(result.extra["finetune_costs"]) == {"finetune"}
+    with Store(tmp_path / "s.db") as store:
+        assert {a["name"] for a in store.artifacts(result.run_id)} == {"finetune", "finetune@30", "finetune@60"}
+    assert result.decision is not None and [v.best for v in result.decision.rungs] == ["baseline", "finetune"]

@@ -72,9 +72,11 @@ class FinetuneRung(Rung):
         except ImportError:
             raise RungSkipped(str(MissingExtra("torch and peft", "finetune"))) from None
         pool = train_pool(task)
-        variants = self._variants(task, context, tuner, "finetune",
-                                  [(short_messages(task, ex.input), ex.target) for ex in pool],
+        rows = [(short_messages(task, ex.input), ex.target) for ex in pool]
+        variants = self._variants(task, context, tuner, "finetune", rows,
                                   lambda ex: short_messages(task, ex.input), retrieval=False)
+        if context.curve or task.spec.finetune.curve:
+            variants += self._curve(task, context, tuner, rows, variants[0])
         if task.corpus_path is not None and task.spec.finetune.with_rag:
             index = context.resources.corpus_cache().index(task, context.cache_dir, context.resources.embedder)
             passages = hybrid_passages(task, index)
@@ -83,16 +85,36 @@ class FinetuneRung(Rung):
                                        lambda ex: rag_messages(task, passages(ex.input), ex.input), retrieval=True)
         return variants
 
+    def _curve(self, task: Task, context: RungContext, tuner: Tuner, rows: list[tuple[tuple[Message, ...], str]],
+               full: Variant) -> list[Variant]:
+        """The short-prompt fine-tune trained on fewer rows: the points of its learning curve (purpose `curve`).
+        Each size trains on the first rows of the trainer's one seeded shuffle (`max_examples`), so each is a
+        subset of the next and the validation rows carved before them are the same at every size."""
+        from rungwise.curves import curve_sizes
+
+        trained = int(full.artifacts[0][3].get("examples") or len(rows)) if full.artifacts else len(rows)
+        budget = context.budget
+        out: list[Variant] = []
+        for n in curve_sizes(task.spec.finetune.curve, trained):
+            name = f"finetune@{n}"
+            config = _lora_config(task).model_copy(update={"max_examples": n})
+            folder = Path(context.cache_dir or ".") / "adapters" / f"{task.name}-{name}"
+            adapter, meta = tuner.train(rows, config, folder, progress=context.progress, cancel=context.cancel)
+
+            def build(ex: Example) -> Request:
+                return Request(short_messages(task, ex.input), max_tokens=budget.max_tokens, stop=budget.stop)
+
+            out.append(Variant(name, self.name, build, model=tuner.serve(adapter), purpose="curve",
+                               config={"curve": "finetune", "rows": n, "adapter": {"path": str(adapter), **meta}},
+                               artifacts=[(name, "lora-gguf", str(adapter), meta)]))
+        return out
+
     def _variants(self, task: Task, context: RungContext, tuner: Tuner, name: str,
                   rows: list[tuple[tuple[Message, ...], str]], messages: Callable[[Example], tuple[Message, ...]],
                   *, retrieval: bool) -> list[Variant]:
         """The tuned model with the short prompt; for label and JSON tasks also with its output constrained
         (a tuned small model learns the labels' style before it learns the label set itself)."""
-        from rungwise.finetune.train import LoraConfig
-
-        spec = task.spec.finetune
-        config = LoraConfig(r=spec.r, alpha=spec.alpha, lr=spec.lr, epochs=spec.epochs, batch_size=spec.batch_size,
-                            max_minutes=spec.max_minutes, seed=task.spec.eval.seed)
+        config = _lora_config(task)
         folder = Path(context.cache_dir or ".") / "adapters" / f"{task.name}-{name}"
         adapter, meta = tuner.train(rows, config, folder, progress=context.progress, cancel=context.cancel)
         model = tuner.serve(adapter)  # a variant's own model: the climb opens it and closes it
@@ -106,6 +128,15 @@ class FinetuneRung(Rung):
                           artifacts=[(name, "lora-gguf", str(adapter), meta)])
         # the same adapter (one artifact), the output constrained
         return with_constrained_twin(variant, task, context.info, budget)
+
+
+def _lora_config(task: Task) -> Any:
+    """The LoRA settings of the task's [finetune] section (a `LoraConfig`; imported only when training)."""
+    from rungwise.finetune.train import LoraConfig
+
+    spec = task.spec.finetune
+    return LoraConfig(r=spec.r, alpha=spec.alpha, lr=spec.lr, epochs=spec.epochs, batch_size=spec.batch_size,
+                      max_minutes=spec.max_minutes, seed=task.spec.eval.seed)
 
 
 def is_stale(meta: dict[str, Any], base_fingerprint: str) -> bool:
