@@ -208,3 +208,29 @@ def test_finetune_curve_trains_nested_sizes_on_the_same_rows(tmp_path: Path) -> 
     with Store(tmp_path / "s.db") as store:
         assert {a["name"] for a in store.artifacts(result.run_id)} == {"finetune", "finetune@30", "finetune@60"}
     assert result.decision is not None and [v.best for v in result.decision.rungs] == ["baseline", "finetune"]
+
+
+def test_the_curve_is_printed_and_drawn(task: Task, tmp_path: Path, bow: Any) -> None:
+    import xml.etree.ElementTree as ET
+
+    from rich.console import Console
+
+    from rungwise.report.charts import learning_curve as chart
+    from rungwise.report.html import render_climb
+    from rungwise.report.terminal import print_climb
+
+    result = climb(task, FakeModel(_answer), ClimbOptions(store_path=tmp_path / "s.db", cache_dir=tmp_path / "c",
+                                                          rungs=["fewshot"], curve=True))
+    console = Console(record=True, width=200)
+    print_climb(result, console)
+    text = console.export_text()
+    assert "learning curve of fewshot-knn (10 rows" in text and result.curves[0]["sentence"][:40] in text
+    assert "fewshot-knn@10 (curve)" in text
+    with Store(tmp_path / "s.db") as store:
+        page = render_climb(load_report(store, result.run_id))
+    assert "id=\"curves\"" in page and "chart chart-curve" in page and "Checked: fitted on 10, 30 rows" in page
+    svg = chart(result.curves[0])
+    root = ET.fromstring(svg)  # well-formed, self-contained SVG
+    assert root.tag.endswith("svg") and svg.count("class=\"point\"") == 3 and "class=\"band\"" in svg
+    # hostile names are escaped
+    assert "<script>" not in chart({**result.curves[0], "name": "<script>x</script>"})

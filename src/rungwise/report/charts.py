@@ -3,6 +3,7 @@ quality against cost with the Pareto frontier, and failures by kind. Every label
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rungwise.report.page import esc, pct
@@ -164,3 +165,61 @@ def failures(variants: list[dict[str, Any]]) -> str:
             x0 += w
         out.append(f"<text class=\"muted\" x=\"{left + plot + 8}\" y=\"{y + 14}\">{fmt} / {con}</text></g>")
     return svg_frame(width, height, "chart chart-failures", "Failures by kind per variant", out)
+
+
+def learning_curve(curve: dict[str, Any]) -> str:
+    """Score against training rows (log scale): the measured points with their 95% intervals, the fitted curve
+    (solid over the data, dashed beyond it), its 95% band out to 10x the data, and the target line."""
+    sizes = [float(s) for s in curve.get("sizes") or []]
+    band_n = [float(s) for s in curve.get("band_sizes") or []]
+    if not sizes:
+        return ""
+    width, height, left, right, top, bottom = 600, 300, 56, 24, 16, 44
+    pw, ph = width - left - right, height - top - bottom
+    lo_n, hi_n = math.log10(min(sizes) / 1.5), math.log10(max([*sizes, *band_n]) * 1.2)
+    xs = lambda n: left + pw * (math.log10(max(n, 1e-9)) - lo_n) / (hi_n - lo_n)  # noqa: E731
+    ys = lambda s: top + ph * (1 - max(0.0, min(1.0, s)))  # noqa: E731
+    out = ["<g class=\"axis\">"]
+    for t in (0, 0.25, 0.5, 0.75, 1.0):
+        out.append(f"<line x1=\"{left}\" x2=\"{width - right}\" y1=\"{ys(t):.1f}\" y2=\"{ys(t):.1f}\" stroke=\"#e3e7ee\"/>"
+                   f"<text x=\"{left - 6}\" y=\"{ys(t) + 4:.1f}\" text-anchor=\"end\">{t:.0%}</text>")
+    decade = 10 ** math.floor(lo_n)
+    while decade <= 10 ** hi_n:
+        for m in (1, 3):
+            n = decade * m
+            if lo_n <= math.log10(n) <= hi_n:
+                out.append(f"<line x1=\"{xs(n):.1f}\" x2=\"{xs(n):.1f}\" y1=\"{top}\" y2=\"{top + ph}\" stroke=\"#eef1f5\"/>"
+                           f"<text x=\"{xs(n):.1f}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{n:,.0f}</text>")
+        decade *= 10
+    out.append(f"<text x=\"{left + pw / 2:.1f}\" y=\"{height - 6}\" text-anchor=\"middle\">training rows "
+               "(log scale)</text></g>")
+    colour_ = RUNG_COLOURS.get("finetune" if curve.get("kind") == "training" else "fewshot", "#444")
+    low, high, mid = curve.get("band_low") or [], curve.get("band_high") or [], curve.get("band_mid") or []
+    if band_n and len(low) == len(high) == len(mid) == len(band_n):
+        poly = [f"{xs(n):.1f},{ys(v):.1f}" for n, v in zip(band_n, high, strict=True)]
+        poly += [f"{xs(n):.1f},{ys(v):.1f}" for n, v in reversed(list(zip(band_n, low, strict=True)))]
+        out.append(f"<polygon class=\"band\" points=\"{' '.join(poly)}\" fill=\"{colour_}\" fill-opacity=\"0.12\" "
+                   "stroke=\"none\"><title>the fit's 95% band (paired bootstrap over the eval rows)</title></polygon>")
+        inside = [(n, v) for n, v in zip(band_n, mid, strict=True) if n <= max(sizes)]
+        beyond = [(n, v) for n, v in zip(band_n, mid, strict=True) if n >= max(sizes)]
+        for part, dash in ((inside, ""), (beyond, " stroke-dasharray=\"6 4\"")):
+            if len(part) > 1:
+                pts = " ".join(f"{xs(n):.1f},{ys(v):.1f}" for n, v in part)
+                out.append(f"<polyline class=\"fit\" points=\"{pts}\" fill=\"none\" stroke=\"{colour_}\" "
+                           f"stroke-width=\"2\"{dash}/>")
+    for n, s, lo, hi in zip(sizes, curve.get("scores") or [], curve.get("lows") or [], curve.get("highs") or [],
+                            strict=False):
+        out.append(f"<g class=\"point\"><line x1=\"{xs(n):.1f}\" x2=\"{xs(n):.1f}\" y1=\"{ys(lo):.1f}\" y2=\"{ys(hi):.1f}\" "
+                   f"stroke=\"{colour_}\" stroke-width=\"2\"/><circle cx=\"{xs(n):.1f}\" cy=\"{ys(s):.1f}\" r=\"5\" "
+                   f"fill=\"{colour_}\"><title>{n:,.0f} rows: {pct(s)} [{pct(lo)}, {pct(hi)}]</title></circle></g>")
+    target = float(curve.get("target") or 0)
+    out.append(f"<g class=\"target\"><line x1=\"{left}\" x2=\"{width - right}\" y1=\"{ys(target):.1f}\" "
+               f"y2=\"{ys(target):.1f}\" stroke=\"{TARGET}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>"
+               f"<text x=\"{left + 4}\" y=\"{ys(target) - 4:.1f}\" fill=\"{TARGET}\">target {pct(target, 0)}</text></g>")
+    rows = curve.get("rows")
+    if isinstance(rows, (int, float)) and rows > 0 and lo_n <= math.log10(rows) <= hi_n:
+        out.append(f"<line class=\"needed\" x1=\"{xs(rows):.1f}\" x2=\"{xs(rows):.1f}\" y1=\"{ys(target):.1f}\" "
+                   f"y2=\"{top + ph}\" stroke=\"{TARGET}\" stroke-dasharray=\"2 3\"/>")
+    name = str(curve.get("name") or "")
+    return svg_frame(width, height, "chart chart-curve",
+                     f"Learning curve of {name}: score against training rows, the target, the extrapolation", out)

@@ -32,6 +32,7 @@ def render_climb(report: ClimbReport) -> str:
         _cost_section(report, variants),
         _diagnosis(report, variants),
         _finetune(report),
+        _curves(report),
         _rows_section(report),
         _checks(report),
         _metadata(report),
@@ -234,6 +235,33 @@ def _finetune(report: ClimbReport) -> str:
         parts.append("<h3>Adapters</h3>" + table(
             ["adapter", "base model", "base now", "train s", "examples", "steps", "train loss", "val loss", "stopped",
              "trained at"], rows, numeric={3, 4, 5, 6, 7}, cls="adapters"))
+    return "".join(parts)
+
+
+def _curves(report: ClimbReport) -> str:
+    """Each learning curve: its chart, the rows the target needs (or why no amount will do), its points, and the
+    honest check of its extrapolation."""
+    curves: list[dict[str, Any]] = report.result.get("curves") or []
+    if not curves:
+        return ""
+    parts = ["<h2 id=\"curves\">What more data would buy</h2><p class=\"muted\">Each variant scored with smaller "
+             "pools (each a seeded subset of the next) on the same eval rows; the curve is an inverse power law "
+             "<code>a - b&middot;n<sup>-c</sup></code>, its band from resampling the eval rows, drawn to 10x the "
+             "data (docs/curves.md).</p>"]
+    for c in curves:
+        rows = [[num(n, 0), f"{pct(s)} [{pct(lo)}, {pct(hi)}]", esc(v)] for n, s, lo, hi, v in
+                zip(c.get("sizes") or [], c.get("scores") or [], c.get("lows") or [], c.get("highs") or [],
+                    c.get("variants") or [], strict=False)]
+        check = c.get("check") or {}
+        honest = ""
+        if check:
+            honest = (f"<p class=\"muted\">Checked: fitted on {esc(', '.join(f'{n:,}' for n in check.get('fitted_on') or []))} "
+                      f"rows, the curve predicted {pct(check.get('predicted'))} at {num(check.get('size'), 0)} rows; "
+                      f"measured {pct(check.get('measured'))} (off by {(check.get('error') or 0) * 100:+.1f} points).</p>")
+        parts.append(f"<h3>{esc(c.get('name'))}</h3><p>{esc(c.get('sentence'))}</p><div class=\"grid\"><div>"
+                     f"{charts.learning_curve(c)}</div><div>"
+                     + table(["rows", "score [95% CI]", "variant"], rows, numeric={0}, cls="curve") + honest
+                     + "</div></div>")
     return "".join(parts)
 
 

@@ -45,7 +45,7 @@ def ladder_table(result: ClimbResult, width: int = WIDE) -> Table:
         mark = " [bold green]*[/bold green]" if v.name == result.shipped else ""
         cost = result.costs.get(v.name)
         cells = [
-            escape(v.rung), escape(v.name + (" (probe)" if v.probe else "")) + mark,
+            escape(v.rung), escape(v.name + (f" ({'curve' if v.purpose == 'curve' else 'probe'})" if v.probe else "")) + mark,
             f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]", escape(verdicts.get(v.name, "")),
             f"{v.mean_prompt_tokens:.0f}", f"{v.mean_completion_tokens:.1f}",
             f"{v.latency_p50_s:.2f}", f"{v.latency_p95_s:.2f}",
@@ -89,6 +89,11 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
     if result.decision:
         for note in result.decision.diagnosis.notes:
             console.print(f"[dim]- {escape(note)}[/dim]")
+    for curve in result.curves:
+        points = ", ".join(f"{n:,} rows {s:.1%}" for n, s in zip(curve.get("sizes") or [], curve.get("scores") or [],
+                                                                   strict=False))
+        console.print(f"learning curve of {escape(str(curve.get('name')))} ({escape(points)}): "
+                      f"{escape(str(curve.get('sentence')))}")
     console.print(
         f"[dim]run {result.run_id}: {result.stats.calls} model calls, {result.stats.cache_hits} answers from cache, "
         f"{result.stats.resumed} results kept from an interrupted run; generation budget "
