@@ -54,6 +54,7 @@ eval_runs_per_month = 4
 [fewshot]
 k = 3
 selection = ["fixed", "knn"]
+# curve = [250, 1000]               # pool sizes of a learning curve (also climb --curve; docs/curves.md)
 
 [rag]
 k = 2
