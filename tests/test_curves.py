@@ -133,6 +133,13 @@ def test_a_target_already_met_is_reached() -> None:
     assert "reaches 50%" in curve.sentence()
 
 
+def test_a_flat_curve_above_the_target_is_reached_at_once() -> None:
+    rows = np.ones((3, 50))
+    curve = learning_curve("fewshot-knn", SIZES, rows, 0.9)
+    assert curve.verdict == "reached" and curve.rows == 0.0
+    assert curve.sentence() == "'fewshot-knn' already reaches 90% with the fewest rows measured (100)."
+
+
 def test_sizes_may_come_in_any_order() -> None:
     rows = sampled(CurveFit(0.95, 2.0, 0.5), SIZES, 400)
     a = learning_curve("x", SIZES, rows, 0.9)

@@ -212,6 +212,8 @@ class LearningCurve:
         cost = ""
         if self.cost:
             cost = f", about {_money(self.cost)} {self.currency} of labelling,"
+        if self.verdict == "reached" and self.rows <= min(self.sizes):
+            return f"{what} already reaches {t} with the fewest rows measured ({min(self.sizes):,})."
         if self.verdict == "reached":
             return f"{what} reaches {t} at about {_rows(self.rows)} rows ({span}) of the {self.largest:,} measured."
         return f"{what} would need about {_rows(self.rows)} rows ({span}){cost} to reach {t}."
