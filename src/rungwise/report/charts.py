@@ -168,7 +168,7 @@ def failures(variants: list[dict[str, Any]]) -> str:
 
 
 def learning_curve(curve: dict[str, Any]) -> str:
-    """Score against training rows (log scale): the measured points with their 95% intervals, the fitted curve
+    """Score against rows (training rows, or the few-shot pool's; log scale): the measured points with their 95% intervals, the fitted curve
     (solid over the data, dashed beyond it), its 95% band out to 10x the data, and the target line."""
     sizes = [float(s) for s in curve.get("sizes") or []]
     band_n = [float(s) for s in curve.get("band_sizes") or []]
@@ -191,7 +191,8 @@ def learning_curve(curve: dict[str, Any]) -> str:
                 out.append(f"<line x1=\"{xs(n):.1f}\" x2=\"{xs(n):.1f}\" y1=\"{top}\" y2=\"{top + ph}\" stroke=\"#eef1f5\"/>"
                            f"<text x=\"{xs(n):.1f}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{n:,.0f}</text>")
         decade *= 10
-    out.append(f"<text x=\"{left + pw / 2:.1f}\" y=\"{height - 6}\" text-anchor=\"middle\">training rows "
+    what = "training rows" if curve.get("kind") == "training" else "rows in the pool"
+    out.append(f"<text x=\"{left + pw / 2:.1f}\" y=\"{height - 6}\" text-anchor=\"middle\">{what} "
                "(log scale)</text></g>")
     colour_ = RUNG_COLOURS.get("finetune" if curve.get("kind") == "training" else "fewshot", "#444")
     low, high, mid = curve.get("band_low") or [], curve.get("band_high") or [], curve.get("band_mid") or []
