@@ -33,7 +33,7 @@ class VariantSummary:
     extras: dict[str, float] = field(default_factory=dict)
     #: what the rung is for (its registered kind); empty: read from the registry by the rung's name
     kind: str = ""
-    #: `ladder`, `oracle` or `reference`; left empty, a summary with `probe` set counts as an oracle
+    #: `ladder`, `oracle`, `reference` or `curve`; left empty, a summary with `probe` set counts as an oracle
     purpose: str = ""
     #: the prompt carried retrieved passages
     retrieval: bool = False
