@@ -115,7 +115,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "005_served_model",
+        """
+        ALTER TABLE results ADD COLUMN served_model TEXT;
+        ALTER TABLE results ADD COLUMN system_fingerprint TEXT;
+        """,
+    ),
 ]
+
+
+#: the results table's columns, in the order `add_results` writes them
+RESULT_COLUMNS = ("run_id, variant, example_id, request_key, output, parsed, score, failure, prompt_tokens, "
+                  "completion_tokens, cached_tokens, latency_s, from_cache, extras_json, created_at, served_model, "
+                  "system_fingerprint")
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,9 @@ class ResultRow:
     from_cache: bool
     extras: dict[str, float]
     request_key: str | None = None
+    #: the model the server said answered (the response's `model`), and its `system_fingerprint`
+    served_model: str | None = None
+    system_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -379,24 +395,27 @@ class Store:
             (
                 run_id, row.variant, row.example_id, row.request_key, row.output, row.parsed, row.score,
                 row.failure, row.prompt_tokens, row.completion_tokens, row.cached_tokens, row.latency_s,
-                int(row.from_cache), json.dumps(row.extras, sort_keys=True), now,
+                int(row.from_cache), json.dumps(row.extras, sort_keys=True), now, row.served_model,
+                row.system_fingerprint,
             )
             for row, _ in rows
         ]
         with self._tx() as c:
             if cached:
                 c.executemany("INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?)", cached)
-            c.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", results)
+            c.executemany(f"INSERT OR REPLACE INTO results ({RESULT_COLUMNS}) VALUES ({','.join('?' * 17)})", results)
 
     def results(self, run_id: str, variant: str | None = None) -> list[ResultRow]:
         sql = ("SELECT variant, example_id, output, parsed, score, failure, prompt_tokens, completion_tokens, "
-               "cached_tokens, latency_s, from_cache, extras_json, request_key FROM results WHERE run_id=?")
+               "cached_tokens, latency_s, from_cache, extras_json, request_key, served_model, system_fingerprint "
+               "FROM results WHERE run_id=?")
         args: tuple[Any, ...] = (run_id,)
         if variant is not None:
             sql += " AND variant=?"
             args += (variant,)
         return [
-            ResultRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]), json.loads(r[11]), r[12])
+            ResultRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]), json.loads(r[11]), r[12],
+                      r[13], r[14])
             for r in self._conn.execute(sql + " ORDER BY rowid", args)
         ]
 

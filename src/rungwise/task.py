@@ -150,6 +150,15 @@ class FinetuneSpec(_Spec):
     """For a task with a corpus, also train and evaluate with retrieved passages in the prompt."""
 
 
+class ModelSpec(_Spec):
+    """Limits of the endpoint the task is climbed on (the CLI's --rpm/--tpm win over these)."""
+
+    rpm: int | None = Field(default=None, ge=1)
+    """Requests per minute, never exceeded."""
+    tpm: int | None = Field(default=None, ge=1)
+    """Tokens per minute (prompt and completion), never exceeded."""
+
+
 class ChecksSpec(_Spec):
     leakage: Literal["stop", "drop", "warn"] = "stop"
     """What a climb does when eval rows leak from train: stop, drop them from the eval, or only warn."""
@@ -173,6 +182,7 @@ class TaskSpec(_Spec):
     rag: RagSpec = Field(default_factory=RagSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
     max_tokens: int | None = Field(default=None, ge=1)
     """Override the generation budget derived from the output spec."""
 

@@ -94,6 +94,11 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         f"{result.stats.resumed} results kept from an interrupted run; generation budget "
         f"{result.budget['max_tokens']} tokens ({escape(result.budget['reason'])})[/dim]"
     )
+    changed = result.extra.get("served_model_changed")
+    if changed:
+        console.print(f"[yellow]served model changed:[/yellow] {escape(str(changed))}")
+    if result.extra.get("token_counts"):
+        console.print(f"[dim]token counts of the estimates: {escape(str(result.extra['token_counts']))}[/dim]")
     if result.stats.server_failures:
         console.print(f"[yellow]the server failed {result.stats.server_failures} rows[/yellow] (answers that were not a "
                       "chat completion after every retry: scored 0, failure kind 'server'; a resumed run asks again)")
