@@ -256,7 +256,7 @@ class ClimbJob:
             "rungs": wanted, "all": options.all_rungs, "full": options.full,
             "sample": None if options.full else sample, "seed": seed, "leakage": leakage,
         }
-        resources = SharedResources()
+        resources = SharedResources(progress=self._progress)
         outcomes: list[VariantOutcome] = []
         try:
             info = await model.open()  # once, before any rung prepares

@@ -76,7 +76,7 @@ class FinetuneRung(Rung):
                                   [(short_messages(task, ex.input), ex.target) for ex in pool],
                                   lambda ex: short_messages(task, ex.input), retrieval=False)
         if task.corpus_path is not None and task.spec.finetune.with_rag:
-            index = context.resources.corpus_cache().index(task, context.cache_dir, context.resources.embedder)
+            index = context.resources.corpus_cache().index(task, context.cache_dir, context.resources.get_embedder())
             passages = hybrid_passages(task, index)
             rows = [(rag_messages(task, passages(ex.input), ex.input), ex.target) for ex in pool]
             variants += self._variants(task, context, tuner, "finetune-rag", rows,
