@@ -57,7 +57,7 @@ def _constrained_fields(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in plain}
 
 
-CHOICE = Request((Message("user", "I was charged twice"),), max_tokens=5, choice=LABELS)
+CHOICE = Request((Message("user", "I was charged twice"),), max_tokens=5, stop=("\n",), choice=LABELS)
 JSON = Request((Message("user", "I was charged twice"),), max_tokens=20, json_schema=SCHEMA)
 GRAMMAR = 'root ::= "billing" | "technical" | "sales"'
 WRAPPED = {"type": "object", "properties": {"answer": {"type": "string", "enum": list(LABELS)}},
@@ -107,6 +107,7 @@ def test_each_kind_of_server_is_found_and_sent_its_own_constraint_fields(kind: s
     assert choice_answer.text == "billing"  # an enum-wrapped answer is unwrapped: the label itself is scored
     wrapped = "response_format" in choice_fields
     assert bodies[0]["max_tokens"] == 5 + (16 if wrapped else 0)  # the JSON around the label is the backend's
+    assert ("stop" in bodies[0]) is not wrapped  # and may hold newlines: no stop at one
     assert ("raw" in choice_answer.extra) is wrapped
 
 

@@ -367,8 +367,11 @@ class OpenAIHttpModel(Model):
             body["stop"] = list(request.stop)
         fields, wrapped = constraint_fields(request, self.info.capabilities.dialect)
         body.update(fields)
-        if wrapped and request.max_tokens is not None:  # the JSON around the label is the backend's own overhead
-            body["max_tokens"] = request.max_tokens + WRAPPER_TOKENS
+        if wrapped:  # the JSON around the label is the backend's own: its tokens, and its newlines
+            if request.max_tokens is not None:
+                body["max_tokens"] = request.max_tokens + WRAPPER_TOKENS
+            # a label's stop at a newline would cut the JSON short (and llama.cpp then drops the schema altogether)
+            body.pop("stop", None)
         if self.is_llama_cpp:
             body["cache_prompt"] = True
         return body
