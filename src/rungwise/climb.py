@@ -107,6 +107,7 @@ class ClimbResult:
             "derived": self.stats.derived,
             "served_model": info.served_model if info else None,
             "server_kind": info.server_kind if info else None,
+            "capabilities": info.capabilities.to_dict() if info else None,
             "server_failures": self.stats.server_failures,
             **self.extra,
         }

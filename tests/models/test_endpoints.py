@@ -316,3 +316,21 @@ def test_rungwise_models_prints_what_the_server_offers() -> None:
     assert "choice, json_schema (sent as: structured_outputs)" in result.output
     assert "the server's /tokenize" in result.output and "logprobs: yes" in result.output
     assert forced.exit_code == 0 and '"constrained_output": []' in forced.output and "forced: none" in forced.output
+
+
+def test_the_cli_climb_in_a_log_shows_progress_lines_the_missing_constraint_and_a_changed_model(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rungwise.cli import app
+
+    folder = write_task(tmp_path / "route", LABEL_TOML_EXACT, LABEL_TRAIN, LABEL_EVAL)
+    with RecordingServer("hosted", Behaviour(switch_after=1)) as server:
+        result = CliRunner().invoke(app, ["climb", str(folder), "--model", server.base_url, "--model-name", "m",
+                                          "--rungs", "prompt", "--capabilities", "none", "--rpm", "600",
+                                          "--store", str(tmp_path / "s.db"), "--concurrency", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"rungwise: prompt: {len(LABEL_EVAL)}/{len(LABEL_EVAL)} done in" in result.stderr  # not a terminal
+    shown = " ".join(result.stdout.split())  # rich wraps at the console's width
+    assert "skipped constrained variants: the server (openai-compatible, forced: none) takes no constraint" in shown
+    assert "served model changed" in shown and "(m-2026-01, m-2026-06)" in shown
+    assert "token counts: estimate (characters and words; no usage seen yet)" in shown
