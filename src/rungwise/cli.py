@@ -288,12 +288,15 @@ def gate(
     store: Path = StoreOpt,
     timeout: float = TimeoutOpt,
     retries: int = RetriesOpt,
+    rpm: int = RpmOpt,
+    tpm: int = TpmOpt,
+    capabilities: str = CapsOpt,
 ) -> None:
     """For CI: re-score the baseline run's rungs with the current model and prompts; exit 1 on a significant regression."""
     from rungwise.gate import gate as run_gate
     from rungwise.models.registry import resolve_model
 
-    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env)
+    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, rpm=rpm, tpm=tpm, capabilities=capabilities)
     _deadlines(m, timeout, retries)
     outcome = run_gate(task, baseline, m, store_path=store)
     ref, result, diffs = outcome.baseline_run, outcome.result, outcome.diffs

@@ -261,7 +261,7 @@ class ClimbJob:
         outcomes: list[VariantOutcome] = []
         try:
             info = await model.open()  # once, before any rung prepares
-            counter = TokenCounter(model, conservative=True)
+            counter = TokenCounter(model, conservative=True, calibrated=False)  # requests never vary with answers
             budget = await derive_budget(task, counter.count)
             if counter.estimated:  # no tokenizer on the server: say so wherever the budget is shown
                 budget = dataclasses.replace(budget, reason=f"{budget.reason}; token counts: {counter.basis}")

@@ -1,7 +1,11 @@
 """Counting tokens: the model's own tokenizer where it has one (llama.cpp's and vLLM's /tokenize), else one
 estimate used everywhere (the generation budget, the dry run and the cost cap, the rag context budget), flagged as
 an estimate. The estimate is calibrated per model from the usage its server reports on the first answers
-(`rungwise.models.calibration`), and says so (`basis`)."""
+(`rungwise.models.calibration`), and says so (`basis`).
+
+What goes into a request (the generation budget, the rag context) is counted without the calibration
+(`calibrated=False`): a request must not depend on what the server answered before, or the response cache and
+resume would miss. The calibration sharpens what only estimates (the dry run, the cost cap)."""
 
 from __future__ import annotations
 
@@ -30,15 +34,16 @@ class TokenCounter:
     """Counts with the model's tokenizer when it has one (memoised), else estimates; `estimated` says which, and
     `basis` how (calibrated from the server's usage once answers have come back)."""
 
-    def __init__(self, model: Model, *, conservative: bool = False) -> None:
+    def __init__(self, model: Model, *, conservative: bool = False, calibrated: bool = True) -> None:
         self.model = model
         self.conservative = conservative
+        self.calibrated = calibrated
         self._memo: dict[str, int] = {}
         self.estimated = False
 
     @property
     def calibration(self) -> TokenCalibration | None:
-        found = getattr(self.model, "calibration", None)
+        found = getattr(self.model, "calibration", None) if self.calibrated else None
         return found if isinstance(found, TokenCalibration) else None
 
     @property

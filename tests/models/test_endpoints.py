@@ -279,6 +279,16 @@ def test_answers_of_a_replaced_model_are_not_served_from_the_cache(tmp_path: Pat
 
 
 # -- token calibration -----------------------------------------------------------------------------------------
+def test_requests_do_not_change_once_the_estimate_is_calibrated(tmp_path: Path) -> None:
+    task = _label_task(tmp_path)
+    options = ClimbOptions(rungs=["baseline"], store_path=tmp_path / "s.db", resume=False)
+    with RecordingServer("hosted", Behaviour(usage={"prompt_tokens": 400, "completion_tokens": 1})) as server:
+        model = OpenAIHttpModel(server.base_url, "m")
+        first = climb(task, model, options)
+        assert model.calibration.points == len(LABEL_EVAL)  # usage far above the estimate: a large scale learnt
+        again = climb(task, model, options)
+    assert again.budget == first.budget and again.stats.calls == 0  # the same requests: all from the cache
+
 def test_the_token_estimate_is_calibrated_from_the_reported_usage() -> None:
     from rungwise.tokens import TokenCounter, estimate_tokens
 
@@ -333,4 +343,4 @@ def test_the_cli_climb_in_a_log_shows_progress_lines_the_missing_constraint_and_
     shown = " ".join(result.stdout.split())  # rich wraps at the console's width
     assert "skipped constrained variants: the server (openai-compatible, forced: none) takes no constraint" in shown
     assert "served model changed" in shown and "(m-2026-01, m-2026-06)" in shown
-    assert "token counts: estimate (characters and words; no usage seen yet)" in shown
+    assert "token counts: estimate (characters and words))" in shown
