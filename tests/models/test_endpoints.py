@@ -194,7 +194,7 @@ def test_a_retry_after_beyond_ten_minutes_fails_saying_so() -> None:
 def test_requests_per_minute_are_never_exceeded_over_a_sliding_window() -> None:
     with RecordingServer("hosted") as server:
         model = OpenAIHttpModel(server.base_url, "m", rpm=3, max_concurrency=4)
-        model.limiter.window_s = 0.5  # the minute, shortened so the test stays short
+        model.limiter.window_s = 1.0  # the minute, shortened so the test stays short
 
         async def go() -> None:
             try:
@@ -205,8 +205,8 @@ def test_requests_per_minute_are_never_exceeded_over_a_sliding_window() -> None:
         asyncio.run(go())
     times = sorted(s.at for s in server.chats)
     assert len(times) == 7
-    assert all(sum(1 for u in times if t <= u < t + 0.5 - 0.01) <= 3 for t in times)  # any window: at most 3
-    assert times[-1] - times[0] >= 2 * 0.5 - 0.05  # 7 requests at 3 a window need two full windows
+    assert all(sum(1 for u in times if t <= u < t + 1.0) <= 3 for t in times)  # any window, as the server sees it
+    assert times[-1] - times[0] >= 2 * 1.0  # 7 requests at 3 a window need two full windows
 
 
 def test_tokens_per_minute_are_reserved_then_settled_to_the_reported_usage() -> None:
@@ -222,7 +222,7 @@ def test_tokens_per_minute_are_reserved_then_settled_to_the_reported_usage() -> 
         return waits
 
     assert asyncio.run(go()) == [0.0]
-    assert limiter._wait_s(20) == pytest.approx(60.0)  # 90 in the window: 20 more must wait for the first to leave
+    assert limiter._wait_s(20) == pytest.approx(61.0)  # 90 in the window: 20 more wait for the first to leave it
     with pytest.raises(TaskError, match="more than the limit of 100 tokens per minute"):
         asyncio.run(limiter.acquire(101))
 

@@ -336,14 +336,17 @@ class OpenAIHttpModel(Model):
     async def _probe(self) -> str | None:
         """One call of one token: the model that really answers (the response's `model`), and a point for the
         token calibration. One attempt; whatever goes wrong, the climb carries on without it."""
-        body = {"model": self.model_name, "messages": [{"role": "user", "content": PROBE_TEXT}], "max_tokens": 1,
-                "temperature": 0.0}
+        probe = Request((Message("user", PROBE_TEXT),), max_tokens=1)
         try:
-            slot = await self.limiter.acquire(2 * len(PROBE_TEXT) // 3 + 1 + PER_MESSAGE)
-            data, _ = await asyncio.wait_for(self._post(self._ensure_http(), self._chat_url, body),
+            slot = await self.limiter.acquire(self._cost(probe))
+            data, _ = await asyncio.wait_for(self._post(self._ensure_http(), self._chat_url, self._body(probe)),
                                              self.deadlines.attempt_s)
             answer = parse_chat(data)
-        except (ModelError, _Retryable, asyncio.TimeoutError, httpx.HTTPError):
+        except _Retryable as exc:
+            if exc.retry_after is not None and exc.retry_after <= MAX_RETRY_AFTER_S:
+                self.limiter.pause(exc.retry_after)
+            return None
+        except (ModelError, asyncio.TimeoutError, httpx.HTTPError):
             return None
         slot.settle((answer.prompt_tokens or 0) + (answer.completion_tokens or 0))
         if answer.prompt_tokens:
@@ -384,7 +387,7 @@ class OpenAIHttpModel(Model):
     async def complete(self, request: Request) -> Completion:
         info = await self.open()
         body = self._body(request)
-        wrapped = "response_format" in body and request.choice is not None
+        wrapped = request.choice is not None and info.capabilities.dialect == "response_format"
         completion = await self._with_retries(lambda http: self._once(http, body), cost=self._cost(request))
         if wrapped:
             completion = dataclasses.replace(completion, text=unwrap_choice(completion.text),

@@ -1,7 +1,8 @@
 """Requests-per-minute and tokens-per-minute limits that are never exceeded, and the server's own Retry-After.
 
 A sliding window: a request is sent only when fewer than `rpm` requests were sent in the last 60 s, and when its
-tokens together with those of the last 60 s stay within `tpm`. A request's tokens are reserved before it is sent
+tokens together with those of the last 60 s stay within `tpm`. The window is kept a little longer than a minute
+(a tenth of it, at most 1 s), so that a request that reaches the server late does not make it count one too many. A request's tokens are reserved before it is sent
 at what it may cost at most (its prompt counted generously, plus its whole `max_tokens`), and settled to what
 the server reports it used once it answers. A Retry-After from the server pauses every request until then.
 """
@@ -56,13 +57,19 @@ class RateLimiter:
         """The server asked for no request in the next `seconds` (Retry-After): every request waits."""
         self._pause_until = max(self._pause_until, self.clock() + seconds)
 
+    @property
+    def span_s(self) -> float:
+        """The window as kept: the minute, and a margin for the network's jitter."""
+        return self.window_s + min(1.0, 0.1 * self.window_s)
+
     def _wait_s(self, tokens: int) -> float:
         now = self.clock()
-        while self._slots and self._slots[0].at <= now - self.window_s:
+        span = self.span_s
+        while self._slots and self._slots[0].at <= now - span:
             self._slots.popleft()
         wait = max(0.0, self._pause_until - now)
         if self.rpm is not None and len(self._slots) >= self.rpm:
-            wait = max(wait, self._slots[-self.rpm].at + self.window_s - now)
+            wait = max(wait, self._slots[-self.rpm].at + span - now)
         if self.tpm is not None:
             used = sum(s.tokens for s in self._slots)
             if used + tokens > self.tpm:
@@ -71,7 +78,7 @@ class RateLimiter:
                 for s in self._slots:
                     freed += s.tokens
                     if used - freed + tokens <= self.tpm:
-                        wait = max(wait, s.at + self.window_s - now)
+                        wait = max(wait, s.at + span - now)
                         break
         return wait
 
