@@ -87,8 +87,17 @@ class Completion:
 
 #: how a server takes a constraint on the output (the request body each sends: docs/endpoints.md)
 Dialect = Literal["llama.cpp", "structured_outputs", "guided", "sglang", "response_format", "none"]
-#: a capability profile that can be forced (`--capabilities`, RUNGWISE_CAPABILITIES) instead of discovered
-PROFILES = ("auto", "grammar", "choice", "guided", "sglang", "json_schema", "none")
+#: a profile that can be forced (`--capabilities`, RUNGWISE_CAPABILITIES) instead of discovered, and the
+#: constrained-output methods it stands for: (grammar, choice, json_schema, dialect)
+_PROFILE_METHODS: dict[str, tuple[bool, bool, bool, Dialect]] = {
+    "grammar": (True, False, True, "llama.cpp"),
+    "choice": (False, True, True, "structured_outputs"),
+    "guided": (False, True, True, "guided"),
+    "sglang": (True, False, True, "sglang"),
+    "json_schema": (False, False, True, "response_format"),
+    "none": (False, False, False, "none"),
+}
+PROFILES = ("auto", *_PROFILE_METHODS)
 
 
 @dataclass(frozen=True)
@@ -111,12 +120,8 @@ class Capabilities:
     context_length: int | None = None
     #: answers with token log-probabilities when asked (None: unknown)
     logprobs: bool | None = None
-    #: "discovered", or "forced" when a profile was forced (`--capabilities`)
+    #: "discovered", or "forced: <profile>" when a profile was forced (`--capabilities`)
     source: str = "discovered"
-
-    @property
-    def constrained(self) -> bool:
-        return self.grammar or self.choice or self.json_schema
 
     def methods(self) -> list[str]:
         """The constrained-output methods, in the words `rungwise models` prints."""
@@ -136,16 +141,10 @@ def forced_capabilities(found: Capabilities, profile: str) -> Capabilities:
         raise ModelError(f"Unknown capability profile {profile!r}. Use one of: {', '.join(PROFILES)}.")
     if profile == "auto":
         return found
-    grammar, choice, schema, dialect = {
-        "grammar": (True, False, True, "llama.cpp"),
-        "choice": (False, True, True, "structured_outputs"),
-        "guided": (False, True, True, "guided"),
-        "sglang": (True, False, True, "sglang"),
-        "json_schema": (False, False, True, "response_format"),
-        "none": (False, False, False, "none"),
-    }[profile]
-    return dataclasses.replace(found, grammar=grammar, choice=choice, json_schema=schema, dialect=dialect,  # type: ignore[arg-type]
+    grammar, choice, schema, dialect = _PROFILE_METHODS[profile]
+    return dataclasses.replace(found, grammar=grammar, choice=choice, json_schema=schema, dialect=dialect,
                                source=f"forced: {profile}")
+
 
 
 @dataclass(frozen=True)
@@ -225,8 +224,8 @@ class Model(ABC):
         return None
 
     async def served_now(self) -> str | None:
-        """The model the server says answers now, or None when it does not say (cached answers of another served
-        model are then not used)."""
+        """The model the server says answers now, or None when it cannot tell (cached answers are then used
+        whatever model they name). The Runner asks before it serves answers from the cache."""
         return None
 
     def tuner(self) -> Tuner | None:

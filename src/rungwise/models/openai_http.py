@@ -9,11 +9,12 @@ environment when the request is built and is never stored anywhere else; credent
 
 `open()` discovers, once, what the server is and can do (docs/endpoints.md): its kind from `/v1/models`
 (llama.cpp, vLLM, SGLang, Ollama, or another OpenAI-compatible server), the context length, a tokenizer endpoint,
-how it takes a constraint on the output (`rungwise.models.constraints`), and, on servers without weights
-metadata, the model that really answers, from one probe call of one token. A profile can be forced instead
-(`capabilities=`, `--capabilities`, RUNGWISE_CAPABILITIES). Requests respect `--rpm`/`--tpm` and the server's
-Retry-After (`rungwise.models.ratelimit`); a request the server refuses as too long for its context raises
-ContextTooLong.
+and how it takes a constraint on the output (`rungwise.models.constraints`). A profile can be forced instead
+(`capabilities=`, `--capabilities`, RUNGWISE_CAPABILITIES). Each answer names the model that served it;
+`served_now()` tells the Runner which model answers now (asking with one probe call of one token when no answer
+has said yet), so cached answers of a replaced model are not served. Requests respect `--rpm`/`--tpm` and the
+server's Retry-After (`rungwise.models.ratelimit`); a request the server refuses as too long for its context
+raises ContextTooLong. Without a tokenizer endpoint, the reported usage calibrates the token estimate.
 """
 
 from __future__ import annotations
