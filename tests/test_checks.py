@@ -44,6 +44,8 @@ def test_findings(task: Task) -> None:
     assert codes["duplicates-train"].count == 2
     assert codes["conflicts-train"].count == 1
     assert codes["eval-size"].severity == "warning"
+    # three rows detect no difference at all: said in words, never "about inf%"
+    assert "inf" not in codes["eval-size"].message and "none at all" in codes["eval-size"].message
 
 
 def test_a_near_twin_with_another_target_is_not_leakage(tmp_path: Path) -> None:
@@ -84,6 +86,18 @@ def test_climb_stops_on_leakage_unless_overridden(task: Task, tmp_path: Path) ->
         climb(task, FakeModel(lambda r: "billing"), ClimbOptions(store_path=tmp_path / "s.db"))
     result = climb(task, FakeModel(lambda r: "billing"), ClimbOptions(store_path=tmp_path / "s.db", leakage="drop"))
     assert result.n_eval == 1 and result.checks is not None and result.checks.leaked
+
+
+def test_exact_leakage_stops_the_climb_before_any_embedding(task: Task, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import rungwise.embeddings
+
+    def no_embedding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("embedded before saying the climb stops")
+
+    monkeypatch.setattr(rungwise.embeddings, "encode_cached", no_embedding)
+    with pytest.raises(TaskError, match="leak from train"):
+        climb(task, FakeModel(lambda r: "billing"), ClimbOptions(store_path=tmp_path / "s.db"))
 
 
 def test_banking77_leaks_are_found() -> None:

@@ -9,12 +9,12 @@ import pytest
 from rungwise.embeddings import (
     Embedder,
     MiniLMEmbedder,
+    cache_file,
     default_embedder,
     encode_cached,
     model_path,
     nearest,
     resolve_cache_dir,
-    texts_key,
 )
 
 
@@ -122,26 +122,47 @@ def test_encode_cached_reads_back_without_encoding(tmp_path: Path) -> None:
     second = encode_cached(embedder, pool, tmp_path)
     assert embedder.calls == 1
     np.testing.assert_array_equal(first, second)
-    assert (tmp_path / "embeddings" / f"{texts_key(pool, embedder.model_id)}.npy").is_file()
-    encode_cached(embedder, ["a", "bb", "cccc"], tmp_path)  # another pool: another entry
-    assert embedder.calls == 2
-    assert len(list((tmp_path / "embeddings").iterdir())) == 2
+    assert cache_file(embedder, tmp_path).is_file()
 
 
-def test_encode_cached_uses_the_environment_and_survives_a_torn_file(tmp_path: Path) -> None:
+class RecordingEmbedder(CountingEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.seen += list(texts)
+        return super().encode(texts)
+
+
+def test_a_changed_pool_encodes_only_its_new_texts_once_each(tmp_path: Path) -> None:
+    embedder = RecordingEmbedder()
+    encode_cached(embedder, ["a", "bb", "ccc"], tmp_path)
+    again = encode_cached(embedder, ["ccc", "dddd", "a", "dddd", "eeeee"], tmp_path)  # reordered, grown, a repeat
+    assert embedder.seen == ["a", "bb", "ccc", "dddd", "eeeee"]
+    np.testing.assert_array_equal(again, CountingEmbedder().encode(["ccc", "dddd", "a", "dddd", "eeeee"]))
+    assert encode_cached(embedder, [], tmp_path).shape[0] == 0
+
+
+def test_encode_cached_uses_the_environment_and_survives_a_damaged_file(tmp_path: Path) -> None:
     embedder = CountingEmbedder()
     encode_cached(embedder, ["x"])
-    (entry,) = (tmp_path / "env-cache" / "embeddings").iterdir()
-    entry.write_bytes(b"torn")
+    path = cache_file(embedder)
+    assert path.parent == tmp_path / "env-cache" / "embeddings"
+    for extra in path.parent.iterdir():
+        if extra != path:
+            extra.unlink()
+    path.write_bytes(b"torn" * 100)
     assert encode_cached(embedder, ["x"]).shape == (1, 8)
     assert embedder.calls == 2
+    assert encode_cached(embedder, ["x"]).shape == (1, 8) and embedder.calls == 2  # rebuilt, and used again
 
 
-def test_texts_key_depends_on_order_boundaries_and_model() -> None:
-    assert texts_key(["ab", "c"], "m") != texts_key(["a", "bc"], "m")
-    assert texts_key(["a", "b"], "m") != texts_key(["b", "a"], "m")
-    assert texts_key(["a"], "m") != texts_key(["a"], "n")
-    assert texts_key(["a"], "m") == texts_key(["a"], "m")
+def test_another_model_has_its_own_cache(tmp_path: Path) -> None:
+    class Other(CountingEmbedder):
+        model_id = "other-8"
+
+    assert cache_file(Other(), tmp_path) != cache_file(CountingEmbedder(), tmp_path)
 
 
 # --- the real MiniLM -----------------------------------------------------------------------------------------

@@ -97,6 +97,38 @@ def test_a_read_only_store_is_one_store_error(tmp_path: Path) -> None:
     assert "read-only" in str(err) and "--store" in str(err)
 
 
+def _without_file_override() -> list[str]:
+    """A prefix that makes file modes bind the child: nothing for a user, and for root (which ignores them) the
+    same process with CAP_DAC_OVERRIDE dropped."""
+    if os.geteuid() != 0:
+        return []
+    if not Path("/usr/bin/setpriv").exists():
+        pytest.skip("running as root without setpriv (util-linux): file modes cannot bind this process")
+    caps = "-dac_override,-dac_read_search"
+    return ["/usr/bin/setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def test_a_climb_on_a_read_only_store_stops_with_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    folder = write_task(tmp_path / "t", LABEL_TOML_EXACT, [{"input": "a b", "target": "billing"}] * 3,
+                        [{"input": f"q {i}", "target": "billing"} for i in range(3)])
+    cmd = [sys.executable, "-m", "rungwise", "climb", str(folder), "--model", "fake", "--rungs", "baseline",
+           "--store", str(tmp_path / "ro" / "s.db")]
+    (tmp_path / "ro").mkdir()
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=120).returncode == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "ro").iterdir()}
+    for p in (tmp_path / "ro").iterdir():
+        p.chmod(0o444)
+    (tmp_path / "ro").chmod(0o555)
+    try:
+        proc = subprocess.run([*_without_file_override(), *cmd, "--new"], capture_output=True, text=True, timeout=120)
+    finally:
+        (tmp_path / "ro").chmod(0o755)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "read-only" in lines[0] and "--store" in lines[0], proc.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "ro").iterdir()} == before
+
+
 def test_an_ambiguous_run_prefix_lists_the_runs(store: Store) -> None:
     a = store.create_run("t", "f", "h", "m", {})
     b = store.create_run("t", "f", "h", "m", {})

@@ -183,7 +183,7 @@ def _size_findings(task: Task) -> list[Finding]:
     need = stats.required_eval_size(0.05, max(0.01, min(0.94, target - 0.05)))
     mdd = stats.minimum_detectable_difference(n, min(0.99, max(0.01, target - 0.1)))
     message = (f"{n} eval rows: a score at the target ({target:.0%}) has a 95% interval of ±{half:.1%}; the smallest "
-               f"paired difference between rungs it detects at 80% power is about {mdd:.0%}; telling rungs 5 points "
+               f"paired difference between rungs it detects at 80% power is {stats.describe_detectable(mdd)}; telling rungs 5 points "
                f"apart near the target needs about {need} rows")
     severity: Severity = "warning" if half > 0.05 or n < 100 else "info"
     return [Finding(severity, "eval-size", message, count=n)]

@@ -49,7 +49,9 @@ def friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-StoreOpt = typer.Option(None, "--store", envvar="RUNGWISE_STORE", help="SQLite file for runs, results and the response cache.")
+StoreOpt = typer.Option(None, "--store", envvar="RUNGWISE_STORE",
+                        help="Where runs, results and the response cache live: a SQLite file (default .rungwise/rungwise.db) "
+                        "or a PostgreSQL URL, postgresql://host/database (credentials from the URL or PG* variables).")
 TimeoutOpt = typer.Option(None, "--timeout", envvar="RUNGWISE_TIMEOUT", min=0.001,
                           help="Seconds to wait for each answer of an endpoint (default 15), per attempt.")
 RetriesOpt = typer.Option(None, "--retries", envvar="RUNGWISE_RETRIES", min=0,
@@ -63,8 +65,12 @@ CapsOpt = typer.Option(None, "--capabilities", envvar="RUNGWISE_CAPABILITIES",
                             "sglang, json_schema or none (docs/endpoints.md).")
 
 
-def _deadlines(model: Any, timeout: float | None, retries: int | None) -> None:
-    """Apply --timeout/--retries to an HTTP-backed model (the embedded one included)."""
+def _deadlines(model: Any, timeout: float | None, retries: int | None, task: Any = None) -> None:
+    """Apply --timeout/--retries (or their variables), else the task's `[model]` values, to an HTTP-backed model
+    (the embedded one included)."""
+    if task is not None:
+        timeout = timeout if timeout is not None else task.spec.model.timeout_s
+        retries = retries if retries is not None else task.spec.model.retries
     set_deadlines = getattr(model, "set_deadlines", None)
     if set_deadlines is not None and (timeout is not None or retries is not None):
         set_deadlines(timeout, retries)
@@ -142,7 +148,7 @@ def climb_cmd(
     rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, in ladder order: "
                               f"{', '.join(rung_names())}."),
     concurrency: int = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's)."),
-    store: Path = StoreOpt,
+    store: str = StoreOpt,
     new: bool = typer.Option(False, "--new", help="Start a new run instead of resuming an unfinished one."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Estimate the tokens and cost of every variant; call no model."),
     max_cost: float = typer.Option(None, "--max-cost", min=0, help="Stop before a variant that would take the climb past this cost."),
@@ -164,7 +170,7 @@ def climb_cmd(
     t = Task.load(task)
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, concurrency=concurrency, rpm=rpm, tpm=tpm,
                       capabilities=capabilities)
-    _deadlines(m, timeout, retries)
+    _deadlines(m, timeout, retries, t)
     if leakage not in (None, "stop", "drop", "warn"):
         raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
@@ -251,7 +257,7 @@ def export_finetune(
 def compare_cmd(
     run_a: str = typer.Argument(..., help="The reference run id (a prefix is enough)."),
     run_b: str = typer.Argument(..., help="The run to compare with it."),
-    store: Path = StoreOpt,
+    store: str = StoreOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout."),
     report: Path = typer.Option(None, "--report", help="Also write the comparison as an HTML page to this file."),
 ) -> None:
@@ -281,52 +287,174 @@ def compare_cmd(
 @friendly
 def gate(
     task: Path = typer.Argument(..., help="The task folder."),
-    baseline: str = typer.Option(..., "--baseline", help="The run to hold the line against (its id or a prefix)."),
+    baseline: str = typer.Option(None, "--baseline",
+                                 help="The run to hold the line against (its id or a prefix); default: the task's "
+                                 "baseline (rungwise baseline set)."),
     model: str = typer.Option("local", "--model", "-m", envvar="RUNGWISE_MODEL"),
     model_name: str = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME"),
     api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV"),
-    store: Path = StoreOpt,
+    margin: float = typer.Option(None, "--margin", min=0.0001, max=0.9999, envvar="RUNGWISE_GATE_MARGIN",
+                                 help="Fail unless the eval rules out a drop larger than this (0.02: 2 points), on "
+                                 "the paired difference's 95% interval. Default: fail on significant drops only."),
+    allow_underpowered: bool = typer.Option(False, "--allow-underpowered",
+                                            help="Pass a variant whose eval is too small to rule out the margin."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON on stdout."),
+    junit: Path = typer.Option(None, "--junit", help="Also write the verdicts as a JUnit XML file for CI."),
+    report: Path = typer.Option(None, "--report", help="Also write the new run's HTML report to this file."),
+    store: str = StoreOpt,
     timeout: float = TimeoutOpt,
     retries: int = RetriesOpt,
     rpm: int = RpmOpt,
     tpm: int = TpmOpt,
     capabilities: str = CapsOpt,
 ) -> None:
-    """For CI: re-score the baseline run's rungs with the current model and prompts; exit 1 on a significant regression."""
+    """For CI: re-score the baseline run's rungs on its own eval rows; exit 1 on a significant regression, or, with
+    --margin, unless the eval rules out a drop larger than the margin."""
     from rungwise.gate import gate as run_gate
     from rungwise.models.registry import resolve_model
+    from rungwise.task import Task
 
+    t = Task.load(task)
     m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, rpm=rpm, tpm=tpm, capabilities=capabilities)
-    _deadlines(m, timeout, retries)
-    outcome = run_gate(task, baseline, m, store_path=store)
-    ref, result, diffs = outcome.baseline_run, outcome.result, outcome.diffs
-    bad = [d for d in diffs if d.regressed]
-    for d in diffs:
-        status = "REGRESSED" if d.regressed else "ok"
-        out.print(f"{status:9} {escape(d.variant)}: {d.score_a:.1%} -> {d.score_b:.1%} ({d.difference * 100:+.1f} points, p={d.p_value:.3g})")
-    if bad:
-        console.print(f"[bold red]gate failed:[/bold red] {len(bad)} variant(s) regressed significantly against run {escape(ref)}.")
+    _deadlines(m, timeout, retries, t)
+    outcome = run_gate(t, baseline, m, store_path=store, margin=margin, allow_underpowered=allow_underpowered)
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(outcome.junit_xml(), encoding="utf-8")
+    if report is not None:
+        _write_report(store, outcome.result.run_id, report)
+    if as_json:
+        out.print_json(json.dumps(outcome.to_dict()))
+    else:
+        for v in outcome.verdicts:
+            d = v.diff
+            need = f", about {v.rows_needed} rows would rule out the margin" if v.rows_needed else ""
+            out.print(f"{v.status.upper():12} {escape(d.variant)}: {d.score_a:.1%} -> {d.score_b:.1%} "
+                      f"({d.difference * 100:+.1f} points, 95% CI [{d.low * 100:+.1f}, {d.high * 100:+.1f}], "
+                      f"p={d.p_value:.3g}, n={d.n}{need})")
+    line = escape(outcome.verdict_line())
+    if not outcome.passed:
+        console.print(f"[bold red]{line}[/bold red]")
         raise typer.Exit(1)
-    out.print(f"gate passed against run {escape(ref)} (new run {escape(result.run_id)}).")
+    (console if as_json else out).print(line)
+
+
+baseline_app = typer.Typer(no_args_is_help=True, help="Name the run a task's gate holds the line against.")
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("set")
+@friendly
+def baseline_set(
+    task: Path = typer.Argument(..., help="The task folder."),
+    run: str = typer.Argument(..., help="The run to promote (its id or a prefix); see: rungwise runs --task NAME."),
+    store: str = StoreOpt,
+) -> None:
+    """Promote a finished run of the task to its baseline (the gate uses it when --baseline is not given)."""
+    from rungwise.errors import StoreError
+    from rungwise.store import Store
+    from rungwise.task import Task
+
+    name = Task.load(task).name
+    with Store(store) as s:
+        info = s.get_run(run)
+        if info.task_name != name:
+            raise StoreError(f"Run {info.id} is a run of task {info.task_name!r}, not {name!r}.")
+        if info.status != "done":
+            raise StoreError(f"Run {info.id} is {info.status}, not finished: finish it (run the same climb again) "
+                             "before promoting it.")
+        s.set_baseline(name, info.id)
+    out.print(f"baseline of {escape(name)}: run {escape(info.id)}")
+
+
+@baseline_app.command("show")
+@friendly
+def baseline_show(task: Path = typer.Argument(..., help="The task folder."), store: str = StoreOpt) -> None:
+    """The task's baseline run and the ones before it."""
+    from datetime import datetime
+
+    from rich.table import Table
+
+    from rungwise.store import Store
+    from rungwise.task import Task
+
+    name = Task.load(task).name
+    with Store(store) as s:
+        history = s.baselines(name)
+        if not history:
+            out.print(f"{escape(name)} has no baseline yet: rungwise baseline set {escape(str(task))} RUN")
+            raise typer.Exit(1)
+        table = Table("", "run", "set", "model", "shipped", "score")
+        for i, (run_id, set_at) in enumerate(history):
+            info = s.get_run(run_id)
+            shipped, score = _shipped(info.summary)
+            table.add_row("current" if i == 0 else "", escape(run_id),
+                          datetime.fromtimestamp(set_at).strftime("%Y-%m-%d %H:%M"), escape(info.model),
+                          escape(shipped), score)
+    out.print(table)
+
+
+def _shipped(summary: dict[str, Any] | None) -> tuple[str, str]:
+    """The shipped variant of a run's summary and its score, as text."""
+    summary = summary or {}
+    shipped = summary.get("shipped")
+    scores = {v.get("name"): v.get("score") for v in summary.get("variants") or [] if isinstance(v, dict)}
+    score = scores.get(shipped)
+    return str(shipped or "-"), f"{score:.1%}" if isinstance(score, (int, float)) else "-"
 
 
 @app.command()
 @friendly
-def runs(store: Path = StoreOpt, limit: int = typer.Option(20, "--limit")) -> None:
-    """List the runs in the store."""
+def runs(
+    store: str = StoreOpt,
+    limit: int = typer.Option(20, "--limit", min=1),
+    task: str = typer.Option(None, "--task", help="Only runs of this task (its name in task.toml)."),
+    model: str = typer.Option(None, "--model", help="Only runs of a model whose fingerprint contains this."),
+    status: str = typer.Option(None, "--status", help="Only runs with this status: running or done."),
+) -> None:
+    """List the runs in the store, newest first: each run's shipped variant, its score and its date."""
+    from datetime import datetime
+
     from rich.table import Table
 
     from rungwise.store import Store
 
-    s = Store(store)
-    table = Table("run", "task", "model", "status", "shipped")
-    for r in s.list_runs(limit):
-        table.add_row(escape(r.id), escape(r.task_name), escape(r.model), escape(r.status),
-                      escape(str((r.summary or {}).get("shipped"))))
+    with Store(store) as s:
+        found = s.list_runs(limit, task=task, model=model, status=status)
+    table = Table("run", "task", "model", "status", "shipped", "score", "date")
+    for r in found:
+        shipped, score = _shipped(r.summary)
+        table.add_row(escape(r.id), escape(r.task_name), escape(r.model), escape(r.status), escape(shipped), score,
+                      datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M"))
     out.print(table)
 
 
-def _write_report(store: Path | None, run_id: str, path: Path) -> None:
+store_app = typer.Typer(no_args_is_help=True, help="Look after stores: copy one into another.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("migrate")
+@friendly
+def store_migrate(
+    src: str = typer.Argument(..., help="The store to copy from: a SQLite file (or a postgresql:// URL)."),
+    dst: str = typer.Argument(..., help="The store to copy into: a postgresql:// URL (or a SQLite file)."),
+) -> None:
+    """Copy every run, result, cached response, artifact and report of SRC into DST (rows DST holds are kept)."""
+    from rich.table import Table
+
+    from rungwise.store import Store, copy_store
+
+    with Store(src) as source, Store(dst) as target:
+        done = copy_store(source, target)
+        table = Table("table", "in source", "added", "already there", "left out (no such run)")
+        for name, seen in done.source.items():
+            added, orphans = done.added[name], done.orphans[name]
+            table.add_row(name, str(seen), str(added), str(seen - added - orphans), str(orphans))
+        out.print(table)
+        out.print(f"copied {escape(source.name)} into {escape(target.name)}")
+
+
+def _write_report(store: str | None, run_id: str, path: Path) -> None:
     from rungwise.report.html import write_run_report
     from rungwise.store import Store
 
@@ -338,7 +466,7 @@ def _write_report(store: Path | None, run_id: str, path: Path) -> None:
 def report_cmd(
     run: str = typer.Argument(..., help="The run id (a prefix is enough); see: rungwise runs."),
     output: Path = typer.Option(None, "--output", "-o", help="The HTML file to write (default: rungwise-report-RUN.html)."),
-    store: Path = StoreOpt,
+    store: str = StoreOpt,
 ) -> None:
     """Write the self-contained HTML report of a stored run (it opens offline, from disk)."""
     from rungwise.store import Store
@@ -349,7 +477,7 @@ def report_cmd(
 
 @app.command()
 @friendly
-def show(run: str = typer.Argument(..., help="The run id (a prefix is enough)."), store: Path = StoreOpt) -> None:
+def show(run: str = typer.Argument(..., help="The run id (a prefix is enough)."), store: str = StoreOpt) -> None:
     """Print a stored run's ladder and recommendation in the terminal, from its stored record."""
     from rungwise.report.record import load_report, to_climb_result
     from rungwise.report.terminal import print_climb

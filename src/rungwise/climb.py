@@ -13,7 +13,6 @@ What a cancelled climb finished is stored: the same climb run again resumes wher
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import threading
@@ -23,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rungwise.cancel import CancelToken
-from rungwise.checks import CheckReport, drop_leaked, run_checks
+from rungwise.cancel import CancelToken, run_interruptibly
+from rungwise.checks import CheckReport, drop_leaked, exact_leaks, run_checks
 from rungwise.costs import FinetuneCost, RungCost, finetune_cost, price
 from rungwise.data import Example
 from rungwise.decide import Decision, decide, kind_of
@@ -235,12 +234,15 @@ class ClimbJob:
         if set_rate_limits is not None and (limits.rpm or limits.tpm):
             set_rate_limits(limits.rpm, limits.tpm)
         cache_dir = resolve_cache_dir(options.cache_dir)
-        report = run_checks(self.task, cache_dir=cache_dir, near=self.task.spec.checks.near_duplicates)
+        policy = self.task.spec.checks.leakage if isinstance(options.leakage, NotSet) else options.leakage
+        # exact leakage under the stop policy ends the climb anyway: say so before minutes of embedding
+        near = self.task.spec.checks.near_duplicates and not (policy == "stop" and exact_leaks(self.task))
+        report = run_checks(self.task, cache_dir=cache_dir, near=near)
         scored_task = checked_task(self.task, options, report)
         store = Store(options.store_path)
         scorer = Scorer(scored_task)
         try:
-            return asyncio.run(self._climb(scored_task, model, store, scorer, report, cache_dir))
+            return run_interruptibly(self._climb(scored_task, model, store, scorer, report, cache_dir))
         finally:
             scorer.close()
             store.close()

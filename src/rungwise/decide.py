@@ -250,7 +250,7 @@ def _recommend(rungs: list[RungVerdict], by_name: Mapping[str, VariantSummary], 
                              "fine-tune on this narrow skill.")
     if too_small:
         sentences.append(f"The eval set ({n} rows) is too small to decide: the interval spans the target, and the smallest "
-                         f"difference it detects is about {mdd:.0%}; score more rows (climb --full) before shipping.")
+                         f"difference it detects is {stats.describe_detectable(mdd)}; score more rows (climb --full) before shipping.")
     if d.cheaper_reference:
         sentences.insert(1, d.cheaper_reference)
     if too_small:

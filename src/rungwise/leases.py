@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 #: seconds between heartbeats
 HEARTBEAT_S = 5.0
@@ -62,25 +61,22 @@ def is_live(host: str, pid: int, heartbeat_at: float, now: float | None = None) 
 
 
 class Heartbeat:
-    """Renews a lease every HEARTBEAT_S seconds until stopped (a daemon thread with its own connection)."""
+    """Calls `touch` (which renews the lease, on a connection of its own) every HEARTBEAT_S seconds until stopped,
+    from a daemon thread."""
 
-    def __init__(self, path: Path, run_id: str, owner: str) -> None:
-        self.path, self.run_id, self.owner = path, run_id, owner
+    def __init__(self, touch: Callable[[], None], run_id: str, owner: str) -> None:
+        self.touch, self.run_id, self.owner = touch, run_id, owner
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="rungwise-lease", daemon=True)
         self._thread.start()
 
     def _beat(self) -> None:
+        from rungwise.errors import StoreError
+
         while not self._stop.wait(HEARTBEAT_S):
             try:
-                conn = sqlite3.connect(self.path, timeout=10)
-                try:
-                    conn.execute("UPDATE run_leases SET heartbeat_at=? WHERE run_id=? AND owner=?",
-                                 (time.time(), self.run_id, self.owner))
-                    conn.commit()
-                finally:
-                    conn.close()
-            except sqlite3.Error:  # a busy or failing store: the climb itself reports it; try again later
+                self.touch()
+            except StoreError:  # a busy or failing store: the climb itself reports it; try again later
                 continue
 
     def stop(self) -> None:

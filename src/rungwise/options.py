@@ -50,8 +50,8 @@ class ClimbOptions(BaseModel):
     """Only these rungs (ladder order is kept); None: every registered rung."""
     concurrency: int | None = Field(default=None, ge=1)
     """Requests in flight; None: what the backend serves well."""
-    store_path: Path | None = None
-    """The SQLite store; None: $RUNGWISE_STORE or .rungwise/rungwise.db."""
+    store_path: str | Path | None = None
+    """The store: a SQLite file's path or a postgresql:// URL; None: $RUNGWISE_STORE or .rungwise/rungwise.db."""
     resume: bool = True
     """Continue the latest unfinished run of the same task, model and settings."""
     cache_dir: Path | None = None

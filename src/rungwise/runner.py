@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from rungwise.cancel import CancelToken
+from rungwise.cancel import CancelToken, run_interruptibly
 from rungwise.data import Example
 from rungwise.errors import ContextTooLong, MalformedResponse, MetricError
 from rungwise.models.base import Completion, Model, Request
@@ -268,4 +268,4 @@ def run_requests(model: Model, requests: Sequence[Request], concurrency: int) ->
         finally:
             await model.aclose()
 
-    return asyncio.run(main())
+    return run_interruptibly(main())

@@ -568,6 +568,13 @@ def minimum_detectable_difference(
     return high
 
 
+
+def describe_detectable(mdd: float | None) -> str:
+    """The smallest detectable difference in words: "about 12%", or that none is detectable at all."""
+    if mdd is None or not math.isfinite(mdd):
+        return "none at all (even the largest possible difference would go unnoticed)"
+    return f"about {mdd:.0%}"
+
 def too_small_to_tell(
     n: int,
     baseline_rate: float,

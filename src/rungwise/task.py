@@ -151,12 +151,17 @@ class FinetuneSpec(_Spec):
 
 
 class ModelSpec(_Spec):
-    """Limits of the endpoint the task is climbed on (the CLI's --rpm/--tpm win over these)."""
+    """The endpoint the task is climbed on: its limits, how long to wait for it and how often to try again (the
+    CLI's flags and the RUNGWISE_* variables win over these)."""
 
     rpm: int | None = Field(default=None, ge=1)
     """Requests per minute, never exceeded."""
     tpm: int | None = Field(default=None, ge=1)
     """Tokens per minute (prompt and completion), never exceeded."""
+    timeout_s: float | None = Field(default=None, gt=0)
+    """Seconds to wait for each answer, per attempt (default 15; the embedded model 120)."""
+    retries: int | None = Field(default=None, ge=0)
+    """Attempts after the first on timeouts, 429/5xx and malformed answers (default 3)."""
 
 
 class ChecksSpec(_Spec):

@@ -18,7 +18,7 @@ from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel
 from rungwise.models.openai_http import OpenAIHttpModel
 from rungwise.store import Store
 
-from helpers import small_banking77
+from helpers import small_banking77, write_task
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,3 +133,35 @@ def test_server_answers_health(embedded: EmbeddedModel) -> None:
     url = embedded.server.base_url
     assert url is not None
     assert httpx.get(url.removesuffix("/v1") + "/health", timeout=10).status_code == 200
+
+
+INTENTS = {
+    "AddToPlaylist": ["put this song on my road trip playlist", "add Bohemian Rhapsody to my favourites list"],
+    "BookRestaurant": ["reserve a table at an Italian place tonight", "book a restaurant for six people on Friday"],
+    "GetWeather": ["will it rain in Lisbon tomorrow", "what is the forecast for this weekend"],
+    "SearchScreeningEvent": ["when is the new Dune film showing nearby", "find cinema times for tonight"],
+    "RateBook": ["give this novel four out of five stars", "rate The Hobbit six points"],
+    "play some music": ["play something by Miles Davis", "I want to hear jazz"],
+    "cancel my order": ["I no longer want the shoes I bought", "stop the delivery of my parcel"],
+}
+
+
+def test_camelcase_and_multiword_labels_leave_no_format_failure_under_a_grammar(
+        embedded: EmbeddedModel, tmp_path: Path) -> None:
+    """A grammar may steer the model into spelling a label in more, smaller tokens than its canonical
+    tokenization: the constrained budget must cover that, so no answer is cut short (`AddToWishl`)."""
+    labels = list(INTENTS)
+    toml = ('name = "intents"\ninstruction = "Which intent?"\ntarget = 0.99\n[output]\ntype = "label"\n'
+            f"labels = {json.dumps(labels)}\n[checks]\nnear_duplicates = false\n")
+    rows = [{"input": text, "target": label} for label, texts in INTENTS.items() for text in texts]
+    folder = write_task(tmp_path / "intents", toml, [{"input": "hello there", "target": "GetWeather"}], rows)
+    result = climb(folder, embedded, ClimbOptions(all_rungs=True, rungs=["baseline", "prompt"],
+                                                  store_path=tmp_path / "s.db"))
+    by_name = {v.name: v for v in result.variants}
+    constrained = by_name["prompt-constrained"]
+    assert constrained.n == len(rows) and constrained.format_failures == 0
+    # the model really ran under the grammar (not every row was derived from an unconstrained answer that fitted)
+    assert result.stats.derived < len(rows)
+    assert by_name["baseline"].format_failures > 0  # unconstrained, the small model wanders off the label set
+    answers = [r.output for r in Store(tmp_path / "s.db").results(result.run_id) if r.variant == "prompt-constrained"]
+    assert set(answers) <= set(labels), answers

@@ -91,6 +91,18 @@ def test_a_chat_endpoint_that_never_answers_retries_with_a_progress_line(tmp_pat
     assert server.chat_requests == 4
 
 
+def test_task_toml_sets_the_deadlines_and_a_flag_overrides_them(tmp_path: Path) -> None:
+    folder = write_task(tmp_path / "t", TOML + "\n[model]\ntimeout_s = 1\nretries = 2\n", TRAIN, EVAL)
+    with HostileServer("drip", lifetime_s=60) as server:
+        proc = climb(folder, server.base_url, tmp_path)
+    assert proc.returncode == 2 and "attempt 3 of 3" in proc.stderr and "attempt 4" not in proc.stderr, proc.stderr
+    assert server.chat_requests == 3
+    with HostileServer("drip", lifetime_s=60) as server:
+        proc = climb(folder, server.base_url, tmp_path, "--retries", "0")
+    assert proc.returncode == 2 and "waiting for the server" not in proc.stderr, proc.stderr
+    assert server.chat_requests == 1
+
+
 def test_the_error_body_reaches_the_terminal_without_escapes(tmp_path: Path) -> None:
     folder = write_task(tmp_path / "t", TOML, TRAIN, EVAL)
     with HostileServer("error_escape") as server:

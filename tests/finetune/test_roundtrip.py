@@ -93,7 +93,7 @@ def agreement(a: list[str], b: list[str]) -> float:
     return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
 
 
-def test_gguf_lora_on_the_q4_1_base_gives_the_transformers_answers(trained):
+def test_gguf_lora_on_the_served_base_gives_the_transformers_answers(trained):
     reference = transformers_answers(trained.tuned, trained.tokenizer, PROBES, max_new_tokens=8)
     with_adapter = llama_cpp_answers([trained.gguf_lora], PROBES, max_new_tokens=8)
     base = llama_cpp_answers([], PROBES, max_new_tokens=8)

@@ -31,12 +31,14 @@ def data_hash(rows: Rows) -> str:
 
 
 class EmbeddedTuner:
-    """Trains LoRA adapters for the embedded GGUF model at `gguf_path`."""
+    """Trains LoRA adapters for the embedded GGUF model at `gguf_path`, and serves them on `serve_gguf` (the same
+    weights in the format the embedded server runs; `gguf_path` itself when not given)."""
 
-    def __init__(self, gguf_path: Path) -> None:
+    def __init__(self, gguf_path: Path, serve_gguf: Path | None = None) -> None:
         from rungwise.models.embedded import file_digest
 
         self.gguf_path = gguf_path
+        self.serve_gguf = serve_gguf or gguf_path
         self.base_fingerprint = f"embedded:{file_digest(gguf_path)[:16]}"
 
     def train(self, rows: Rows, config: LoraConfig, folder: Path, *, progress: ProgressSink | None = None,
@@ -85,4 +87,4 @@ class EmbeddedTuner:
     def serve(self, adapter: Path) -> EmbeddedModel:
         from rungwise.models.embedded import EmbeddedModel
 
-        return EmbeddedModel(lora_paths=[adapter], gguf_path=self.gguf_path)
+        return EmbeddedModel(lora_paths=[adapter], gguf_path=self.serve_gguf)

@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,9 @@ def _load(target: str, function: str, folder: str) -> Callable[..., Any]:
 
 
 def main() -> None:
+    # Ctrl-C reaches the whole process group: the climb handles it (and ends this process); a metric interrupted
+    # here would be reported as that row's error instead of stopping the climb
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = sys.stdout
     sys.stdout = sys.stderr  # a metric that prints must not break the protocol
     target, function, folder = sys.argv[1:4]

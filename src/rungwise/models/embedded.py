@@ -58,8 +58,18 @@ class EmbeddedServer:
         n_parallel: int = 1,
         n_ctx: int = 8192,
         n_threads: int | None = None,
+        weights: str | None = None,
     ) -> None:
-        self.gguf_path = Path(gguf_path) if gguf_path else embedded_gguf_path()
+        """`gguf_path`: serve this file as it is. Else the shipped weights (`source_gguf`) in `weights` (else
+        RUNGWISE_WEIGHTS, else the default of `rungwise.models.weights`), derived once and cached."""
+        if gguf_path:
+            self.gguf_path = self.source_gguf = Path(gguf_path)
+        else:
+            from rungwise.models.weights import derived_gguf, weights_dir, weights_format
+
+            self.source_gguf = embedded_gguf_path()
+            self.gguf_path = derived_gguf(self.source_gguf, weights_format(weights), weights_dir(),
+                                          file_digest(self.source_gguf))
         self.lora_paths = tuple(Path(p) for p in lora_paths)
         self.n_parallel = n_parallel
         self.n_ctx = n_ctx
@@ -174,7 +184,8 @@ class EmbeddedModel(OpenAIHttpModel):
     def tuner(self) -> Tuner | None:
         from rungwise.finetune.tuner import EmbeddedTuner
 
-        return EmbeddedTuner(self.server.gguf_path)
+        # adapters train on the shipped weights; the served file only re-encodes them (see models/weights.py)
+        return EmbeddedTuner(self.server.source_gguf, self.server.gguf_path)
 
     async def aclose(self) -> None:
         await super().aclose()

@@ -14,6 +14,7 @@ from rungwise.errors import RungwiseError
 from rungwise.report import charts
 from rungwise.report.page import esc, money, num, page, pct, table
 from rungwise.report.record import ClimbReport
+from rungwise.stats import describe_detectable
 from rungwise.store import Store
 
 
@@ -122,8 +123,8 @@ def _verdict(report: ClimbReport) -> str:
         reasons.append(f"<li class=\"warn\">{esc(diagnosis['cheaper_reference'])}</li>")
     if decision.get("eval_too_small") and "too small" not in text:
         mdd = decision.get("minimum_detectable_difference")
-        reasons.append(f"<li class=\"warn\">The eval is too small to decide: the smallest difference it detects is about "
-                       f"{pct(mdd, 0)}. Score more rows (climb --full) before shipping.</li>")
+        reasons.append(f"<li class=\"warn\">The eval is too small to decide: the smallest difference it detects is "
+                       f"{esc(describe_detectable(mdd))}. Score more rows (climb --full) before shipping.</li>")
     for name, why in (d.get("skipped") or {}).items():
         reasons.append(f"<li class=\"muted\">skipped {esc(name)}: {esc(why)}</li>")
     return f"<section class=\"verdict {cls}\" id=\"verdict\">{head}<ul>{''.join(reasons)}</ul></section>"

@@ -1,0 +1,170 @@
+"""The gate: significant regressions, the non-inferiority margin, underpowered evals, named baselines, JUnit XML,
+and `rungwise runs` filters."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from rungwise.climb import ClimbOptions, climb
+from rungwise.compare import VariantDiff
+from rungwise.errors import StoreError
+from rungwise.gate import gate, judge
+from rungwise.models.base import Request
+from rungwise.models.fake import FakeModel
+from rungwise.store import Store
+
+from helpers import LABEL_TOML, write_task
+
+TOML = LABEL_TOML + "[checks]\nnear_duplicates = false\n[eval]\nsample = 1000\n"
+
+
+def _task(tmp_path: Path, rows: int, instruction: str = "Which team?") -> Path:
+    eval_rows = [{"input": f"question {i}", "target": "billing"} for i in range(rows)]
+    return write_task(tmp_path / "t", TOML.replace("Which team?", instruction), [{"input": "x", "target": "billing"}],
+                      eval_rows)
+
+
+def _row_number(r: Request) -> int:
+    return int(r.messages[-1].content.split()[-1])
+
+
+def _wrong_on(rows: set[int]) -> FakeModel:
+    return FakeModel(lambda r: "sales" if _row_number(r) in rows else "billing", name=f"wrong-{len(rows)}")
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "250"}  # a table as wide as its rows
+    return subprocess.run([sys.executable, "-m", "rungwise", *args], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env=env)
+
+
+def _diff(n: int, difference: float, low: float, high: float, regressed: bool = False) -> VariantDiff:
+    return VariantDiff("v", n, 0.9, 0.9 + difference, difference, low, high, 0.5, "m", regressed, False)
+
+
+def test_judge_reads_the_interval_against_the_margin() -> None:
+    assert judge(_diff(40, -0.5, -0.6, -0.4, regressed=True), 0.02).status == "regressed"
+    assert judge(_diff(40, -0.5, -0.6, -0.4, regressed=True), None).status == "regressed"
+    assert judge(_diff(40, 0.0, -0.09, 0.09), None).status == "ok"  # no margin: significant drops only
+    assert judge(_diff(400, -0.0025, -0.014, 0.007), 0.02).status == "ok"
+    assert judge(_diff(40, -0.05, -0.15, 0.04), 0.02).status == "inferior"
+    short = judge(_diff(40, 0.0, -0.09, 0.09), 0.02)
+    assert short.status == "underpowered" and short.rows_needed == 810  # 40 x (0.09 / 0.02)^2
+
+
+def test_a_changed_prompt_that_costs_accuracy_fails_the_gate(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 40)
+    db = tmp_path / "s.db"
+
+    def reads_the_prompt(r: Request) -> str:
+        text = " ".join(m.content for m in r.messages)
+        return "billing" if "Which team?" in text or _row_number(r) % 2 == 0 else "sales"
+
+    base = climb(folder, FakeModel(reads_the_prompt), ClimbOptions(rungs=["baseline"], store_path=db))
+    _task(tmp_path, 40, "Route this message.")  # the new prompt template: half the rows now fail
+    outcome = gate(folder, base.run_id, FakeModel(reads_the_prompt), store_path=db, margin=0.02)
+    (verdict,) = outcome.verdicts
+    assert verdict.status == "regressed" and verdict.diff.difference == pytest.approx(-0.5)
+    assert not outcome.passed and "1 regressed" in outcome.verdict_line()
+
+
+def test_a_small_eval_cannot_rule_out_the_margin_and_says_how_many_rows(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 40)
+    db = tmp_path / "s.db"
+    base = climb(folder, _wrong_on({1, 2, 3}), ClimbOptions(rungs=["baseline"], store_path=db))
+    plain = gate(folder, base.run_id, _wrong_on({1, 2, 3}), store_path=db)
+    assert plain.passed and plain.verdicts[0].status == "ok"  # without a margin: nothing significant
+    short = gate(folder, base.run_id, _wrong_on({1, 2, 3}), store_path=db, margin=0.02)
+    (verdict,) = short.verdicts
+    assert verdict.status == "underpowered" and verdict.rows_needed is not None and verdict.rows_needed > 40
+    assert not short.passed and "1 underpowered" in short.verdict_line()
+    allowed = gate(folder, base.run_id, _wrong_on({1, 2, 3}), store_path=db, margin=0.02, allow_underpowered=True)
+    assert allowed.passed and "underpowered, allowed" in allowed.verdict_line()
+    worse = gate(folder, base.run_id, _wrong_on({1, 2, 3, 4, 5}), store_path=db, margin=0.02)
+    assert worse.verdicts[0].status == "inferior" and not worse.verdicts[0].diff.regressed
+
+
+def test_a_large_eval_rules_out_the_margin(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 600)
+    db = tmp_path / "s.db"
+    base = climb(folder, _wrong_on(set()), ClimbOptions(rungs=["baseline"], store_path=db))
+    outcome = gate(folder, base.run_id, _wrong_on({7}), store_path=db, margin=0.02)  # one row flipped
+    (verdict,) = outcome.verdicts
+    assert verdict.status == "ok" and verdict.diff.n == 600 and verdict.diff.low > -0.02
+    assert outcome.passed
+
+
+def test_baselines_are_named_on_purpose_and_the_gate_uses_them(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 40)
+    db = tmp_path / "s.db"
+    with pytest.raises(StoreError, match="has no baseline.*rungwise baseline set"):
+        gate(folder, None, FakeModel(), store_path=db)
+    first = climb(folder, FakeModel(), ClimbOptions(rungs=["baseline"], store_path=db))
+    second = climb(folder, FakeModel(), ClimbOptions(rungs=["baseline"], store_path=db, resume=False))
+    shown = _cli(tmp_path, "baseline", "show", str(folder), "--store", str(db))
+    assert shown.returncode == 1 and "no baseline yet" in shown.stdout
+    for run in (first.run_id, second.run_id):
+        done = _cli(tmp_path, "baseline", "set", str(folder), run, "--store", str(db))
+        assert done.returncode == 0 and run in done.stdout, done.stderr
+    shown = _cli(tmp_path, "baseline", "show", str(folder), "--store", str(db))
+    assert shown.returncode == 0 and shown.stdout.index(second.run_id) < shown.stdout.index(first.run_id)
+    assert "current" in shown.stdout
+    with Store(db) as s:
+        assert s.baseline("route") == second.run_id
+        other = s.create_run("other", "f", "h", "m", {})
+        running = s.create_run("route", "f", "h", "m", {})
+    wrong = _cli(tmp_path, "baseline", "set", str(folder), other, "--store", str(db))
+    assert wrong.returncode == 2 and "not 'route'" in wrong.stderr
+    unfinished = _cli(tmp_path, "baseline", "set", str(folder), running, "--store", str(db))
+    assert unfinished.returncode == 2 and "not finished" in unfinished.stderr
+    assert gate(folder, None, FakeModel(), store_path=db).baseline_run == second.run_id
+
+
+def test_gate_cli_json_and_junit(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 40)
+    db = str(tmp_path / "s.db")
+    base = climb(folder, FakeModel(), ClimbOptions(rungs=["baseline"], store_path=db))
+    assert _cli(tmp_path, "baseline", "set", str(folder), base.run_id, "--store", db).returncode == 0
+    # the CLI's fake model echoes the input, as the baseline's did: no change, but 40 rows cannot rule out 2 points
+    junit = tmp_path / "out" / "gate.xml"
+    proc = _cli(tmp_path, "gate", str(folder), "--model", "fake", "--store", db, "--margin", "0.02", "--junit", str(junit))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "UNDERPOWERED" in proc.stdout and "rows would rule out the margin" in proc.stdout
+    assert "gate failed" in proc.stderr and "1 underpowered" in proc.stderr
+    suite = ElementTree.parse(junit).getroot()
+    assert suite.tag == "testsuite" and suite.get("tests") == "1" and suite.get("failures") == "1"
+    (case,) = suite.findall("testcase")
+    assert case.get("name") == "baseline" and case.find("failure").get("type") == "underpowered"  # type: ignore[union-attr]
+
+    proc = _cli(tmp_path, "gate", str(folder), "--model", "fake", "--store", db, "--margin", "0.02",
+                "--allow-underpowered", "--json", "--junit", str(junit))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["passed"] and data["baseline_run"] == base.run_id and data["margin"] == 0.02
+    assert [v["status"] for v in data["variants"]] == ["underpowered"] and data["variants"][0]["rows_needed"] > 40
+    assert "gate passed" in proc.stderr
+    assert ElementTree.parse(junit).getroot().get("failures") == "0"
+
+
+def test_runs_filters_by_task_model_and_status(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    with Store(db) as s:
+        a = s.create_run("route", "f", "h", "fake:Alpha_1", {})
+        b = s.create_run("route", "f", "h2", "fake:beta", {})
+        c = s.create_run("other", "f", "h3", "fake:beta", {})
+        s.finish_run(b, {"shipped": "prompt", "variants": [{"name": "prompt", "score": 0.875}]})
+        assert [r.id for r in s.list_runs(task="route")] == [b, a]
+        assert [r.id for r in s.list_runs(model="alpha_")] == [a]
+        assert [r.id for r in s.list_runs(model="beta", status="running")] == [c]
+        assert s.list_runs(model="%") == []
+    proc = _cli(tmp_path, "runs", "--store", db, "--task", "route", "--status", "done")
+    assert proc.returncode == 0, proc.stderr
+    assert b in proc.stdout and a not in proc.stdout and c not in proc.stdout
+    assert "prompt" in proc.stdout and "87.5%" in proc.stdout
