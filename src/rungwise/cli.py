@@ -264,22 +264,30 @@ def compare_cmd(
     """Paired diff of two runs, variant by variant, on the examples both scored (b minus a)."""
     from rich.table import Table
 
-    from rungwise.compare import compare_runs
+    from rungwise.compare import compare_runs, model_change
     from rungwise.store import Store
+    from rungwise.textsafe import safe_text
 
     diffs = compare_runs(Store(store), run_a, run_b)
+    change = model_change(Store(store), run_a, run_b)
     if report is not None:
         from rungwise.report.compare_html import write_compare
 
         console.print(f"comparison written to {escape(str(write_compare(Store(store), run_a, run_b, report)))}")
     if as_json:
-        out.print_json(json.dumps([d.to_dict() for d in diffs]))
+        out.print_json(json.dumps({"variants": [d.to_dict() for d in diffs], "model": change.to_dict()}))
         return
-    table = Table("variant", "n", "a", "b", "b - a [95% CI]", "p", "verdict")
+    for line in change.lines():
+        out.print(f"[yellow]{escape(safe_text(line))}[/yellow]")
+    from rich.table import Column
+
+    table = Table("variant", "n", "a", "b", "b - a [95% CI]", "p", Column("rows -/+", no_wrap=True),
+                  Column("verdict", no_wrap=True))
     for d in diffs:
         verdict = "[red]regressed[/red]" if d.regressed else "[green]improved[/green]" if d.improved else "no measurable change"
         table.add_row(escape(d.variant), str(d.n), f"{d.score_a:.1%}", f"{d.score_b:.1%}",
-                      f"{d.difference * 100:+.1f} [{d.low * 100:+.1f}, {d.high * 100:+.1f}]", f"{d.p_value:.3g}", verdict)
+                      f"{d.difference * 100:+.1f} [{d.low * 100:+.1f}, {d.high * 100:+.1f}]", f"{d.p_value:.3g}",
+                      f"{d.worse_rows}/{d.better_rows}", verdict)
     out.print(table)
 
 
