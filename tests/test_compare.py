@@ -74,10 +74,10 @@ def test_compare_says_what_moved_when_the_model_changed(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "rungwise", "compare", old.run_id, new.run_id, "--store", str(db)],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
     assert proc.returncode == 0, proc.stderr
-    assert "the model changed" in proc.stdout and "adapter finetune is stale" in proc.stdout
+    assert "the model changed" in proc.stdout and "adapter finetune of run b is stale" in proc.stdout
     assert "4/0" in proc.stdout
     data = json.loads(subprocess.run(
         [sys.executable, "-m", "rungwise", "compare", old.run_id, new.run_id, "--store", str(db), "--json"],
         capture_output=True, text=True, timeout=120).stdout)
-    assert data["model"]["changed"] and data["model"]["stale_adapters_b"] == {"finetune": "embedded:0123456789abcdef"}
+    assert data["model"]["changed"] and data["model"]["stale_adapters"] == {"b:finetune": "embedded:0123456789abcdef"}
     assert data["variants"][0]["worse_rows"] == 4

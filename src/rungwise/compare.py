@@ -36,13 +36,14 @@ class VariantDiff:
 @dataclass(frozen=True)
 class ModelChange:
     """What changed in the model between two runs: its fingerprint, the models the server said it served, and the
-    adapters of b trained on another base than b's model (stale: retrain them)."""
+    adapters of either run trained on another base than b's model (stale on it: retrain them)."""
 
     model_a: str
     model_b: str
     served_a: list[str]
     served_b: list[str]
-    stale_adapters_b: dict[str, str]
+    #: "a:finetune" -> the base model it was trained on
+    stale_adapters: dict[str, str]
 
     @property
     def changed(self) -> bool:
@@ -55,8 +56,9 @@ class ModelChange:
             out.append(f"the model changed: {self.model_a} -> {self.model_b}")
         if self.served_a and self.served_b and self.served_a != self.served_b:
             out.append(f"the server answered as {', '.join(self.served_a)} in a and {', '.join(self.served_b)} in b")
-        for name, base in self.stale_adapters_b.items():
-            out.append(f"adapter {name} is stale in b: trained on {base}, not on b's model; retrain it")
+        for name, base in self.stale_adapters.items():
+            run, _, variant = name.partition(":")
+            out.append(f"adapter {variant} of run {run} is stale on b's model: trained on {base}; retrain it")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,7 +74,8 @@ def model_change(store: Store, run_a: str, run_b: str) -> ModelChange:
         return sorted({r.served_model for r in store.results(run_id) if r.served_model})
 
     base_b = base_of(b.model)
-    stale = {art["name"]: str(art["meta"]["base_model"]) for art in store.artifacts(b.id)
+    stale = {f"{label}:{art['name']}": str(art["meta"]["base_model"])
+             for label, run in (("a", a), ("b", b)) for art in store.artifacts(run.id)
              if art["meta"].get("base_model") and str(art["meta"]["base_model"]) != base_b}
     return ModelChange(a.model, b.model, served(a.id), served(b.id), stale)
 
