@@ -18,22 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from bench_embedded import metrics as server_metrics  # a sibling script
 
 from rungwise.climb import ClimbJob, ClimbOptions
 from rungwise.progress import ProgressEvent
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def server_metrics(base_url: str) -> dict[str, float]:
-    text = httpx.get(base_url.removesuffix("/v1") + "/metrics", timeout=10).text
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("llamacpp:"):
-            name, _, value = line.partition(" ")
-            out[name.removeprefix("llamacpp:")] = float(value)
-    return out
 
 
 def main() -> None:
