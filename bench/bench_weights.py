@@ -5,12 +5,17 @@ and generation rates (the `timings` of each answer) on prompts of the banking77 
 cached, at 1 and 2 threads; and the prompt rate as a share of what the model's FLOPs need at this machine's
 measured fp32 matmul rate.
 
-    python bench/bench_weights.py [--requests 6] [--threads 1,2] [--formats Q4_1,Q4_0,Q8_0]
+Then (--slots 1,2,4) llama.cpp slots: the same requests sent that many at a time, for a generation-heavy shape
+(the baseline's: a short prompt, 20 generated tokens) and a prompt-heavy one (few-shot kNN's: a 640-token shared
+prefix, 170 new tokens, 7 generated), in seconds per request.
+
+    python bench/bench_weights.py [--requests 6] [--threads 1,2] [--formats Q4_1,Q4_0,Q8_0] [--slots 1,2,4]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import tempfile
 import time
@@ -58,11 +63,47 @@ def rates(gguf: Path, threads: int, requests: int) -> tuple[float, float]:
     return statistics.median(prompt_tps), statistics.median(gen_tps)
 
 
+def slots_per_request(gguf: Path, slots: int, shape: str, requests: int) -> float:
+    words = "card payment refund transfer account pin limit cash top-up fee balance exchange".split()
+    rng = np.random.default_rng(1)
+    prefix = " ".join(rng.choice(words, 480))  # about 640 tokens shared by every request
+
+    def body(i: int) -> dict[str, object]:
+        tail = " ".join(np.random.default_rng(100 + i).choice(words, 8 if shape == "generation" else 128))
+        if shape == "generation":
+            return {"messages": [{"role": "user", "content": f"Which team handles this? {tail}"}],
+                    "max_tokens": 20, "ignore_eos": True, "temperature": 0}
+        return {"messages": [{"role": "system", "content": prefix}, {"role": "user", "content": tail}],
+                "max_tokens": 7, "ignore_eos": True, "temperature": 0}
+
+    server = EmbeddedServer(gguf, n_parallel=slots)
+    url = server.start()
+
+    async def go() -> float:
+        async with httpx.AsyncClient(timeout=300) as client:
+            await client.post(f"{url}/chat/completions", json=body(-1))  # warm: the shared prefix in the cache
+            sem = asyncio.Semaphore(slots)
+
+            async def one(i: int) -> None:
+                async with sem:
+                    await client.post(f"{url}/chat/completions", json=body(i))
+
+            start = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(requests)))
+            return (time.perf_counter() - start) / requests
+
+    try:
+        return asyncio.run(go())
+    finally:
+        server.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=6)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--formats", default="Q4_1,Q4_0,Q8_0")
+    ap.add_argument("--slots", default="", help="compare llama.cpp slots (e.g. 1,2,4) on the default format")
     args = ap.parse_args()
     gflops = matmul_gflops()
     need = 2 * PARAMS / 1e9  # GFLOP per prompt token
@@ -78,6 +119,14 @@ def main() -> None:
                 p, g = rates(path, threads, args.requests)
                 print(f"{fmt:5s} threads={threads} prompt {p:7.1f} tok/s ({p / (gflops / need):5.1%} of the FLOPs' "
                       f"rate)  generation {g:6.1f} tok/s  (derived in {took:.1f} s, {path.stat().st_size / 1e6:.0f} MB)")
+        if args.slots:
+            from rungwise.models.weights import weights_format
+
+            path = derived_gguf(source, weights_format(), Path(cache) / "weights", file_digest(source))
+            for shape in ("generation", "prompt"):
+                for slots in (int(n) for n in args.slots.split(",")):
+                    per = slots_per_request(path, slots, shape, max(8, args.requests * 2))
+                    print(f"{shape:10s}-heavy  slots={slots}  {per:.3f} s per request")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +56,28 @@ def test_gate_cli_passes_and_compare_cli_prints(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "rungwise", "compare", base.run_id, runs[0].id, "--store", str(db)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "no measurable change" in proc.stdout
+
+
+def test_compare_says_what_moved_when_the_model_changed(tmp_path: Path) -> None:
+    folder = _task(tmp_path)
+    db = tmp_path / "s.db"
+    old = climb(folder, FakeModel(lambda r: "billing", name="old"), ClimbOptions(rungs=["prompt"], store_path=db))
+
+    def new_answers(r: Request) -> str:
+        return "sales" if int(r.messages[-1].content.split()[-1]) < 4 else "billing"  # 4 rows flip to wrong
+
+    new = climb(folder, FakeModel(new_answers, name="new"), ClimbOptions(rungs=["prompt"], store_path=db))
+    with Store(db) as s:
+        s.add_artifact(new.run_id, "finetune", "lora", "adapter.gguf", {"base_model": "embedded:0123456789abcdef"})
+    d = {x.variant: x for x in compare_runs(Store(db), old.run_id, new.run_id)}["prompt"]
+    assert (d.worse_rows, d.better_rows) == (4, 0)
+    proc = subprocess.run([sys.executable, "-m", "rungwise", "compare", old.run_id, new.run_id, "--store", str(db)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    assert "the model changed" in proc.stdout and "adapter finetune of run b is stale" in proc.stdout
+    assert "4/0" in proc.stdout
+    data = json.loads(subprocess.run(
+        [sys.executable, "-m", "rungwise", "compare", old.run_id, new.run_id, "--store", str(db), "--json"],
+        capture_output=True, text=True, timeout=120).stdout)
+    assert data["model"]["changed"] and data["model"]["stale_adapters"] == {"b:finetune": "embedded:0123456789abcdef"}
+    assert data["variants"][0]["worse_rows"] == 4

@@ -37,3 +37,19 @@ def test_narrow_terminal_keeps_names_whole(label_task: Path, tmp_path: Path) -> 
 def test_wide_terminal_shows_every_column(label_task: Path, tmp_path: Path) -> None:
     text = _render(label_task, tmp_path, 200)
     assert "content fail" in text and "p95 s" in text and "shows every column" not in text
+
+
+def test_a_stale_adapter_is_shown_with_what_retraining_costs(label_task: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    task = Task.load(label_task)
+    result = climb(task, FakeModel(lambda r: "billing"), ClimbOptions(store_path=tmp_path / "s.db"))
+    name = result.variants[0].name
+    result = dataclasses.replace(result, extra={
+        **result.extra, "stale_adapters": {name: "embedded:0123456789abcdef"},
+        "finetune_costs": {name: {"training": 1.5, "retraining_per_year": 6.0}}})
+    console = Console(file=io.StringIO(), width=200, record=True, color_system=None)
+    print_climb(result, console)
+    text = console.export_text()
+    assert f"stale adapter: {name} was trained on embedded:0123456789abcdef" in text
+    assert "retraining it costs about 1.50" in text and "6.00 a year" in text

@@ -15,7 +15,7 @@ from rich.markup import escape as _markup_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rungwise.errors import RungwiseError, TaskError
-from rungwise.progress import ProgressEvent
+from rungwise.progress import PlainProgress, ProgressEvent
 from rungwise.rungs import rung_names
 from rungwise.textsafe import safe_text
 
@@ -56,6 +56,13 @@ TimeoutOpt = typer.Option(None, "--timeout", envvar="RUNGWISE_TIMEOUT", min=0.00
                           help="Seconds to wait for each answer of an endpoint (default 15), per attempt.")
 RetriesOpt = typer.Option(None, "--retries", envvar="RUNGWISE_RETRIES", min=0,
                           help="Attempts after the first on timeouts, 429/5xx and malformed answers (default 3).")
+RpmOpt = typer.Option(None, "--rpm", envvar="RUNGWISE_RPM", min=1,
+                      help="Requests per minute, never exceeded (default: task.toml's [model] rpm, else no limit).")
+TpmOpt = typer.Option(None, "--tpm", envvar="RUNGWISE_TPM", min=1,
+                      help="Tokens per minute, never exceeded (default: task.toml's [model] tpm, else no limit).")
+CapsOpt = typer.Option(None, "--capabilities", envvar="RUNGWISE_CAPABILITIES",
+                       help="Force a capability profile instead of discovering it: auto, grammar, choice, guided, "
+                            "sglang, json_schema or none (docs/endpoints.md).")
 
 
 def _deadlines(model: Any, timeout: float | None, retries: int | None, task: Any = None) -> None:
@@ -77,6 +84,53 @@ def init(name: Path = typer.Argument(..., help="The task folder to create.")) ->
 
     folder = init_task(name)
     out.print(f"Created {escape(str(folder))}/ (task.toml, train.jsonl, eval.jsonl). Edit them, then: rungwise climb {escape(str(folder))}")
+
+
+@app.command("models")
+@friendly
+def models_cmd(
+    model: str = typer.Option("local", "--model", "-m", envvar="RUNGWISE_MODEL",
+                              help="'local' (the embedded model) or an OpenAI-compatible base URL ending in /v1."),
+    model_name: str = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME", help="The model's name on the endpoint."),
+    api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV",
+                                    help="The environment variable that holds the endpoint's API key."),
+    capabilities: str = CapsOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the capabilities as JSON on stdout."),
+    timeout: float = TimeoutOpt,
+    retries: int = RetriesOpt,
+) -> None:
+    """What a model's server is and can do: its kind, context length, constrained-output methods, tokenizer, logprobs."""
+    import asyncio
+
+    from rungwise.models.registry import resolve_model
+
+    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, capabilities=capabilities)
+    _deadlines(m, timeout, retries)
+
+    async def discover() -> Any:
+        try:
+            return await m.open()
+        finally:
+            await m.aclose()
+
+    info = asyncio.run(discover())
+    caps = info.capabilities
+    data = {"model": info.served_model, "fingerprint": info.fingerprint, "server_kind": info.server_kind,
+            **caps.to_dict(), "constrained_output": caps.methods()}
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    unknown = "unknown"
+    lines = [
+        ("model", info.served_model), ("server", info.server_kind), ("fingerprint", info.fingerprint),
+        ("context length", f"{caps.context_length:,} tokens" if caps.context_length else unknown),
+        ("constrained output", ", ".join(caps.methods()) + f" (sent as: {caps.dialect})" if caps.methods() else "none"),
+        ("tokenizer", "the server's /tokenize" if caps.tokenize else "none: counts are estimates, calibrated from usage"),
+        ("logprobs", unknown if caps.logprobs is None else "yes" if caps.logprobs else "no"),
+        ("capabilities", caps.source),
+    ]
+    for key, value in lines:
+        out.print(f"{key:>19}: {escape(str(value))}")
 
 
 @app.command("climb")
@@ -105,6 +159,9 @@ def climb_cmd(
                                "pools: learning curves, the rows the target needs and their labelling cost."),
     timeout: float = TimeoutOpt,
     retries: int = RetriesOpt,
+    rpm: int = RpmOpt,
+    tpm: int = TpmOpt,
+    capabilities: str = CapsOpt,
 ) -> None:
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     from rungwise.climb import ClimbOptions, climb
@@ -113,7 +170,8 @@ def climb_cmd(
     from rungwise.task import Task
 
     t = Task.load(task)
-    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, concurrency=concurrency)
+    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, concurrency=concurrency, rpm=rpm, tpm=tpm,
+                      capabilities=capabilities)
     _deadlines(m, timeout, retries, t)
     if leakage not in (None, "stop", "drop", "warn"):
         raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
@@ -131,13 +189,17 @@ def climb_cmd(
 
 
 class _progress:
-    """A rich progress bar per variant, drawn on stderr when it is a terminal."""
+    """A rich progress bar per variant, drawn on stderr when it is a terminal; plain lines (one per variant, and
+    every 10 s) when it is not, as in CI logs."""
 
     def __enter__(self) -> tuple[Callable[[ProgressEvent], None], Progress]:
+        tty = sys.stderr.isatty()
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TimeRemainingColumn(), console=console, transient=False, disable=not sys.stderr.isatty())
+                            TimeRemainingColumn(), console=console, transient=False, disable=not tty)
         self.tasks: dict[str, Any] = {}
         self.bar.start()
+        if not tty:
+            return PlainProgress(lambda line: print(f"rungwise: {line}", file=sys.stderr, flush=True)), self.bar
 
         def callback(event: ProgressEvent) -> None:
             label = event.label
@@ -204,22 +266,30 @@ def compare_cmd(
     """Paired diff of two runs, variant by variant, on the examples both scored (b minus a)."""
     from rich.table import Table
 
-    from rungwise.compare import compare_runs
+    from rungwise.compare import compare_runs, model_change
     from rungwise.store import Store
+    from rungwise.textsafe import safe_text
 
     diffs = compare_runs(Store(store), run_a, run_b)
+    change = model_change(Store(store), run_a, run_b)
     if report is not None:
         from rungwise.report.compare_html import write_compare
 
         console.print(f"comparison written to {escape(str(write_compare(Store(store), run_a, run_b, report)))}")
     if as_json:
-        out.print_json(json.dumps([d.to_dict() for d in diffs]))
+        out.print_json(json.dumps({"variants": [d.to_dict() for d in diffs], "model": change.to_dict()}))
         return
-    table = Table("variant", "n", "a", "b", "b - a [95% CI]", "p", "verdict")
+    for line in change.lines():
+        out.print(f"[yellow]{escape(safe_text(line))}[/yellow]")
+    from rich.table import Column
+
+    table = Table("variant", "n", "a", "b", "b - a [95% CI]", "p", Column("rows -/+", no_wrap=True),
+                  Column("verdict", no_wrap=True))
     for d in diffs:
         verdict = "[red]regressed[/red]" if d.regressed else "[green]improved[/green]" if d.improved else "no measurable change"
         table.add_row(escape(d.variant), str(d.n), f"{d.score_a:.1%}", f"{d.score_b:.1%}",
-                      f"{d.difference * 100:+.1f} [{d.low * 100:+.1f}, {d.high * 100:+.1f}]", f"{d.p_value:.3g}", verdict)
+                      f"{d.difference * 100:+.1f} [{d.low * 100:+.1f}, {d.high * 100:+.1f}]", f"{d.p_value:.3g}",
+                      f"{d.worse_rows}/{d.better_rows}", verdict)
     out.print(table)
 
 
@@ -244,6 +314,9 @@ def gate(
     store: str = StoreOpt,
     timeout: float = TimeoutOpt,
     retries: int = RetriesOpt,
+    rpm: int = RpmOpt,
+    tpm: int = TpmOpt,
+    capabilities: str = CapsOpt,
 ) -> None:
     """For CI: re-score the baseline run's rungs on its own eval rows; exit 1 on a significant regression, or, with
     --margin, unless the eval rules out a drop larger than the margin."""
@@ -252,7 +325,7 @@ def gate(
     from rungwise.task import Task
 
     t = Task.load(task)
-    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env)
+    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, rpm=rpm, tpm=tpm, capabilities=capabilities)
     _deadlines(m, timeout, retries, t)
     outcome = run_gate(t, baseline, m, store_path=store, margin=margin, allow_underpowered=allow_underpowered)
     if junit is not None:

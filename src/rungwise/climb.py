@@ -13,6 +13,7 @@ What a cancelled climb finished is stored: the same climb run again resumes wher
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from rungwise.models.registry import resolve_model
 from rungwise.options import ClimbOptions, NotSet
 from rungwise.progress import ProgressEvent, ProgressSink
 from rungwise.rungs import Rung, RungContext, RungSkipped, SharedResources, Variant, ladder, rung_names
+from rungwise.rungs.constrained import why_unconstrained
 from rungwise.rungs.finetune import is_stale
 from rungwise.rungs.prompting import derive_budget
 from rungwise.runner import Runner, RunStats
@@ -107,6 +109,7 @@ class ClimbResult:
             "derived": self.stats.derived,
             "served_model": info.served_model if info else None,
             "server_kind": info.server_kind if info else None,
+            "capabilities": info.capabilities.to_dict() if info else None,
             "server_failures": self.stats.server_failures,
             **({"curves": self.curves} if self.curves else {}),
             **self.extra,
@@ -174,6 +177,7 @@ class ClimbJob:
         self._thread: threading.Thread | None = None
         self._result: ClimbResult | None = None
         self._error: BaseException | None = None
+        self._estimator: TokenCounter | None = None  # the dry run's and the cost cap's counter
 
     # -- control ------------------------------------------------------------------------------------
     def run(self) -> ClimbResult:
@@ -229,6 +233,10 @@ class ClimbJob:
     def _run(self) -> ClimbResult:
         options = self.options
         model = self._model_spec if isinstance(self._model_spec, Model) else resolve_model(self._model_spec)
+        limits = self.task.spec.model
+        set_rate_limits = getattr(model, "set_rate_limits", None)  # HTTP-backed models; the CLI's limits win
+        if set_rate_limits is not None and (limits.rpm or limits.tpm):
+            set_rate_limits(limits.rpm, limits.tpm)
         cache_dir = resolve_cache_dir(options.cache_dir)
         policy = self.task.spec.checks.leakage if isinstance(options.leakage, NotSet) else options.leakage
         # exact leakage under the stop policy ends the climb anyway: say so before minutes of embedding
@@ -255,11 +263,14 @@ class ClimbJob:
             "rungs": wanted, "all": options.all_rungs, "full": options.full,
             "sample": None if options.full else sample, "seed": seed, "leakage": leakage,
         }
-        resources = SharedResources()
+        resources = SharedResources(progress=self._progress)
         outcomes: list[VariantOutcome] = []
         try:
             info = await model.open()  # once, before any rung prepares
-            budget = await derive_budget(task, TokenCounter(model, conservative=True).count)
+            counter = TokenCounter(model, conservative=True, calibrated=False)  # requests never vary with answers
+            budget = await derive_budget(task, counter.count)
+            if counter.estimated:  # no tokenizer on the server: say so wherever the budget is shown
+                budget = dataclasses.replace(budget, reason=f"{budget.reason}; token counts: {counter.basis}")
             run_id = "dry-run"
             if not options.dry_run:
                 thash = task_hash(task)
@@ -272,6 +283,9 @@ class ClimbJob:
                                   resources=resources, progress=self._progress, cancel=self.cancel_token,
                                   curve=options.curve)
             estimates, skipped = await self._ladder(task, model, store, runner, context, examples, wanted, outcomes)
+            why = why_unconstrained(task, info)
+            if why and task.spec.output.type != "text" and task.spec.output.constrained:
+                skipped["constrained variants"] = why
         finally:
             for owned_model in resources.owned_models:
                 await owned_model.aclose()
@@ -287,6 +301,7 @@ class ClimbJob:
         estimates: list[Estimate] = []
         skipped: dict[str, str] = {}
         estimator = TokenCounter(model)
+        self._estimator = estimator
         spent = 0.0
         by_name: dict[str, VariantOutcome] = {}
         for rung in ladder():
@@ -352,11 +367,20 @@ class ClimbJob:
         recommendation = decision.recommendation if decision else (
             "Dry run: no model was called; see the estimates." if self.options.dry_run else "No rung ran.")
         extra: dict[str, Any] = {}
+        estimator = self._estimator
+        if estimator is not None and estimator.estimated:
+            extra["token_counts"] = estimator.basis
         if finetune_costs:
             extra["finetune_costs"] = {k: v.to_dict() for k, v in finetune_costs.items()}
         stale = _stale_adapters(outcomes, self._tuner_base(outcomes))
         if stale:
             extra["stale_adapters"] = stale
+        served = served_models(outcomes)
+        if served:
+            extra["served_models"] = served
+        if len(served) > 1:
+            extra["served_model_changed"] = (f"the server answered with {len(served)} different models during the "
+                                             f"climb ({', '.join(served)}): scores of different models are mixed")
         result = ClimbResult(
             run_id=run_id, task=task.name, model=info.fingerprint, target=task.spec.target, metric=scorer.metric,
             n_eval=len(examples), variants=summaries, skipped=skipped, recommendation=recommendation,
@@ -375,6 +399,16 @@ class ClimbJob:
         model = self._model_spec if isinstance(self._model_spec, Model) else None
         tuner = model.tuner() if model is not None and any(o.artifacts for o in outcomes) else None
         return tuner.base_fingerprint if tuner is not None else None
+
+
+def served_models(outcomes: list[VariantOutcome]) -> list[str]:
+    """The models the server said answered this climb's rows, in order of first sight."""
+    seen: dict[str, None] = {}
+    for o in outcomes:
+        for r in o.rows:
+            if r.served_model:
+                seen.setdefault(r.served_model)
+    return list(seen)
 
 
 def _stale_adapters(outcomes: list[VariantOutcome], base: str | None) -> dict[str, str]:

@@ -25,9 +25,59 @@ class VariantDiff:
     method: str
     regressed: bool
     improved: bool
+    #: rows that scored lower in b than in a (right to wrong, for pass/fail metrics), and higher
+    worse_rows: int = 0
+    better_rows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    """What changed in the model between two runs: its fingerprint, the models the server said it served, and the
+    adapters of either run trained on another base than b's model (stale on it: retrain them)."""
+
+    model_a: str
+    model_b: str
+    served_a: list[str]
+    served_b: list[str]
+    #: "a:finetune" -> the base model it was trained on
+    stale_adapters: dict[str, str]
+
+    @property
+    def changed(self) -> bool:
+        return self.model_a != self.model_b or (bool(self.served_a and self.served_b)
+                                                and self.served_a != self.served_b)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.model_a != self.model_b:
+            out.append(f"the model changed: {self.model_a} -> {self.model_b}")
+        if self.served_a and self.served_b and self.served_a != self.served_b:
+            out.append(f"the server answered as {', '.join(self.served_a)} in a and {', '.join(self.served_b)} in b")
+        for name, base in self.stale_adapters.items():
+            run, _, variant = name.partition(":")
+            out.append(f"adapter {variant} of run {run} is stale on b's model: trained on {base}; retrain it")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "changed": self.changed}
+
+
+def model_change(store: Store, run_a: str, run_b: str) -> ModelChange:
+    from rungwise.report.record import base_of
+
+    a, b = store.get_run(run_a), store.get_run(run_b)
+
+    def served(run_id: str) -> list[str]:
+        return sorted({r.served_model for r in store.results(run_id) if r.served_model})
+
+    base_b = base_of(b.model)
+    stale = {f"{label}:{art['name']}": str(art["meta"]["base_model"])
+             for label, run in (("a", a), ("b", b)) for art in store.artifacts(run.id)
+             if art["meta"].get("base_model") and str(art["meta"]["base_model"]) != base_b}
+    return ModelChange(a.model, b.model, served(a.id), served(b.id), stale)
 
 
 def compare_runs(store: Store, run_a: str, run_b: str, *, alpha: float = 0.05) -> list[VariantDiff]:
@@ -48,7 +98,8 @@ def compare_runs(store: Store, run_a: str, run_b: str, *, alpha: float = 0.05) -
         test = stats.compare(xa, xb)
         sig = test.p_value < alpha
         diffs.append(VariantDiff(name, len(common), float(xa.mean()), float(xb.mean()), test.difference, test.low,
-                                 test.high, test.p_value, test.method, sig and test.difference < 0, sig and test.difference > 0))
+                                 test.high, test.p_value, test.method, sig and test.difference < 0, sig and test.difference > 0,
+                                 int((xb < xa).sum()), int((xb > xa).sum())))
     if not diffs:
         raise StoreError(f"Runs {a_info.id} and {b_info.id} share no scored variant on common examples; nothing to compare.")
     return diffs

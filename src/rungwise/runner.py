@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from rungwise.cancel import CancelToken, run_interruptibly
 from rungwise.data import Example
-from rungwise.errors import MalformedResponse, MetricError
+from rungwise.errors import ContextTooLong, MalformedResponse, MetricError
 from rungwise.models.base import Completion, Model, Request
 from rungwise.progress import ProgressSink, report
 from rungwise.rungs.base import Variant
@@ -90,6 +90,10 @@ class Runner:
         requests = {ex.id: variant.build(ex) for ex in todo}
         keys = {ex_id: req.key() for ex_id, req in requests.items()}
         hits = self.store.cache_many(model.fingerprint, list(set(keys.values())))
+        if any(c.served_model for c in hits.values()):  # an answer of a model the server no longer serves is stale
+            served = await model.served_now()
+            if served is not None:
+                hits = {k: c for k, c in hits.items() if c.served_model in (None, served)}
 
         # cached answers first: recorded at once, no task and no call
         cached = [(ex, hits[keys[ex.id]].text, hits[keys[ex.id]], keys[ex.id]) for ex in todo if keys[ex.id] in hits]
@@ -122,6 +126,8 @@ class Runner:
                     self.stats.server_failures += 1
                     self._record_server_failure(variant, ex, str(exc), keys[ex.id])
                     completion = None
+                except ContextTooLong as exc:
+                    raise ContextTooLong(f"Variant {variant.name}, row {ex.id}: {exc}") from None
                 if completion is not None:
                     self.stats.calls += 1
                     self._record(variant, ex, completion.text, completion, keys[ex.id], from_cache=False,
@@ -188,6 +194,8 @@ class Runner:
             cached_tokens=completion.cached_tokens if completion else 0,
             latency_s=completion.latency_s if completion else 0.0,
             from_cache=from_cache, extras=extras, request_key=key,
+            served_model=completion.served_model if completion else None,
+            system_fingerprint=completion.system_fingerprint if completion else None,
         )
         self._rows[ex.id] = row
         self._pending.append((row, (cache_as, completion) if cache_as is not None and completion is not None else None))
@@ -241,7 +249,8 @@ class Runner:
 def _as_completion(row: ResultRow) -> Completion:
     """What the unconstrained twin's call cost: a derived answer is priced as the call it stands for."""
     return Completion(text=row.output, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
-                      latency_s=row.latency_s, cached_tokens=row.cached_tokens)
+                      latency_s=row.latency_s, cached_tokens=row.cached_tokens, served_model=row.served_model,
+                      system_fingerprint=row.system_fingerprint)
 
 
 def run_requests(model: Model, requests: Sequence[Request], concurrency: int) -> list[Completion]:

@@ -174,21 +174,25 @@ class FinetuneSpec(_Spec):
         return _curve_sizes(v)
 
 
+class ModelSpec(_Spec):
+    """The endpoint the task is climbed on: its limits, how long to wait for it and how often to try again (the
+    CLI's flags and the RUNGWISE_* variables win over these)."""
+
+    rpm: int | None = Field(default=None, ge=1)
+    """Requests per minute, never exceeded."""
+    tpm: int | None = Field(default=None, ge=1)
+    """Tokens per minute (prompt and completion), never exceeded."""
+    timeout_s: float | None = Field(default=None, gt=0)
+    """Seconds to wait for each answer, per attempt (default 15; the embedded model 120)."""
+    retries: int | None = Field(default=None, ge=0)
+    """Attempts after the first on timeouts, 429/5xx and malformed answers (default 3)."""
+
+
 class ChecksSpec(_Spec):
     leakage: Literal["stop", "drop", "warn"] = "stop"
     """What a climb does when eval rows leak from train: stop, drop them from the eval, or only warn."""
     near_duplicates: bool = True
     """Also look for near-identical inputs by embedding similarity (not only exact ones)."""
-
-
-class ModelSpec(_Spec):
-    """How long to wait for the model's server, and how often to try again (the CLI flags and the
-    RUNGWISE_TIMEOUT / RUNGWISE_RETRIES variables take precedence)."""
-
-    timeout_s: float | None = Field(default=None, gt=0)
-    """Seconds to wait for each answer, per attempt (default 15; the embedded model 120)."""
-    retries: int | None = Field(default=None, ge=0)
-    """Attempts after the first on timeouts, 429/5xx and malformed answers (default 3)."""
 
 
 class TaskSpec(_Spec):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rungwise.climb import ClimbOptions, climb
+from rungwise.compare import compare_runs, model_change
 from rungwise.models.embedded import EmbeddedModel, embedded_gguf_path, file_digest
 from rungwise.rungs.finetune import is_stale
 from rungwise.store import Store
@@ -60,7 +61,7 @@ def test_finetune_rung_in_a_climb(embedded: EmbeddedModel, tmp_path: Path, tunin
     assert [a["name"] for a in artifacts] == ["finetune"]
     meta = artifacts[0]["meta"]
     assert Path(artifacts[0]["path"]).is_file() and meta["examples"] > 0 and meta["train_seconds"] > 0
-    current = f"embedded:{file_digest(embedded_gguf_path())[:16]}"
+    current = f"embedded:{file_digest(embedded.server.gguf_path)[:16]}"  # the weights that serve the adapter
     assert meta["base_model"] == current and not is_stale(meta, current) and is_stale(meta, "embedded:another")
     assert len(meta["data_hash"]) == 16
     ft_cost = result.extra["finetune_costs"]["finetune"]
@@ -71,3 +72,12 @@ def test_finetune_rung_in_a_climb(embedded: EmbeddedModel, tmp_path: Path, tunin
     again = climb(folder, embedded, ClimbOptions(rungs=["baseline", "finetune"], all_rungs=True, store_path=db,
                                                  cache_dir=cache, resume=False))
     assert again.stats.calls == 0 and {v.name: v.score for v in again.variants} == {v.name: v.score for v in result.variants}
+
+    # the base model changes (the shipped weights served as they are: another fingerprint, other answers): a
+    # climb on it, then compare, shows the change rung by rung and the first run's adapter as stale
+    other = EmbeddedModel(gguf_path=embedded_gguf_path())
+    assert other.fingerprint != embedded.fingerprint
+    moved = climb(folder, other, ClimbOptions(rungs=["baseline"], store_path=db, cache_dir=cache, resume=False))
+    change = model_change(Store(db), result.run_id, moved.run_id)
+    assert change.changed and change.stale_adapters == {"a:finetune": current}
+    assert {d.variant for d in compare_runs(Store(db), result.run_id, moved.run_id)} == {"baseline"}

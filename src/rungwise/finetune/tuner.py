@@ -39,7 +39,10 @@ class EmbeddedTuner:
 
         self.gguf_path = gguf_path
         self.serve_gguf = serve_gguf or gguf_path
-        self.base_fingerprint = f"embedded:{file_digest(gguf_path)[:16]}"
+        # the base an adapter is recorded against is the model that serves it (what a climb's fingerprint names);
+        # the training itself depends only on the weights it starts from
+        self.base_fingerprint = f"embedded:{file_digest(self.serve_gguf)[:16]}"
+        self._train_digest = file_digest(gguf_path)[:16]
 
     def train(self, rows: Rows, config: LoraConfig, folder: Path, *, progress: ProgressSink | None = None,
               cancel: CancelToken | None = None) -> tuple[Path, dict[str, Any]]:
@@ -48,7 +51,7 @@ class EmbeddedTuner:
         from rungwise.models.embedded import file_digest
 
         dhash = data_hash(rows)
-        key = hashlib.sha256(json.dumps([self.base_fingerprint.removeprefix("embedded:"), dhash,
+        key = hashlib.sha256(json.dumps([self._train_digest, dhash,
                                          config.run_fingerprint()], sort_keys=True).encode()).hexdigest()[:16]
         folder = folder.with_name(f"{folder.name}-{key}")
         gguf = folder / "adapter.gguf"

@@ -12,6 +12,7 @@ A backend declares what it supports by default with the `supports_*` class attri
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -38,7 +39,9 @@ class Message:
 class Request:
     """One call to a model: messages plus generation parameters.
 
-    `json_schema` and `grammar` constrain the output where the backend supports it.
+    `json_schema`, `grammar` and `choice` constrain the output where the backend supports it: `choice` asks for
+    exactly one of the strings, sent the way the server takes it (guided choice, a grammar, or a JSON-schema enum
+    whose answer the backend unwraps).
     """
 
     messages: tuple[Message, ...]
@@ -47,6 +50,7 @@ class Request:
     stop: tuple[str, ...] = ()
     json_schema: dict[str, Any] | None = None
     grammar: str | None = None
+    choice: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # by hand: dataclasses.asdict deep-copies, which made hashing a 77-label schema 5x slower
@@ -57,6 +61,7 @@ class Request:
             "stop": list(self.stop),
             "json_schema": self.json_schema,
             "grammar": self.grammar,
+            "choice": None if self.choice is None else list(self.choice),
         }
 
     def key(self) -> str:
@@ -74,20 +79,72 @@ class Completion:
     cached_tokens: int = 0
     finish_reason: str = "stop"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the model the server says answered (the response's `model`), where it says one
+    served_model: str | None = None
+    #: the server's `system_fingerprint` (its backend configuration), where it gives one
+    system_fingerprint: str | None = None
+
+
+#: how a server takes a constraint on the output (the request body each sends: docs/endpoints.md)
+Dialect = Literal["llama.cpp", "structured_outputs", "guided", "sglang", "response_format", "none"]
+#: a profile that can be forced (`--capabilities`, RUNGWISE_CAPABILITIES) instead of discovered, and the
+#: constrained-output methods it stands for: (grammar, choice, json_schema, dialect)
+_PROFILE_METHODS: dict[str, tuple[bool, bool, bool, Dialect]] = {
+    "grammar": (True, False, True, "llama.cpp"),
+    "choice": (False, True, True, "structured_outputs"),
+    "guided": (False, True, True, "guided"),
+    "sglang": (True, False, True, "sglang"),
+    "json_schema": (False, False, True, "response_format"),
+    "none": (False, False, False, "none"),
+}
+PROFILES = ("auto", *_PROFILE_METHODS)
 
 
 @dataclass(frozen=True)
 class Capabilities:
     """What a model can do, as discovered when it was opened."""
 
-    #: takes a GBNF grammar (llama.cpp)
+    #: takes a GBNF grammar (llama.cpp's `grammar`, SGLang's `ebnf`)
     grammar: bool = False
-    #: takes a JSON schema for the output (llama.cpp's `json_schema`, or OpenAI's `response_format`)
+    #: takes a JSON schema for the output (llama.cpp's `json_schema`, vLLM's structured outputs, `response_format`)
     json_schema: bool = False
     #: counts tokens with its own tokenizer (`count_tokens` answers); otherwise counts are estimates
     tokenize: bool = False
     #: how many requests the backend serves well at once
     max_concurrency: int = 4
+    #: takes a closed set of strings (vLLM's guided choice); a label set then needs no grammar
+    choice: bool = False
+    #: the request fields a constraint travels in
+    dialect: Dialect = "none"
+    #: the context window in tokens, where the server tells it
+    context_length: int | None = None
+    #: answers with token log-probabilities when asked (None: unknown)
+    logprobs: bool | None = None
+    #: "discovered", or "forced: <profile>" when a profile was forced (`--capabilities`)
+    source: str = "discovered"
+
+    def methods(self) -> list[str]:
+        """The constrained-output methods, in the words `rungwise models` prints."""
+        return [name for name, on in (("grammar", self.grammar), ("choice", self.choice),
+                                      ("json_schema", self.json_schema)) if on]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"grammar": self.grammar, "choice": self.choice, "json_schema": self.json_schema,
+                "dialect": self.dialect, "tokenize": self.tokenize, "context_length": self.context_length,
+                "logprobs": self.logprobs, "max_concurrency": self.max_concurrency, "source": self.source}
+
+
+def forced_capabilities(found: Capabilities, profile: str) -> Capabilities:
+    """`found` with its constrained-output methods replaced by a forced `profile` (tests run every path against
+    one real server this way); tokenizer, context and concurrency stay what the server offers."""
+    if profile not in PROFILES:
+        raise ModelError(f"Unknown capability profile {profile!r}. Use one of: {', '.join(PROFILES)}.")
+    if profile == "auto":
+        return found
+    grammar, choice, schema, dialect = _PROFILE_METHODS[profile]
+    return dataclasses.replace(found, grammar=grammar, choice=choice, json_schema=schema, dialect=dialect,
+                               source=f"forced: {profile}")
+
 
 
 @dataclass(frozen=True)
@@ -148,7 +205,8 @@ class Model(ABC):
         return ModelInfo(
             fingerprint=self.fingerprint, served_model=self.name, server_kind="unknown",
             capabilities=Capabilities(grammar=self.supports_grammar, json_schema=self.supports_json_schema,
-                                      max_concurrency=self.max_concurrency))
+                                      max_concurrency=self.max_concurrency,
+                                      dialect="llama.cpp" if self.supports_grammar else "none"))
 
     async def open(self) -> ModelInfo:
         """Start or reach the model and discover what it can do; idempotent. The default declares the class's
@@ -163,6 +221,11 @@ class Model(ABC):
 
     async def count_tokens(self, text: str) -> int | None:
         """Tokens in `text` by the model's own tokenizer, or None when the backend cannot tell."""
+        return None
+
+    async def served_now(self) -> str | None:
+        """The model the server says answers now, or None when it cannot tell (cached answers are then used
+        whatever model they name). The Runner asks before it serves answers from the cache."""
         return None
 
     def tuner(self) -> Tuner | None:

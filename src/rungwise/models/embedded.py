@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rungwise.errors import ModelUnavailable
-from rungwise.models.base import Capabilities, Completion, ModelInfo, Request, Tuner
+from rungwise.models.base import Capabilities, Completion, ModelInfo, Request, Tuner, forced_capabilities
 from rungwise.models.openai_http import OpenAIHttpModel
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -146,7 +146,7 @@ class EmbeddedModel(OpenAIHttpModel):
     fine_tunable = True
 
     def __init__(self, *, lora_paths: Sequence[Path] = (), gguf_path: Path | None = None, n_parallel: int = 1,
-                 server: EmbeddedServer | None = None) -> None:
+                 server: EmbeddedServer | None = None, capabilities: str | None = None) -> None:
         self.server = server or EmbeddedServer(gguf_path, lora_paths=lora_paths, n_parallel=n_parallel)
         self._owns_server = server is None
         parts = [f"embedded:{MODEL_ALIAS}:{file_digest(self.server.gguf_path)[:16]}"]
@@ -155,6 +155,7 @@ class EmbeddedModel(OpenAIHttpModel):
             self.server.base_url or "http://127.0.0.1:0/v1", MODEL_ALIAS, max_concurrency=self.server.n_parallel,
             fingerprint="+".join(parts),
             timeout_s=120.0,  # a local model on a busy machine is slow, not dead: long prompts take seconds
+            capabilities=capabilities,
         )
 
     async def open(self) -> ModelInfo:
@@ -163,10 +164,11 @@ class EmbeddedModel(OpenAIHttpModel):
         elif self.base_url != self.server.base_url:
             self.base_url = self.server.base_url
         if self._info is None:
+            found = Capabilities(grammar=True, json_schema=True, tokenize=True, max_concurrency=self.max_concurrency,
+                                 dialect="llama.cpp", context_length=self.server.n_ctx, logprobs=True)
             self._info = ModelInfo(
                 fingerprint=self.fingerprint, served_model=MODEL_ALIAS, server_kind="llama.cpp",
-                capabilities=Capabilities(grammar=True, json_schema=True, tokenize=True,
-                                          max_concurrency=self.max_concurrency))
+                capabilities=forced_capabilities(found, self.profile))
         return self._info
 
     async def complete(self, request: Request) -> Completion:

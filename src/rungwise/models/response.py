@@ -95,9 +95,21 @@ class Choice(_Lenient):
         return value if isinstance(value, str) and value else "stop"
 
 
+def _short_text(value: Any) -> str | None:
+    """A name the server gives (its model, its fingerprint): a string of at most 200 characters, else unknown."""
+    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+
+
 class ChatResponse(_Lenient):
     choices: list[Choice]
     usage: Usage = Usage()
+    model: str | None = None
+    system_fingerprint: str | None = None
+
+    @field_validator("model", "system_fingerprint", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> str | None:
+        return _short_text(value)
 
     @field_validator("choices")
     @classmethod
@@ -121,6 +133,9 @@ class ChatAnswer:
     prompt_tokens: int | None
     completion_tokens: int | None
     cached_tokens: int | None
+    #: the model the server says answered, and its system fingerprint (None where it says nothing usable)
+    served_model: str | None = None
+    system_fingerprint: str | None = None
 
     @property
     def usage_known(self) -> bool:
@@ -149,7 +164,8 @@ def parse_chat(data: Any) -> ChatAnswer:
     usage = resp.usage
     return ChatAnswer(text=choice.message.content, finish_reason=choice.finish_reason,
                       prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                      cached_tokens=usage.cached_tokens)
+                      cached_tokens=usage.cached_tokens, served_model=resp.model,
+                      system_fingerprint=resp.system_fingerprint)
 
 
 @dataclass(frozen=True)
@@ -160,6 +176,8 @@ class ModelEntry:
     aliases: tuple[str, ...] = ()
     owned_by: str | None = None
     meta: dict[str, Any] | None = field(default=None, compare=False)
+    #: the context window it states (vLLM's and SGLang's `max_model_len`, llama.cpp's `n_ctx_train`, others')
+    context_length: int | None = None
 
 
 def parse_models(data: Any) -> list[ModelEntry]:
@@ -176,10 +194,15 @@ def parse_models(data: Any) -> list[ModelEntry]:
         if isinstance(aliases, str):
             aliases = [aliases]
         meta = entry.get("meta")
+        context = next((token_count(v) for v in (entry.get("max_model_len"), entry.get("context_length"),
+                                                  entry.get("context_window"),
+                                                  meta.get("n_ctx_train") if isinstance(meta, dict) else None)
+                        if token_count(v)), None)
         found.append(ModelEntry(
             id=entry["id"] if isinstance(entry.get("id"), str) else None,
             aliases=tuple(a for a in aliases if isinstance(a, str)) if isinstance(aliases, list) else (),
             owned_by=entry["owned_by"] if isinstance(entry.get("owned_by"), str) else None,
             meta=meta if isinstance(meta, dict) and meta else None,
+            context_length=context,
         ))
     return found

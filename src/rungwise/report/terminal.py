@@ -99,6 +99,19 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         f"{result.stats.resumed} results kept from an interrupted run; generation budget "
         f"{result.budget['max_tokens']} tokens ({escape(result.budget['reason'])})[/dim]"
     )
+    changed = result.extra.get("served_model_changed")
+    if changed:
+        console.print(f"[yellow]served model changed:[/yellow] {escape(str(changed))}")
+    bills = result.extra.get("finetune_costs") or {}
+    for name, base in (result.extra.get("stale_adapters") or {}).items():
+        bill = bills.get(name) or {}
+        redo = (f"; retraining it costs about {bill['training']:.2f} {result.costs[name].currency}, "
+                f"{bill['retraining_per_year']:.2f} a year at the task's base-model updates"
+                if "training" in bill and name in result.costs else "")
+        console.print(f"[yellow]stale adapter:[/yellow] {escape(name)} was trained on "
+                      f"{escape(base)}, not on the model served now{redo}")
+    if result.extra.get("token_counts"):
+        console.print(f"[dim]token counts of the estimates: {escape(str(result.extra['token_counts']))}[/dim]")
     if result.stats.server_failures:
         console.print(f"[yellow]the server failed {result.stats.server_failures} rows[/yellow] (answers that were not a "
                       "chat completion after every retry: scored 0, failure kind 'server'; a resumed run asks again)")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rungwise.progress import ProgressSink, report
 from rungwise.retrieval.budget import fit_to_budget
 from rungwise.retrieval.corpus import Document, load_corpus
 from rungwise.retrieval.index import RetrievalIndex, RetrievalSettings
@@ -30,7 +31,8 @@ def doc_text(doc: Document) -> str:
 class CorpusCache:
     """A task's corpus documents and retrieval indexes, loaded and built once per climb."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: ProgressSink | None = None) -> None:
+        self.progress = progress
         self._documents: dict[Path, list[Document]] = {}
         self._indexes: dict[tuple[Path, RetrievalSettings], RetrievalIndex] = {}
 
@@ -45,8 +47,11 @@ class CorpusCache:
         settings = RetrievalSettings(chunk_words=spec.chunk_words, overlap_words=spec.chunk_overlap)
         key = (task.corpus_path, settings)
         if key not in self._indexes:
+            name = task.corpus_path.name
+            report(self.progress, "indexing", name, 0, 1)
             self._indexes[key] = RetrievalIndex.build(self.documents(task.corpus_path), settings, cache_dir,
                                                       embedder=embedder)
+            report(self.progress, "indexing", name, 1, 1)
         return self._indexes[key]
 
 

@@ -88,12 +88,14 @@ class SharedResources:
     owned_models: list[Model] = field(default_factory=list)
     knn: dict[tuple[str, ...], KnnSelector] = field(default_factory=dict)
     corpus: CorpusCache | None = None
+    #: where embedding and indexing report their progress (the climb's sink)
+    progress: ProgressSink | None = None
 
     def get_embedder(self) -> Any:
         if self.embedder is None:
-            from rungwise.embeddings import default_embedder
+            from rungwise.embeddings import ReportingEmbedder, default_embedder
 
-            self.embedder = default_embedder()
+            self.embedder = ReportingEmbedder(default_embedder(), self.progress)
         return self.embedder
 
     def knn_selector(self, pool: list[Example], cache_dir: Path | None) -> KnnSelector:
@@ -108,7 +110,7 @@ class SharedResources:
         if self.corpus is None:
             from rungwise.retrieval.shared import CorpusCache
 
-            self.corpus = CorpusCache()
+            self.corpus = CorpusCache(self.progress)
         return self.corpus
 
 

@@ -1,7 +1,9 @@
 """Constrained output: the answer forced into the label set or the task's JSON schema by the backend.
 
-llama.cpp takes a GBNF grammar (labels) or a JSON schema; OpenAI-compatible servers take `response_format`
-with a JSON schema. A backend without the capability gets no constrained variant: it is skipped, not faked.
+The constraint goes the way the server takes it (its capabilities, found once by `open()`): a label set as a GBNF
+grammar where there are grammars (llama.cpp, SGLang), else as a closed choice (`Request.choice`: vLLM's guided
+choice, or a JSON-schema enum the backend reads the label back from); a JSON task's schema as a JSON schema. A
+backend with none of these gets no constrained variant: it is skipped, not faked, and `why_unconstrained` says why.
 
 `constrained_twin` is the one way a rung adds the constrained twin of a variant. A twin's budget covers the
 longest spelling the grammar allows (a model may spell a label in more, smaller tokens than its canonical
@@ -20,6 +22,7 @@ from typing import Any
 
 from rungwise.data import Example
 from rungwise.models.base import ModelInfo, Request
+from rungwise.models.constraints import choice_grammar
 from rungwise.rungs.base import GenerationBudget, Variant
 from rungwise.task import Task
 
@@ -28,12 +31,8 @@ ENUM_MAX_VALUES = 8
 ENUM_MIN_ROWS = 30
 
 
-def _gbnf_literal(text: str) -> str:
-    return json.dumps(text)  # GBNF string literals share JSON's escapes for quotes, backslashes and controls
-
-
 def label_grammar(labels: list[str]) -> str:
-    return "root ::= " + " | ".join(_gbnf_literal(label) for label in labels)
+    return choice_grammar(labels)
 
 
 def infer_json_schema(targets: list[str]) -> tuple[dict[str, Any], str] | None:
@@ -91,8 +90,8 @@ def constraint_for(task: Task, info: ModelInfo) -> dict[str, Any] | None:
     if kind == "label" and task.labels:
         if caps.grammar:
             return {"grammar": label_grammar(task.labels)}
-        if caps.json_schema:
-            return {"json_schema": {"type": "string", "enum": list(task.labels)}}
+        if caps.choice or caps.json_schema:  # guided choice, or a JSON-schema enum the backend unwraps
+            return {"choice": tuple(task.labels)}
     if kind == "json" and caps.json_schema:
         found = json_constraint_schema(task)
         if found is not None:
@@ -139,6 +138,7 @@ def constrained_twin(variant: Variant, task: Task, info: ModelInfo, budget: Gene
 
     config: dict[str, Any] = {k: v for k, v in variant.config.items() if k != "adapter"}
     config["constraint"] = sorted(constraint)
+    config["method"] = info.capabilities.dialect
     if "adapter" in variant.config:
         config["adapter_of"] = variant.name
     if task.spec.output.type == "json":
@@ -156,9 +156,17 @@ def with_constrained_twin(variant: Variant, task: Task, info: ModelInfo, budget:
     return [variant] if twin is None else [variant, twin]
 
 
-def why_unconstrained(task: Task, info: ModelInfo) -> str:
+def why_unconstrained(task: Task, info: ModelInfo) -> str | None:
+    """Why this task gets no constrained variants on this model, or None when it gets them."""
+    if not task.spec.output.constrained:
+        return "turned off in task.toml ([output] constrained = false)"
     if task.spec.output.type == "text":
         return "free-text output has nothing to constrain"
     if task.spec.output.type == "json" and json_constraint_schema(task) is None:
         return "no schema, fields or JSON train targets to build a schema from"
-    return f"the backend ({info.served_model}) supports neither grammars nor JSON schemas"
+    if constraint_for(task, info) is not None:
+        return None
+    caps = info.capabilities
+    forced = f", {caps.source}" if caps.source != "discovered" else ""
+    return (f"the server ({info.server_kind}{forced}) takes no constraint on its output: no grammar, guided "
+            "choice or JSON schema")

@@ -78,7 +78,7 @@ class FinetuneRung(Rung):
         if context.curve or task.spec.finetune.curve:
             variants += self._curve(task, context, tuner, rows, variants[0])
         if task.corpus_path is not None and task.spec.finetune.with_rag:
-            index = context.resources.corpus_cache().index(task, context.cache_dir, context.resources.embedder)
+            index = context.resources.corpus_cache().index(task, context.cache_dir, context.resources.get_embedder())
             passages = hybrid_passages(task, index)
             rows = [(rag_messages(task, passages(ex.input), ex.input), ex.target) for ex in pool]
             variants += self._variants(task, context, tuner, "finetune-rag", rows,

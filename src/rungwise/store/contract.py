@@ -53,6 +53,9 @@ class ResultRow:
     from_cache: bool
     extras: dict[str, float]
     request_key: str | None = None
+    #: the model the server said answered (the response's `model`), and its `system_fingerprint`
+    served_model: str | None = None
+    system_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ RUN_COLS = ("id", "task_name", "task_folder", "task_hash", "model", "settings_js
             "finished_at", "summary_json")
 RESULT_COLS = ("run_id", "variant", "example_id", "request_key", "output", "parsed", "score", "failure",
                "prompt_tokens", "completion_tokens", "cached_tokens", "latency_s", "from_cache", "extras_json",
-               "created_at")
+               "created_at", "served_model", "system_fingerprint")
 #: each table's primary key (what an insert conflicts on)
 KEYS: dict[str, tuple[str, ...]] = {
     "runs": ("id",), "results": ("run_id", "variant", "example_id"), "response_cache": ("model", "request_key"),
@@ -356,7 +359,8 @@ class Store:
             (
                 run_id, row.variant, row.example_id, row.request_key, row.output, row.parsed, row.score,
                 row.failure, row.prompt_tokens, row.completion_tokens, row.cached_tokens, row.latency_s,
-                int(row.from_cache), json.dumps(row.extras, sort_keys=True), now,
+                int(row.from_cache), json.dumps(row.extras, sort_keys=True), now, row.served_model,
+                row.system_fingerprint,
             )
             for row, _ in rows
         ]
@@ -368,7 +372,8 @@ class Store:
 
     def results(self, run_id: str, variant: str | None = None) -> list[ResultRow]:
         sql = ("SELECT variant, example_id, output, parsed, score, failure, prompt_tokens, completion_tokens, "
-               "cached_tokens, latency_s, from_cache, extras_json, request_key FROM results WHERE run_id=?")
+               "cached_tokens, latency_s, from_cache, extras_json, request_key, served_model, system_fingerprint "
+               "FROM results WHERE run_id=?")
         args: tuple[Any, ...] = (run_id,)
         if variant is not None:
             sql += " AND variant=?"
@@ -376,7 +381,7 @@ class Store:
         with self._read() as c:
             rows = c.all(sql + f" ORDER BY {self.order_column}", args)
         return [ResultRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]), json.loads(r[11]),
-                          r[12]) for r in rows]
+                          r[12], r[13], r[14]) for r in rows]
 
     def done_examples(self, run_id: str, variant: str) -> set[str]:
         # a row the server failed (a malformed answer) is not done: a resumed run asks again

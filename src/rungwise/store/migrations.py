@@ -100,7 +100,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
-    # 005 is taken (the served model, on another branch); numbers are names, applied in list order
+    (
+        "005_served_model",
+        """
+        ALTER TABLE results ADD COLUMN served_model TEXT;
+        ALTER TABLE results ADD COLUMN system_fingerprint TEXT;
+        """,
+    ),
     (
         "006_baselines",
         """
