@@ -73,6 +73,17 @@ def test_a_changed_prompt_that_costs_accuracy_fails_the_gate(tmp_path: Path) -> 
     (verdict,) = outcome.verdicts
     assert verdict.status == "regressed" and verdict.diff.difference == pytest.approx(-0.5)
     assert not outcome.passed and "1 regressed" in outcome.verdict_line()
+    assert outcome.model is not None and not outcome.model.changed and "another model" not in outcome.verdict_line()
+
+
+def test_the_gate_says_when_the_model_is_not_the_baselines(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 20)
+    db = tmp_path / "s.db"
+    base = climb(folder, _wrong_on(set()), ClimbOptions(rungs=["baseline"], store_path=db))
+    outcome = gate(folder, base.run_id, _wrong_on({1}), store_path=db)
+    assert outcome.model is not None and outcome.model.changed
+    assert "on another model than the baseline's" in outcome.verdict_line()
+    assert outcome.to_dict()["model"]["model_b"] != outcome.to_dict()["model"]["model_a"]
 
 
 def test_a_small_eval_cannot_rule_out_the_margin_and_says_how_many_rows(tmp_path: Path) -> None:

@@ -336,6 +336,8 @@ def gate(
     if as_json:
         out.print_json(json.dumps(outcome.to_dict()))
     else:
+        for note in outcome.model.lines() if outcome.model is not None else []:
+            out.print(f"[yellow]{escape(note)}[/yellow]")
         for v in outcome.verdicts:
             d = v.diff
             need = f", about {v.rows_needed} rows would rule out the margin" if v.rows_needed else ""

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from xml.etree import ElementTree
 
 from rungwise.climb import ClimbResult, climb
-from rungwise.compare import VariantDiff, compare_runs
+from rungwise.compare import ModelChange, VariantDiff, compare_runs, model_change
 from rungwise.errors import StoreError
 from rungwise.models.base import Model
 from rungwise.options import NOT_SET, ClimbOptions
@@ -69,6 +69,8 @@ class GateResult:
     margin: float | None = None
     allow_underpowered: bool = False
     verdicts: list[GateVerdict] = field(default_factory=list)
+    #: the model of the new run against the baseline's (served models, stale adapters)
+    model: ModelChange | None = None
 
     def __post_init__(self) -> None:
         if not self.verdicts:
@@ -92,6 +94,8 @@ class GateResult:
         """The gate's answer in one line, for a CI log."""
         against = f"against run {self.baseline_run} (new run {self.result.run_id})"
         rule = f"margin {self.margin * 100:g} points" if self.margin is not None else "no margin: significant drops only"
+        if self.model is not None and self.model.changed:
+            against += ", on another model than the baseline's"
         if self.passed:
             short = [v for v in self.verdicts if v.status == "underpowered"]
             note = f"; {len(short)} variant(s) underpowered, allowed" if short else ""
@@ -105,7 +109,8 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "verdict": self.verdict_line(), "baseline_run": self.baseline_run,
                 "run_id": self.result.run_id, "margin": self.margin, "allow_underpowered": self.allow_underpowered,
-                "variants": [v.to_dict() for v in self.verdicts]}
+                "variants": [v.to_dict() for v in self.verdicts],
+                "model": self.model.to_dict() if self.model is not None else None}
 
     def junit_xml(self) -> str:
         """The verdicts as a JUnit XML test suite (one test case per variant), which CI systems show natively."""
@@ -148,4 +153,5 @@ def gate(task: Task | str | Path, baseline: str | None = None, model: str | Mode
                                sample=settings.get("sample") if not settings.get("full") else NOT_SET,
                                seed=settings.get("seed"))
         result = climb(loaded, model, options)
-        return GateResult(ref.id, result, compare_runs(store, ref.id, result.run_id), margin, allow_underpowered)
+        return GateResult(ref.id, result, compare_runs(store, ref.id, result.run_id), margin, allow_underpowered,
+                          model=model_change(store, ref.id, result.run_id))
