@@ -60,3 +60,23 @@ def small_banking77(tmp_path: Path, n: int, train: slice) -> Path:
     labels = (ROOT / "examples" / "banking77" / "labels.json").read_text()
     pool = [{"input": ex.input, "target": ex.target} for ex in src.train[train]]
     return write_task(tmp_path / "b77", toml, pool, rows, {"labels.json": labels})
+
+
+def kill_9_after(proc: Any, count: Any, at_least: int, wait_s: float = 240) -> None:
+    """Kill `proc` with SIGKILL once `count()` (rows stored so far; it may raise while the store is not made yet)
+    reaches `at_least`, and check that it was killed rather than finished."""
+    import signal
+    import time
+
+    deadline = time.time() + wait_s
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            done = count()
+        except Exception:  # noqa: BLE001 - the climb has not made its tables yet
+            continue
+        if done >= at_least:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the climb finished before it could be killed"

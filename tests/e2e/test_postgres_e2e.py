@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from rungwise.climb import ClimbOptions, climb
 from rungwise.models.embedded import EmbeddedModel
 from rungwise.store import Store
 
-from helpers import small_banking77
+from helpers import kill_9_after, small_banking77
 
 
 def _rows(url: str) -> dict[str, str]:
@@ -56,18 +54,7 @@ def test_kill_9_midway_on_postgres_then_resume(pg_url: str, tmp_path: Path) -> N
     cmd = [sys.executable, "-m", "rungwise", "climb", str(folder), "--rungs", "baseline", "--store", pg_url, "--json"]
     env = {**os.environ, "RUNGWISE_CACHE_DIR": str(tmp_path / "cache")}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        try:
-            done_before = len(_rows(pg_url))
-        except Exception:  # the climb has not made its tables yet
-            continue
-        if done_before >= 4:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the climb finished before it could be killed"
+    kill_9_after(proc, lambda: len(_rows(pg_url)), 4)
     kept = _rows(pg_url)
     assert 4 <= len(kept) < 12
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from rungwise.models.openai_http import OpenAIHttpModel
 from rungwise.store import Store
 
 from e2e.faulty_proxy import FaultyProxy
-from helpers import small_banking77
+from helpers import kill_9_after, small_banking77
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,21 +49,12 @@ def test_kill_9_midway_then_resume(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "rungwise", "climb", str(folder), "--rungs", "baseline", "--store", str(db), "--json"]
     env = {**os.environ, "RUNGWISE_CACHE_DIR": str(tmp_path / "cache")}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    done_before = 0
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        if db.exists():
-            try:
-                with sqlite3.connect(db, timeout=5) as conn:
-                    done_before = conn.execute("SELECT count(*) FROM results").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
-            if done_before >= 4:
-                proc.send_signal(signal.SIGKILL)
-                break
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the climb finished before it could be killed"
+
+    def stored() -> int:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:  # never creates the file
+            return int(conn.execute("SELECT count(*) FROM results").fetchone()[0])
+
+    kill_9_after(proc, stored, 4)
     with sqlite3.connect(db) as conn:
         kept = dict(conn.execute("SELECT example_id, output FROM results").fetchall())
     assert 4 <= len(kept) < 12
