@@ -136,6 +136,9 @@ def test_two_models_at_their_own_prices_and_the_frontier(tmp_path: Path) -> None
     assert f.recommended.key == cheapest_meeting.key
     data = result.to_dict()
     assert [m["label"] for m in data["models"]] == ["<b>cheap</b>", "dear"] and data["frontier"]["recommended"]
+    unlabelled = climb_models(task, [ModelChoice("fake", model=FakeModel(name="c")), ModelChoice("fake", model=FakeModel(name="d"))],
+                              ClimbOptions(rungs=["baseline"], store_path=db))
+    assert unlabelled.labels == ["fake #1", "fake #2"]
     # every run's record holds the frontier: its report shows it, the label escaped
     with Store(db) as store:
         report = load_report(store, a.run_id)

@@ -164,6 +164,7 @@ def climb_models(task: Task, models: Sequence[ModelChoice], options: ClimbOption
     options = options or ClimbOptions()
     if not models:
         raise TaskError("No model to climb: give --model (once or more) or [[models]] in task.toml.")
+    models = _labelled(list(models))  # a choice without a label is called by its name or spec
     results: list[ClimbResult] = []
     for choice in models:
         sink = _prefixed(progress, choice.label) if progress is not None and len(models) > 1 else progress
