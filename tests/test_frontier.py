@@ -63,11 +63,18 @@ def test_when_the_cheapest_is_also_the_best_it_is_weighed_against_the_other_mode
 
 def test_says_when_no_point_meets_the_target() -> None:
     f = build_frontier([_p("a", "prompt", 0.4, 1.0), _p("b", "prompt", 0.6, 3.0)], 0.9)
-    assert f.recommended is None and f.rival is None and f.comparison is None
+    assert f.recommended is None
     assert f.recommendation.startswith("No model meets the target of 90%: the best of 2 points from 2 models is b's")
+    # what the best point buys over the next cheaper point of the frontier, paired
+    assert f.rival is not None and f.rival.key == "a / prompt"
+    assert f.comparison is not None and f.comparison.a == "a / prompt" and abs(f.comparison.difference - 0.2) < 1e-9
+    assert ("Over the next cheaper point on the frontier, a / prompt (at a third of its cost), b / prompt gains "
+            "+20.0 points on the same 10 rows") in f.recommendation
     assert [m.meets_target for m in f.models] == [False, False]
     d = f.to_dict()
     assert d["recommended"] is None and [p["on_frontier"] for p in d["points"]] == [True, True]
+    alone = build_frontier([_p("a", "prompt", 0.4, 1.0)], 0.9)
+    assert alone.rival is None and alone.comparison is None and "Over the next" not in alone.recommendation
 
 
 def test_without_prices_the_frontier_is_in_tokens() -> None:

@@ -83,9 +83,10 @@ class Frontier:
     #: the cheapest point that meets the target (None: none does)
     recommended: Point | None
     #: what the recommendation is weighed against: the best-scoring point, else another model's cheapest
-    #: point that meets the target
+    #: point that meets the target; when none meets, the frontier's next cheaper point below the best one
     rival: Point | None
-    #: the paired test of `rival` (b) against `recommended` (a) on the eval rows both scored
+    #: the paired test of `rival` (b) against `recommended` (a) on the eval rows both scored; when none meets
+    #: the target, of the best point (b) against `rival` (a)
     comparison: Comparison | None
     recommendation: str
 
@@ -196,7 +197,12 @@ def build_frontier(points: Sequence[Point], target: float) -> Frontier:
             rival = best
         else:
             rival = _cheapest([p for p in meeting if p.model != recommended.model], axis)
-    comparison = paired(recommended, rival) if recommended is not None and rival is not None else None
+    elif best is not None and len(front) > 1 and front[-1].key == best.key:
+        rival = front[-2]  # none meets: what the best point buys over the next cheaper non-dominated one
+    if rival is not None:
+        comparison = paired(recommended, rival) if recommended is not None else paired(rival, best) if best else None
+    else:
+        comparison = None
     models: list[ModelBest] = []
     for label in dict.fromkeys(p.model for p in points):
         own = [p for p in points if p.model == label]
@@ -215,9 +221,19 @@ def _recommend(points: Sequence[Point], target: float, axis: Axis, recommended: 
     basis = "" if axis == "cost" else " (the task sets no token prices: cost is tokens per call)"
     if recommended is None:
         models = len({p.model for p in points})
-        return (f"No model meets the target of {target:.0%}: the best of {len(points)} points from {models} models is "
+        text = (f"No model meets the target of {target:.0%}: the best of {len(points)} points from {models} models is "
                 f"{_what(best)} at {_score(best)}, {_describe_cost(best, axis)}{basis}. The frontier: "
                 + "; ".join(f"{p.key} {p.score:.1%} at {_describe_cost(p, axis).split(',')[0]}" for p in front) + ".")
+        if rival is not None and comparison is not None:
+            c = comparison
+            n = sum(1 for i in rival.row_scores if i in best.row_scores)
+            share = share_words(cost_of(rival, axis), cost_of(best, axis))
+            unit = "cost" if axis == "cost" else "tokens per call"
+            text += (f" Over the next cheaper point on the frontier, {rival.key} (at {share} its {unit}), {best.key} "
+                     f"gains {c.difference * 100:+.1f} points on the same {n} rows (95% CI [{c.low * 100:+.1f}, "
+                     f"{c.high * 100:+.1f}], p={c.p_value:.3g}, {c.method}): "
+                     f"{'a significant difference' if c.significant else 'no measurable difference on these rows'}.")
+        return text
     sentences = [f"Ship {_what(recommended)}: the cheapest point that meets the target of {target:.0%}, at "
                  f"{_score(recommended)} on {recommended.n} eval rows, {_describe_cost(recommended, axis)}{basis}."]
     if rival is not None:
