@@ -262,6 +262,7 @@ def to_climb_result(report: ClimbReport) -> ClimbResult:
         variants=variants, skipped=d.get("skipped", {}), recommendation=d.get("recommendation", ""),
         shipped=d.get("shipped"), budget=d.get("budget") or {"max_tokens": 0, "stop": [], "reason": "unknown"},
         stats=stats, costs=costs, decision=decision, checks=checks, curves=list(d.get("curves") or []),
+        extra={"frontier": d["frontier"]} if d.get("frontier") else {},
     )
 
 
