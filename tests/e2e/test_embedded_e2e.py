@@ -174,10 +174,13 @@ def test_derived_constrained_answers_equal_real_constrained_calls(
     the derivation switched off makes every constrained call, and its answers equal the derived ones."""
     from rungwise.runner import Runner
 
-    folder = _small_banking(tmp_path, n=40)
-    derived_run = climb(folder, embedded, ClimbOptions(rungs=["prompt"], store_path=tmp_path / "derived.db"))
+    folder = small_banking77(tmp_path, 30, slice(1000))  # the kNN few-shot rung: most of its answers fit
+    toml = folder / "task.toml"
+    toml.write_text(toml.read_text().replace('selection = ["fixed", "knn"]', 'selection = ["knn"]'))
+    options = {"rungs": ["fewshot"], "all_rungs": True}
+    derived_run = climb(folder, embedded, ClimbOptions(**options, store_path=tmp_path / "derived.db"))
     derived = {r.example_id: r.output for r in Store(tmp_path / "derived.db").results(derived_run.run_id)
-               if r.variant == "prompt-constrained" and r.extras.get("derived") == 1.0}
+               if r.variant == "fewshot-knn-constrained" and r.extras.get("derived") == 1.0}
     assert len(derived) >= 5, "too few fitting answers on these rows to check anything"
 
     real_run_of = Runner.run
@@ -186,8 +189,8 @@ def test_derived_constrained_answers_equal_real_constrained_calls(
         return await real_run_of(self, variant, examples, model, None)
 
     monkeypatch.setattr(Runner, "run", without_twins)
-    called = climb(folder, embedded, ClimbOptions(rungs=["prompt"], store_path=tmp_path / "called.db"))
+    called = climb(folder, embedded, ClimbOptions(**options, store_path=tmp_path / "called.db"))
     assert called.stats.derived == 0
     real = {r.example_id: r.output for r in Store(tmp_path / "called.db").results(called.run_id)
-            if r.variant == "prompt-constrained"}
+            if r.variant == "fewshot-knn-constrained"}
     assert {i: real[i] for i in derived} == derived
