@@ -151,9 +151,19 @@ class DistillJob:
 
         task, options = self.task, self.options
         rung = _rung_of(options.teacher)
-        same_model = self._teacher is self._student
+        # the inputs first: a bad unlabelled.jsonl is an error before any model starts
+        cache_dir = resolve_cache_dir(options.cache_dir)
+        rows = options.rows or task.spec.finetune.max_examples
+        resources = SharedResources(progress=self._progress)
+        twins = (eval_twins(resources.get_embedder(), cache_dir, NEAR_DUPLICATE)
+                 if task.spec.checks.near_duplicates else None)
+        chosen = select_inputs(task, rows, twins=twins)
+        human = chosen if chosen.source == "train" else select_inputs(task, rows, source="train", twins=twins)
         student_fp = run_interruptibly(_fingerprint(self._student))
-        teacher_fp = student_fp if same_model else run_interruptibly(_fingerprint(self._teacher))
+        teacher_fp = student_fp if self._teacher is self._student else run_interruptibly(_fingerprint(self._teacher))
+        if teacher_fp == student_fp:  # one model: one server, one run
+            self._teacher = self._student
+        same_model = self._teacher is self._student
         thash = task_hash(task)
         run: RunInfo | None
         with Store(options.store_path) as store:
@@ -180,8 +190,7 @@ class DistillJob:
         if run.task_hash != thash:
             raise TaskError(f"{task.folder} changed since run {run.id} (its task.toml, train, eval or corpus): climb "
                             "it again, or name a run of the task as it is now with --run.")
-        cache_dir = resolve_cache_dir(options.cache_dir)
-        return run_interruptibly(self._distill(run, teacher_run, cache_dir))
+        return run_interruptibly(self._distill(run, teacher_run, cache_dir, chosen, human, resources))
 
     def _climb(self, rungs: list[str], model: Model) -> None:
         from rungwise.climb import ClimbJob, ClimbOptions
@@ -196,15 +205,9 @@ class DistillJob:
             remove()
 
     # -- label, train, score ------------------------------------------------------------------------------
-    async def _distill(self, run: RunInfo, teacher_run: RunInfo, cache_dir: Path) -> DistillResult:
-        task, options = self.task, self.options
-        rows = options.rows or task.spec.finetune.max_examples
-        resources = SharedResources(progress=self._progress)
-        twins = (eval_twins(resources.get_embedder(), cache_dir, NEAR_DUPLICATE)
-                 if task.spec.checks.near_duplicates else None)
-        chosen = select_inputs(task, rows, twins=twins)
-        human_inputs = chosen if chosen.source == "train" else select_inputs(task, rows, source="train", twins=twins)
-        with Store(options.store_path) as store:
+    async def _distill(self, run: RunInfo, teacher_run: RunInfo, cache_dir: Path, chosen: DistillInputs,
+                       human_inputs: DistillInputs, resources: SharedResources) -> DistillResult:
+        with Store(self.options.store_path) as store:
             return await self._in_store(store, run, teacher_run, cache_dir, chosen, human_inputs, resources)
 
     async def _in_store(self, store: Store, run: RunInfo, teacher_run: RunInfo, cache_dir: Path,
@@ -216,16 +219,16 @@ class DistillJob:
         served: list[Model] = []
         try:
             info = await self._student.open()
+            tuner = self._student.tuner()
+            if tuner is None:  # before the teacher spends a call
+                raise TaskError(f"{self._student.name} cannot be fine-tuned here; the student of a distillation is the "
+                                "finetune rung (the embedded model, with the finetune extra installed).")
             tinfo = await self._teacher.open()
             labels_run, labelled = await self._label(task, chosen, store, tinfo, resources, cache_dir, served)
             kept, _ = kept_answers(labelled)
             if not kept:
                 raise TaskError(f"The teacher {options.teacher!r} answered none of the {len(labelled)} inputs in the "
                                 "task's output format: nothing to train on. Pick another teacher.")
-            tuner = self._student.tuner()
-            if tuner is None:
-                raise TaskError(f"{self._student.name} cannot be fine-tuned here; the student of a distillation is the "
-                                "finetune rung (the embedded model, with the finetune extra installed).")
             budget = await derive_budget(task, TokenCounter(self._student, conservative=True, calibrated=False).count)
             runner = Runner(store, run.id, scorer, concurrency=options.concurrency, progress=self._progress,
                             cancel=self.cancel_token)

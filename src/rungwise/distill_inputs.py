@@ -153,12 +153,13 @@ def select_inputs(task: Task, rows: int, *, source: Source | None = None, twins:
 
 
 def teacher_task(task: Task, chosen: DistillInputs) -> Task:
-    """The task as the teacher sees it: withheld train rows leave its pool (it never sees the labels it is asked
-    for); inputs from unlabelled.jsonl leave the task as it is."""
+    """The task as the teacher sees it: withheld train rows, and every train row with the same input after
+    folding (a repeat would carry the label), leave its pool, so it never sees a label it is asked for; inputs from
+    unlabelled.jsonl leave the task as it is."""
     if chosen.source != "train":
         return task
-    ids = chosen.ids
-    return dataclasses.replace(task, train=[ex for ex in task.train if ex.id not in ids])
+    withheld = {fold(ex.input) for ex in chosen.inputs}
+    return dataclasses.replace(task, train=[ex for ex in task.train if fold(ex.input) not in withheld])
 
 
 def kept_answers(labelled: Sequence[tuple[Example, ResultRow]]) -> tuple[list[tuple[Example, str]], int]:
