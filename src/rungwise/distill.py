@@ -259,7 +259,7 @@ class DistillJob:
                 variant = Variant(name, "finetune", build, model=model, purpose="distilled",
                                   config={**extra, "adapter": {"path": str(adapter), **meta}},
                                   artifacts=[(name, "lora-gguf", str(adapter), meta)])
-                store.record_variant(run.id, name, "finetune", {**variant.config, "probe": True})
+                store.record_variant(run.id, name, "finetune", {**variant.config, "probe": True, "purpose": "distilled"})
                 store.add_artifact(run.id, name, "lora-gguf", str(adapter), meta)
                 await model.open()
                 scored = await runner.run(variant, examples, self._student)
@@ -475,7 +475,7 @@ def distill_sentences(d: dict[str, Any]) -> list[str]:
     vt, vh = d.get("vs_teacher"), d.get("vs_human")
     line = f"It scores {scores.get(d['student'], 0):.1%}"
     if keeps is not None:
-        line += f", {keeps:.0%} of the teacher's {scores.get(teacher, 0):.1%}"
+        line += f", {keeps:.1%} of the teacher's {scores.get(teacher, 0):.1%}"
     if vt:
         line += f" ({vt['difference'] * 100:+.1f} points [{vt['low'] * 100:+.1f}, {vt['high'] * 100:+.1f}], p={vt['p_value']:.2g})"
     if vh:
