@@ -248,20 +248,23 @@ def test_the_run_finetune_is_reused_when_it_trained_on_the_same_rows(tmp_path: P
     from rungwise.climb import ClimbOptions, climb
 
     train = [r for r in TRAIN if r["input"] not in ("extra fee on my invoice!", "The app crashes")]
-    toml = FIXED + "[finetune]\nmax_examples = 4\n"
+    toml = FIXED + '[finetune]\nmax_examples = 4\n[distill]\nteacher = "fewshot-fixed"\n'
     folder = write_task(tmp_path / "t", toml, train, LABEL_EVAL)
     model = _Tunable(_teacher)
     db = tmp_path / "s.db"
     climb(folder, model, ClimbOptions(rungs=["fewshot", "finetune"], all_rungs=True, store_path=db,
                                       cache_dir=tmp_path / "cache"))
-    result = distill(folder, model, DistillOptions(teacher="fewshot-fixed", store_path=db, cache_dir=tmp_path / "cache"))
-    assert result.human == "finetune" and result.inputs["rows"] == 4
+    # the teacher from task.toml's [distill]; the rows from [finetune] max_examples
+    result = distill(folder, model, DistillOptions(store_path=db, cache_dir=tmp_path / "cache"))
+    assert result.teacher == "fewshot-fixed" and result.human == "finetune" and result.inputs["rows"] == 4
     with Store(db) as store:
         assert HUMAN not in {v for v, _, _ in store.variants(result.run_id)}
 
 
 def test_a_teacher_that_is_no_variant_is_one_clear_error(tmp_path: Path) -> None:
     folder = write_task(tmp_path / "t", FIXED, TRAIN, LABEL_EVAL)
+    with pytest.raises(TaskError, match=r"task.toml: no teacher to distil from.*--teacher fewshot-knn"):
+        distill(folder, FakeModel(), DistillOptions(store_path=tmp_path / "s.db"))
     with pytest.raises(TaskError, match="names no variant of a rung"):
         distill(folder, FakeModel(), DistillOptions(teacher="nope", store_path=tmp_path / "s.db"))
     with pytest.raises(TaskError, match="cannot be fine-tuned here"):

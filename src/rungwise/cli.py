@@ -192,9 +192,11 @@ def climb_cmd(
 @friendly
 def distill_cmd(
     task: Path = typer.Argument(..., help="The task folder (an unlabelled.jsonl there holds the inputs to label)."),
-    teacher: str = typer.Option(..., "--teacher", help="The variant that labels, from a climb of the task: "
-                                "fewshot-knn, rag-hybrid, ... (climbed first when no run has it)."),
-    rows: int = typer.Option(None, "--rows", min=1, help="Inputs to label (default: [finetune] max_examples)."),
+    teacher: str = typer.Option(None, "--teacher", help="The variant that labels, from a climb of the task: "
+                                "fewshot-knn, rag-hybrid, ... (climbed first when no run has it; default: task.toml's "
+                                "[distill] teacher)."),
+    rows: int = typer.Option(None, "--rows", min=1, help="Inputs to label (default: [distill] rows, else [finetune] "
+                             "max_examples)."),
     teacher_model: str = typer.Option(None, "--teacher-model", help="The teacher's model: 'local' or a URL ending "
                                       "in /v1 (default: the student's, --model)."),
     teacher_model_name: str = typer.Option(None, "--teacher-model-name", help="The teacher's model name on its endpoint."),

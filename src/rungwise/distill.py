@@ -60,8 +60,9 @@ HUMAN = "finetune-human"
 class DistillOptions:
     """How to distil. `teacher` names a variant of a climb of the task (`fewshot-knn`, `rag-hybrid`, ...)."""
 
-    teacher: str
-    #: inputs to label; None: the finetune rung's budget (`[finetune] max_examples`)
+    #: None: the task's `[distill] teacher`
+    teacher: str | None = None
+    #: inputs to label; None: `[distill] rows`, else the finetune rung's budget (`[finetune] max_examples`)
     rows: int | None = None
     #: the teacher's model ('local', a URL, a Model); None: the student's
     teacher_model: str | Model | None = None
@@ -117,10 +118,8 @@ class DistillResult:
 
 def distill(task: Task | str | Path, model: str | Model = "local", options: DistillOptions | None = None, *,
             progress: ProgressSink | None = None) -> DistillResult:
-    """Distil `options.teacher` into the short-prompt fine-tune of `model`. See DistillOptions."""
-    if options is None:
-        raise TaskError("distill needs a teacher: DistillOptions(teacher='fewshot-knn').")
-    return DistillJob(task, model, options, progress=progress).run()
+    """Distil `options.teacher` (else the task's `[distill] teacher`) into the short-prompt fine-tune of `model`. See DistillOptions."""
+    return DistillJob(task, model, options or DistillOptions(), progress=progress).run()
 
 
 class DistillJob:
@@ -130,7 +129,14 @@ class DistillJob:
     def __init__(self, task: Task | str | Path, model: str | Model, options: DistillOptions, *,
                  progress: ProgressSink | None = None) -> None:
         self.task = task if isinstance(task, Task) else Task.load(task)
-        self.options = options
+        spec = self.task.spec.distill
+        teacher_name = options.teacher or spec.teacher
+        if not teacher_name:
+            raise TaskError(f"{self.task.folder / 'task.toml'}: no teacher to distil from. Name a variant of the "
+                            "task's climb: rungwise distill TASK --teacher fewshot-knn, or [distill] teacher = "
+                            "\"fewshot-knn\" in task.toml.")
+        self.teacher: str = teacher_name
+        self.options = dataclasses.replace(options, teacher=teacher_name, rows=options.rows or spec.rows)
         self.cancel_token = CancelToken()
         self._sink = progress
         self._student = model if isinstance(model, Model) else resolve_model(model)
@@ -150,7 +156,7 @@ class DistillJob:
         from rungwise.climb import task_hash
 
         task, options = self.task, self.options
-        rung = _rung_of(options.teacher)
+        rung = _rung_of(self.teacher)
         # the inputs first: a bad unlabelled.jsonl is an error before any model starts
         cache_dir = resolve_cache_dir(options.cache_dir)
         rows = options.rows or task.spec.finetune.max_examples
@@ -158,7 +164,8 @@ class DistillJob:
         twins = (eval_twins(resources.get_embedder(), cache_dir, NEAR_DUPLICATE)
                  if task.spec.checks.near_duplicates else None)
         chosen = select_inputs(task, rows, twins=twins)
-        human = chosen if chosen.source == "train" else select_inputs(task, rows, source="train", twins=twins)
+        human = (chosen if chosen.source == "train"  # as many train rows as inputs the teacher labels
+                 else select_inputs(task, len(chosen.inputs), source="train", twins=twins))
         student_fp = run_interruptibly(_fingerprint(self._student))
         teacher_fp = student_fp if self._teacher is self._student else run_interruptibly(_fingerprint(self._teacher))
         if teacher_fp == student_fp:  # one model: one server, one run
@@ -172,18 +179,18 @@ class DistillJob:
                 if run.task_name != task.name:
                     raise TaskError(f"Run {run.id} is a run of task {run.task_name!r}, not {task.name!r}.")
             else:
-                run = _latest_run(store, task.name, student_fp, thash, options.teacher if same_model else None)
+                run = _latest_run(store, task.name, student_fp, thash, self.teacher if same_model else None)
             if run is None:
                 self._climb([rung] if same_model else ["baseline"], self._student)
-                run = _latest_run(store, task.name, student_fp, thash, options.teacher if same_model else None)
-            teacher_run = run if run is not None and options.teacher in _variant_names(store, run.id) else None
+                run = _latest_run(store, task.name, student_fp, thash, self.teacher if same_model else None)
+            teacher_run = run if run is not None and self.teacher in _variant_names(store, run.id) else None
             if teacher_run is None and not same_model:
-                teacher_run = _latest_run(store, task.name, teacher_fp, thash, options.teacher)
+                teacher_run = _latest_run(store, task.name, teacher_fp, thash, self.teacher)
                 if teacher_run is None:
                     self._climb([rung], self._teacher)
-                    teacher_run = _latest_run(store, task.name, teacher_fp, thash, options.teacher)
+                    teacher_run = _latest_run(store, task.name, teacher_fp, thash, self.teacher)
         if run is None or teacher_run is None:
-            raise TaskError(f"No finished run of {task.name} has the teacher variant {options.teacher!r}; climb "
+            raise TaskError(f"No finished run of {task.name} has the teacher variant {self.teacher!r}; climb "
                             f"with `--rungs {rung} --all` (its variants: see the climb's table), then distil.")
         if run.status != "done" or run.summary is None:
             raise TaskError(f"Run {run.id} is {run.status}: finish it (run the same climb again) before distilling.")
@@ -227,7 +234,7 @@ class DistillJob:
             labels_run, labelled = await self._label(task, chosen, store, tinfo, resources, cache_dir, served)
             kept, _ = kept_answers(labelled)
             if not kept:
-                raise TaskError(f"The teacher {options.teacher!r} answered none of the {len(labelled)} inputs in the "
+                raise TaskError(f"The teacher {self.teacher!r} answered none of the {len(labelled)} inputs in the "
                                 "task's output format: nothing to train on. Pick another teacher.")
             budget = await derive_budget(task, TokenCounter(self._student, conservative=True, calibrated=False).count)
             runner = Runner(store, run.id, scorer, concurrency=options.concurrency, progress=self._progress,
@@ -244,7 +251,7 @@ class DistillJob:
             human = _reusable_finetune(store, run.id, data_hash(human_rows), config.run_fingerprint())
             todo: list[tuple[str, list[tuple[tuple[Message, ...], str]], str, dict[str, Any]]] = [
                 (DISTILLED, student_rows, f"{task.name}-{DISTILLED}",
-                 {"teacher": options.teacher, "teacher_model": tinfo.fingerprint, "labels": "teacher",
+                 {"teacher": self.teacher, "teacher_model": tinfo.fingerprint, "labels": "teacher",
                   "rows": len(chosen.inputs), "kept": len(kept), "labels_run": labels_run})]
             if human is None:
                 # the finetune rung's folder: the same rows and settings reuse the climb's adapter
@@ -290,26 +297,27 @@ class DistillJob:
         budget = await derive_budget(task, TokenCounter(self._teacher, conservative=True, calibrated=False).count)
         context = RungContext(model=self._teacher, budget=budget, cache_dir=cache_dir, resources=resources,
                               progress=self._progress, cancel=self.cancel_token)
-        rung = _REGISTRY[_rung_of(options.teacher)]()
+        rung = _REGISTRY[_rung_of(self.teacher)]()
         try:
             variants = rung.prepare(seen_by_teacher, context)
         except RungSkipped as why:
             raise TaskError(f"The teacher's rung {rung.name!r} does not apply to this task: {why}") from None
         finally:
             served.extend(m for m in resources.owned_models if m not in served)
-        variant = next((v for v in variants if v.name == options.teacher), None)
+        variant = next((v for v in variants if v.name == self.teacher), None)
         if variant is None:
-            raise TaskError(f"The rung {rung.name!r} has no variant {options.teacher!r} for this task; it has: "
+            raise TaskError(f"The rung {rung.name!r} has no variant {self.teacher!r} for this task; it has: "
                             f"{', '.join(v.name for v in variants)}.")
         if variant.build is None:
-            raise TaskError(f"{options.teacher!r} answers without a model (a reference): it cannot teach. Pick a "
+            raise TaskError(f"{self.teacher!r} answers without a model (a reference): it cannot teach. Pick a "
                             "variant that calls a model.")
         served.extend(m for m in {id(v.model): v.model for v in variants if v.model is not None}.values()
                       if m not in served)
         if variant.model is not None:
             await variant.model.open()
+        variant = dataclasses.replace(variant, name=f"labels:{variant.name}")  # its progress bar and stored rows
         ids = hashlib.sha256(json.dumps(sorted(chosen.ids)).encode()).hexdigest()[:16]
-        settings = {"distill": {"teacher": options.teacher, "rows": len(chosen.inputs), "source": chosen.source,
+        settings = {"distill": {"teacher": self.teacher, "rows": len(chosen.inputs), "source": chosen.source,
                                 "inputs": ids}}
         labels_run = store.claim_run(task.name, str(task.folder), task_hash(task), tinfo.fingerprint, settings)
         labeller = Runner(store, labels_run, _LabelScorer(task), concurrency=options.concurrency,
@@ -317,7 +325,7 @@ class DistillJob:
         answers = await labeller.run(variant, chosen.inputs, self._teacher)
         labelled = list(zip(chosen.inputs, answers, strict=True))
         store.finish_run(labels_run, {"task": task.name, "distill_labels": {
-            "teacher": options.teacher, "asked": len(answers), "kept": len(kept_answers(labelled)[0]),
+            "teacher": self.teacher, "asked": len(answers), "kept": len(kept_answers(labelled)[0]),
             **chosen.to_dict()}})
         return labels_run, labelled
 
@@ -327,14 +335,14 @@ class DistillJob:
                outcomes: dict[str, tuple[list[ResultRow], VariantSummary, dict[str, Any]]]) -> DistillResult:
         from rungwise.report.record import amend_record
 
-        task, options = self.task, self.options
+        task = self.task
         costs = task.spec.costs
-        teacher_rows = {r.example_id: r for r in store.results(teacher_run.id, options.teacher)}
+        teacher_rows = {r.example_id: r for r in store.results(teacher_run.id, self.teacher)}
         student_rows, student, student_meta = outcomes[DISTILLED]
         human = next(name for name in outcomes if name != DISTILLED)
         human_rows, human_summary, human_meta = outcomes[human]
         vs_human = _paired(human, human_rows, DISTILLED, student_rows)
-        vs_teacher = _paired(options.teacher, list(teacher_rows.values()), DISTILLED, student_rows)
+        vs_teacher = _paired(self.teacher, list(teacher_rows.values()), DISTILLED, student_rows)
         common = [r for r in student_rows if r.example_id in teacher_rows]
         teacher_score = _mean([teacher_rows[r.example_id].score for r in common])
         student_on_common = _mean([r.score for r in common])
@@ -351,13 +359,13 @@ class DistillJob:
                      "cost": cost_per_call(prompt_tokens, completion_tokens, costs)}
         agreement = (_mean([r.score for r in answers]) if chosen.source == "train" and answers else None)
         result = DistillResult(
-            run_id=run.id, labels_run_id=labels_run, teacher=options.teacher, teacher_run_id=teacher_run.id,
+            run_id=run.id, labels_run_id=labels_run, teacher=self.teacher, teacher_run_id=teacher_run.id,
             teacher_model=teacher_run.model, student=DISTILLED, human=human, inputs=chosen.to_dict(),
             asked=len(answers), kept=len(kept), format_failures=sum(r.failure == "format" for r in answers),
             agreement=agreement,
             trained_examples={DISTILLED: int(student_meta.get("examples") or 0),
                               human: int(human_meta.get("examples") or 0)},
-            scores={DISTILLED: student.score, human: human_summary.score, options.teacher: teacher_score},
+            scores={DISTILLED: student.score, human: human_summary.score, self.teacher: teacher_score},
             keeps=student_on_common / teacher_score if teacher_score else None,
             vs_human=dataclasses.asdict(vs_human) if vs_human else None,
             vs_teacher=dataclasses.asdict(vs_teacher) if vs_teacher else None,
