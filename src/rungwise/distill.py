@@ -34,7 +34,7 @@ from rungwise.data import Example
 from rungwise.decide import Comparison
 from rungwise.distill_inputs import DistillInputs, eval_twins, kept_answers, select_inputs, teacher_task
 from rungwise.embeddings import resolve_cache_dir
-from rungwise.errors import TaskError
+from rungwise.errors import MissingExtra, TaskError
 from rungwise.models.base import Message, Model, ModelInfo, Request
 from rungwise.models.registry import resolve_model
 from rungwise.progress import ProgressEvent, ProgressSink
@@ -230,6 +230,7 @@ class DistillJob:
             if tuner is None:  # before the teacher spends a call
                 raise TaskError(f"{self._student.name} cannot be fine-tuned here; the student of a distillation is the "
                                 "finetune rung (the embedded model, with the finetune extra installed).")
+            _require_training_extra()
             tinfo = await self._teacher.open()
             labels_run, labelled = await self._label(task, chosen, store, tinfo, resources, cache_dir, served)
             kept, _ = kept_answers(labelled)
@@ -393,6 +394,14 @@ class _LabelScorer(Scorer):
         if example.meta.get("unlabelled"):
             return Scored(1.0, None, parsed)
         return super()._scored(answer, example, parsed)
+
+
+def _require_training_extra() -> None:
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingExtra("torch and peft", "finetune") from None
 
 
 async def _fingerprint(model: Model) -> str:

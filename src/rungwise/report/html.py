@@ -280,6 +280,8 @@ def _distill(report: ClimbReport) -> str:
     teacher, student, human = str(d.get("teacher")), str(d.get("student")), str(d.get("human"))
     pc, pm, lab = d.get("per_call") or {}, d.get("per_month") or {}, d.get("labelling") or {}
     trained = d.get("trained_examples") or {}
+    hv = next((v for v in report.result.get("variants") or [] if v.get("name") == human), {})
+    hc = hv.get("cost") or {}
 
     def vs(c: dict[str, Any] | None) -> str:
         return "" if not c else (f"{c['difference'] * 100:+.1f} points [{c['low'] * 100:+.1f}, {c['high'] * 100:+.1f}], "
@@ -291,7 +293,8 @@ def _distill(report: ClimbReport) -> str:
         [esc(student), pct(scores.get(student)), esc(vs(d.get("vs_teacher"))), num(pc.get("student_prompt_tokens"), 0),
          money(pc.get("student")), money(pm.get("student")), esc(trained.get(student)),
          f"{money(lab.get('cost'))} (teacher)"],
-        [esc(human) + " <span class=\"muted\">(human labels)</span>", pct(scores.get(human)), "", "", "", "",
+        [esc(human) + " <span class=\"muted\">(human labels)</span>", pct(scores.get(human)), "",
+         num(hv.get("mean_prompt_tokens"), 0), money(hc.get("cost_per_call")), money(hc.get("cost_per_month")),
          esc(trained.get(human)), money(d.get("human_labelling_cost"))],
     ]
     tbl = table(["variant", "score", "vs teacher", "prompt tok", f"{cur}/call", f"{cur}/month", "trained on",
