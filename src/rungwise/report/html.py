@@ -280,7 +280,7 @@ def _distill(report: ClimbReport) -> str:
     teacher, student, human = str(d.get("teacher")), str(d.get("student")), str(d.get("human"))
     pc, pm, lab = d.get("per_call") or {}, d.get("per_month") or {}, d.get("labelling") or {}
     trained = d.get("trained_examples") or {}
-    hv = next((v for v in report.result.get("variants") or [] if v.get("name") == human), {})
+    hv: dict[str, Any] = next((v for v in report.result.get("variants") or [] if v.get("name") == human), {})
     hc = hv.get("cost") or {}
 
     def vs(c: dict[str, Any] | None) -> str:
