@@ -13,6 +13,7 @@ from __future__ import annotations
 from rungwise._version import __version__
 from rungwise.climb import ClimbJob, ClimbResult, climb
 from rungwise.compare import VariantDiff, compare_runs
+from rungwise.distill import DistillJob, DistillOptions, DistillResult, distill
 from rungwise.errors import (
     BudgetExceeded,
     CapabilityMissing,
@@ -51,6 +52,9 @@ __all__ = [
     "ClimbResult",
     "Completion",
     "DataError",
+    "DistillJob",
+    "DistillOptions",
+    "DistillResult",
     "GateResult",
     "Message",
     "Metric",
@@ -78,6 +82,7 @@ __all__ = [
     "climb",
     "compare",
     "compare_runs",
+    "distill",
     "gate",
     "register",
     "register_metric",
