@@ -23,10 +23,12 @@ def test_public_surface_is_pinned() -> None:
     assert sorted(rungwise.__all__) == sorted([
         "NOT_SET", "BudgetExceeded", "Capabilities", "CapabilityMissing", "ClimbCancelled", "ClimbJob",
         "ClimbOptions", "ClimbResult", "Completion", "DataError", "DistillJob", "DistillOptions", "DistillResult",
-        "GateResult", "Message", "Metric", "MetricError",
-        "MissingApiKey", "MissingExtra", "Model", "ModelError", "ModelInfo", "ModelUnavailable", "ProgressEvent",
+        "Frontier", "GateResult", "Message", "Metric",
+        "MetricError", "MissingApiKey", "MissingExtra", "Model", "ModelChoice", "ModelError", "ModelInfo",
+        "ModelUnavailable", "MultiClimbResult", "ProgressEvent",
         "Request", "Rung", "RungContext", "RungSkipped", "RungwiseError", "Store", "StoreError", "Task", "TaskError",
-        "TaskSpec", "Variant", "VariantDiff", "__version__", "climb", "compare", "compare_runs", "distill", "gate", "register",
+        "TaskSpec", "Variant", "VariantDiff", "__version__", "climb", "climb_models", "compare", "compare_runs",
+        "distill", "gate", "register",
         "register_metric", "resolve_model",
     ])
 

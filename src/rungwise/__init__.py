@@ -28,10 +28,12 @@ from rungwise.errors import (
     StoreError,
     TaskError,
 )
+from rungwise.frontier import Frontier
 from rungwise.gate import GateResult, gate
 from rungwise.metrics import Metric, register_metric
 from rungwise.models.base import Capabilities, Completion, Message, Model, ModelInfo, Request
 from rungwise.models.registry import resolve_model
+from rungwise.multiclimb import ModelChoice, MultiClimbResult, climb_models
 from rungwise.options import NOT_SET, ClimbOptions
 from rungwise.progress import ProgressEvent
 from rungwise.rungs import Rung, RungContext, RungSkipped, Variant, register
@@ -55,6 +57,7 @@ __all__ = [
     "DistillJob",
     "DistillOptions",
     "DistillResult",
+    "Frontier",
     "GateResult",
     "Message",
     "Metric",
@@ -62,9 +65,11 @@ __all__ = [
     "MissingApiKey",
     "MissingExtra",
     "Model",
+    "ModelChoice",
     "ModelError",
     "ModelInfo",
     "ModelUnavailable",
+    "MultiClimbResult",
     "ProgressEvent",
     "Request",
     "Rung",
@@ -80,6 +85,7 @@ __all__ = [
     "VariantDiff",
     "__version__",
     "climb",
+    "climb_models",
     "compare",
     "compare_runs",
     "distill",

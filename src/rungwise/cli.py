@@ -137,11 +137,16 @@ def models_cmd(
 @friendly
 def climb_cmd(
     task: Path = typer.Argument(..., help="The task folder (task.toml, train.jsonl, eval.jsonl)."),
-    model: str = typer.Option("local", "--model", "-m", envvar="RUNGWISE_MODEL",
-                              help="'local' (the embedded model) or an OpenAI-compatible base URL ending in /v1."),
-    model_name: str = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME", help="The model's name on the endpoint."),
+    model: list[str] = typer.Option(None, "--model", "-m", envvar="RUNGWISE_MODEL",
+                                    help="'local' (the embedded model, the default) or an OpenAI-compatible base URL "
+                                    "ending in /v1 (URL#name names its model). Give it more than once to climb several "
+                                    "models on the same eval rows and get the frontier (docs/frontier.md); without it, "
+                                    "task.toml's [[models]], else local."),
+    model_name: list[str] = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME",
+                                         help="The model's name on the endpoint; with several --model, the n-th name "
+                                         "goes to the n-th URL."),
     api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV",
-                                    help="The environment variable that holds the endpoint's API key."),
+                                    help="The environment variable that holds the endpoint's API key (every URL's)."),
     full: bool = typer.Option(False, "--full", help="Score every eval row, not the task's seeded sample."),
     sample: int = typer.Option(None, "--sample", min=1, help="Score this many eval rows (seeded), instead of the task's sample size."),
     all_rungs: bool = typer.Option(False, "--all", help="Climb every rung, even after one meets the target."),
@@ -166,18 +171,26 @@ def climb_cmd(
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     from rungwise.climb import ClimbOptions, climb
     from rungwise.models.registry import resolve_model
+    from rungwise.multiclimb import models_from_cli, models_from_task
     from rungwise.report.terminal import print_climb
     from rungwise.task import Task
 
     t = Task.load(task)
-    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, concurrency=concurrency, rpm=rpm, tpm=tpm,
-                      capabilities=capabilities)
-    _deadlines(m, timeout, retries, t)
+    choices = models_from_cli(model, model_name or [], api_key_env=api_key_env) if model else models_from_task(t)
     if leakage not in (None, "stop", "drop", "warn"):
         raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve)
+    if len(choices) > 1 or (not model and t.spec.models):
+        _climb_models(t, choices, options, as_json, report, timeout, retries, rpm, tpm, capabilities)
+        return
+    if len(model_name or []) > 1:
+        raise TaskError(f"{len(model_name)} --model-name for one --model: give one name per endpoint URL.")
+    choice = choices[0] if choices else None
+    m = resolve_model(choice.spec if choice else "local", model_name=choice.name if choice else None,
+                      api_key_env=api_key_env, concurrency=concurrency, rpm=rpm, tpm=tpm, capabilities=capabilities)
+    _deadlines(m, timeout, retries, t)
     with _progress() as (callback, _):
         result = climb(t, m, options, progress=callback)
     if as_json:
@@ -243,6 +256,33 @@ def distill_cmd(
         print_distill(result.to_dict(), out)
     if report is not None:
         _write_report(store, result.run_id, report)
+
+
+def _climb_models(t: Any, choices: list[Any], options: Any, as_json: bool, report: Path | None, timeout: float | None,
+                  retries: int | None, rpm: int | None, tpm: int | None, capabilities: str | None) -> None:
+    """climb with several models: each climbed in turn, then the frontier (rungwise.multiclimb)."""
+    import dataclasses
+
+    from rungwise.models.registry import resolve_model
+    from rungwise.multiclimb import climb_models
+    from rungwise.report.terminal import print_multi
+
+    live = []
+    for c in choices:  # the CLI's limits win over the task's and the entry's
+        m = resolve_model(c.spec, model_name=c.name, api_key_env=c.api_key_env, concurrency=options.concurrency,
+                          rpm=rpm or c.rpm, tpm=tpm or c.tpm, capabilities=capabilities)
+        _deadlines(m, timeout, retries, t)
+        live.append(dataclasses.replace(c, model=m))
+    with _progress() as (callback, _):
+        result = climb_models(t, live, options, progress=callback)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+    else:
+        print_multi(result, out)
+    if report is not None and result.frontier is not None:
+        from rungwise.report.frontier_html import write_frontier
+
+        console.print(f"report written to {escape(str(write_frontier(result, report)))}")
 
 
 class _progress:

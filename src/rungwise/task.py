@@ -13,6 +13,7 @@ import json
 import random
 import re
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -197,6 +198,41 @@ class ModelSpec(_Spec):
     """Attempts after the first on timeouts, 429/5xx and malformed answers (default 3)."""
 
 
+class ModelChoiceSpec(_Spec):
+    """One model of a multi-model climb (`[[models]]`): every model climbs the ladder on the same eval rows and
+    is priced at its own prices; the climb ends with the cross-model frontier (docs/frontier.md)."""
+
+    url: str
+    """`local` (the embedded model) or an OpenAI-compatible base URL ending in /v1."""
+    name: str | None = None
+    """The model's name on the endpoint (required with a URL)."""
+    label: str | None = None
+    """How reports name this model (default: its name, or `local`); unique in the task."""
+    api_key_env: str | None = None
+    """The environment variable that holds the endpoint's API key (the key itself is never written here)."""
+    input_price_per_million: float | None = Field(default=None, ge=0)
+    """Price of a million prompt tokens on this model; default: [costs] input_price_per_million."""
+    output_price_per_million: float | None = Field(default=None, ge=0)
+    """Price of a million completion tokens on this model; default: [costs] output_price_per_million."""
+    rpm: int | None = Field(default=None, ge=1)
+    """Requests per minute on this model, never exceeded; default: [model] rpm."""
+    tpm: int | None = Field(default=None, ge=1)
+    """Tokens per minute on this model, never exceeded; default: [model] tpm."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v != "local" and not v.startswith(("http://", "https://")):
+            raise ValueError("expected \"local\" or an OpenAI-compatible base URL such as http://localhost:8000/v1")
+        return v
+
+    @model_validator(mode="after")
+    def _named(self) -> ModelChoiceSpec:
+        if self.url != "local" and not self.name:
+            raise ValueError("a model at a URL needs `name`: the model's name on that server (e.g. name = \"gpt-4o-mini\")")
+        return self
+
+
 class ChecksSpec(_Spec):
     leakage: Literal["stop", "drop", "warn"] = "stop"
     """What a climb does when eval rows leak from train: stop, drop them from the eval, or only warn."""
@@ -222,6 +258,8 @@ class TaskSpec(_Spec):
     finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
     distill: DistillSpec = Field(default_factory=DistillSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
+    models: list[ModelChoiceSpec] = Field(default_factory=list)
+    """Several models climbed on the same eval rows, each at its own prices (`[[models]]`); empty: one model."""
     max_tokens: int | None = Field(default=None, ge=1)
     """Override the generation budget derived from the output spec."""
 
@@ -230,6 +268,17 @@ class TaskSpec(_Spec):
     def _name(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must not be empty")
+        return v
+
+    @field_validator("models")
+    @classmethod
+    def _unique_labels(cls, v: list[ModelChoiceSpec]) -> list[ModelChoiceSpec]:
+        seen: set[str] = set()
+        for m in v:
+            if m.label is not None and m.label in seen:
+                raise ValueError(f"two [[models]] have the label {m.label!r}: give each a label of its own")
+            if m.label is not None:
+                seen.add(m.label)
         return v
 
     @property
@@ -295,9 +344,22 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     if not keys:
         return None
     *sections, key = keys
+    # an array of tables ([[models]]): the index in `loc` picks its n-th header
+    index = next((p for p in loc if isinstance(p, int)), None)
+    tables: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
+        array = re.match(r"^\[\[([^\]]+)\]\]$", stripped)
         header = re.match(r"^\[([^\]]+)\]$", stripped)
+        if array:
+            section = [s.strip() for s in array.group(1).split(".")]
+            name = ".".join(section)
+            tables[name] = tables.get(name, -1) + 1
+            if section == keys and tables[name] == (index or 0):
+                return number
+            if tables[name] != (index or 0):
+                section = [*section, "#other"]  # another entry of the array: its keys are not the ones sought
+            continue
         if header:
             section = [s.strip() for s in header.group(1).split(".")]
             if section == keys:
@@ -326,6 +388,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
         if f is None:
             break
         ann = f.annotation
+        if typing.get_origin(ann) is list:  # an array of tables: its entries' model
+            ann = typing.get_args(ann)[0]
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         else:
@@ -344,7 +408,7 @@ def _validation_error(path: Path, text: str, exc: ValidationError) -> DataError:
         message = "missing; this key is required"
     else:
         given = err.get("input")
-        if not isinstance(given, dict) and given is not None:
+        if not isinstance(given, (dict, list)) and given is not None:
             message += f" (got {given!r:.80})"
     more = len(exc.errors()) - 1
     if more:

@@ -23,6 +23,25 @@ from rungwise.models.openai_http import OpenAIHttpModel
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m-instruct-q4_1"
 DEFAULT_POLL = 50  # llama.cpp's own default
+#: llama.cpp slots (requests decoded together in one batch) unless RUNGWISE_SLOTS says otherwise: on 2 cores, two
+#: slots serve short-prompt, generation-bound calls 1.56x faster and long shared-prefix prompts as fast as one;
+#: four are no faster for the first and twice as slow for the second (bench/bench_weights.py --slots)
+DEFAULT_SLOTS = 2
+SLOTS_ENV = "RUNGWISE_SLOTS"
+
+
+def default_slots() -> int:
+    """RUNGWISE_SLOTS if set (a positive integer), else DEFAULT_SLOTS."""
+    raw = os.environ.get(SLOTS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_SLOTS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise ModelUnavailable(f"{SLOTS_ENV}={raw!r} is not a number of llama.cpp slots; use an integer from 1 to 64.")
+    return value
 
 
 def embedded_gguf_path() -> Path:
@@ -55,7 +74,7 @@ class EmbeddedServer:
         gguf_path: Path | None = None,
         *,
         lora_paths: Sequence[Path] = (),
-        n_parallel: int = 1,
+        n_parallel: int | None = None,
         n_ctx: int = 8192,
         n_threads: int | None = None,
         weights: str | None = None,
@@ -71,7 +90,7 @@ class EmbeddedServer:
             self.gguf_path = derived_gguf(self.source_gguf, weights_format(weights), weights_dir(),
                                           file_digest(self.source_gguf))
         self.lora_paths = tuple(Path(p) for p in lora_paths)
-        self.n_parallel = n_parallel
+        self.n_parallel = n_parallel or default_slots()
         self.n_ctx = n_ctx
         self.n_threads = n_threads or int(os.environ.get("RUNGWISE_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
         self.poll = int(os.environ.get("RUNGWISE_LLAMA_POLL", DEFAULT_POLL))
@@ -145,7 +164,7 @@ class EmbeddedModel(OpenAIHttpModel):
     #: the embedded model offers a Tuner (see `tuner()`): rungwise trains LoRA adapters for it
     fine_tunable = True
 
-    def __init__(self, *, lora_paths: Sequence[Path] = (), gguf_path: Path | None = None, n_parallel: int = 1,
+    def __init__(self, *, lora_paths: Sequence[Path] = (), gguf_path: Path | None = None, n_parallel: int | None = None,
                  server: EmbeddedServer | None = None, capabilities: str | None = None) -> None:
         self.server = server or EmbeddedServer(gguf_path, lora_paths=lora_paths, n_parallel=n_parallel)
         self._owns_server = server is None

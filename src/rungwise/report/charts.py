@@ -224,3 +224,62 @@ def learning_curve(curve: dict[str, Any]) -> str:
     name = str(curve.get("name") or "")
     return svg_frame(width, height, "chart chart-curve",
                      f"Learning curve of {name}: score against training rows, the target, the extrapolation", out)
+
+
+#: one colour per model on the frontier chart (in the order the models were given)
+MODEL_COLOURS = ("#2f5fb3", "#d07a12", "#138a8a", "#7b46b8", "#c0392b", "#5a7d1a", "#7a8394", "#b8468f")
+
+
+def frontier(points: list[dict[str, Any]], front: list[str], target: float, *, x_label: str,
+             x_key: str = "cost_per_call", recommended: str | None = None) -> str:
+    """Score against cost (or tokens) per call across models: a colour per model, the non-dominated points
+    (`front`, keys `model / variant` by increasing cost) joined, the target as a dashed line, the recommended
+    point ringed. Model and variant names come from servers and task files: every label goes through `esc`."""
+    key = lambda p: f"{p['model']} / {p['variant']}"  # noqa: E731
+    xv = lambda p: float(p.get(x_key) or 0.0)  # noqa: E731
+    models = list(dict.fromkeys(str(p["model"]) for p in points))
+    tint = {m: MODEL_COLOURS[i % len(MODEL_COLOURS)] for i, m in enumerate(models)}
+    width, height, left, right, top, bottom = 640, 360, 56, 20, 16, 44
+    legend_h = 18 * len(models)
+    pw, ph = width - left - right, height - top - bottom
+    xmax = max((xv(p) for p in points), default=1.0) or 1.0
+    xs = lambda c: left + pw * c / (xmax * 1.08)  # noqa: E731
+    ys = lambda s: top + ph * (1 - max(0.0, min(1.0, s)))  # noqa: E731
+    out = ["<g class=\"axis\">"]
+    for t in (0, 0.25, 0.5, 0.75, 1.0):
+        out.append(f"<line x1=\"{left}\" x2=\"{width - right}\" y1=\"{ys(t):.1f}\" y2=\"{ys(t):.1f}\" stroke=\"#e3e7ee\"/>"
+                   f"<text x=\"{left - 6}\" y=\"{ys(t) + 4:.1f}\" text-anchor=\"end\">{t:.0%}</text>")
+    for tick in range(5):
+        c = xmax * 1.08 * tick / 4
+        out.append(f"<text x=\"{xs(c):.1f}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{esc(_tick(c))}</text>")
+    out.append(f"<text x=\"{left + pw / 2:.1f}\" y=\"{height - 6}\" text-anchor=\"middle\">{esc(x_label)}</text></g>")
+    out.append(f"<g class=\"target\"><line x1=\"{left}\" x2=\"{width - right}\" y1=\"{ys(target):.1f}\" "
+               f"y2=\"{ys(target):.1f}\" stroke=\"{TARGET}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>"
+               f"<text x=\"{width - right - 4}\" y=\"{ys(target) - 5:.1f}\" text-anchor=\"end\" fill=\"{TARGET}\">"
+               f"target {pct(target, 0)}</text></g>")
+    by_key = {key(p): p for p in points}
+    line = [by_key[k] for k in front if k in by_key]
+    if len(line) > 1:
+        path = " ".join(f"{xs(xv(p)):.1f},{ys(float(p.get('score') or 0)):.1f}" for p in line)
+        out.append(f"<polyline class=\"frontier\" points=\"{path}\" fill=\"none\" stroke=\"{OK}\" stroke-width=\"2\" "
+                   "stroke-dasharray=\"5 3\"/>")
+    on = set(front)
+    for p in points:
+        px, py, k = xs(xv(p)), ys(float(p.get("score") or 0)), key(p)
+        ring = (f"<circle class=\"recommended\" cx=\"{px:.1f}\" cy=\"{py:.1f}\" r=\"10\" fill=\"none\" stroke=\"{OK}\" "
+                "stroke-width=\"2\"/>" if k == recommended else "")
+        out.append(f"<g class=\"point-group\" data-model=\"{esc(p['model'])}\" data-variant=\"{esc(p['variant'])}\">{ring}"
+                   f"<circle class=\"point{' on-frontier' if k in on else ''}\" cx=\"{px:.1f}\" cy=\"{py:.1f}\" "
+                   f"r=\"{6 if k in on else 4}\" fill=\"{tint[str(p['model'])] if k in on else '#fff'}\" "
+                   f"stroke=\"{tint[str(p['model'])]}\" stroke-width=\"2\"><title>{esc(k)}: {pct(p.get('score'))} at "
+                   f"{esc(_tick(xv(p)))}</title></circle></g>")
+        if k in on:
+            anchor = "end" if px > left + pw * 0.6 else "start"
+            out.append(f"<text class=\"label\" x=\"{px + (-8 if anchor == 'end' else 8):.1f}\" y=\"{py - 8:.1f}\" "
+                       f"text-anchor=\"{anchor}\">{esc(p['variant'])}</text>")
+    for i, m in enumerate(models):
+        y = height + 14 + 18 * i
+        out.append(f"<g class=\"legend\"><circle cx=\"{left + 6}\" cy=\"{y - 4}\" r=\"5\" fill=\"{tint[m]}\"/>"
+                   f"<text x=\"{left + 16}\" y=\"{y}\">{esc(m)}</text></g>")
+    return svg_frame(width, height + legend_h + 8, "chart chart-frontier",
+                     f"Score against {x_label} across models; the Pareto frontier dashed", out)

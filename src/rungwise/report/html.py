@@ -1,6 +1,7 @@
 """The climb report as one self-contained HTML file, rendered from a stored `ClimbReport` (never live objects).
 
-Sections: the verdict; the ladder chart; quality against cost; the diagnosis; fine-tuning's bill; every eval row
+Sections: the verdict; the ladder chart; quality against cost; the frontier across models (a multi-model
+climb); the diagnosis; fine-tuning's bill; every eval row
 (filters and paging, in the page's script); the checks and the run's metadata.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from rungwise.errors import RungwiseError
 from rungwise.report import charts
+from rungwise.report.frontier_html import frontier_section
 from rungwise.report.page import esc, money, num, page, pct, table
 from rungwise.report.record import ClimbReport
 from rungwise.stats import describe_detectable
@@ -30,6 +32,7 @@ def render_climb(report: ClimbReport) -> str:
         "the target. Probes (references that are not rungs) are drawn apart, hollow.</p>" if variants else "",
         charts.ladder(variants, float(d.get("target") or 0), d.get("shipped")) if variants else "<p>No variant ran.</p>",
         _cost_section(report, variants),
+        frontier_section(d.get("frontier") or {}),
         _diagnosis(report, variants),
         _finetune(report),
         _curves(report),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from rich.console import Console
 from rich.markup import escape as _markup_escape
 from rich.table import Table
@@ -9,6 +11,9 @@ from rich.table import Table
 from rungwise.checks import CheckReport
 from rungwise.climb import ClimbResult
 from rungwise.textsafe import safe_text
+
+if TYPE_CHECKING:
+    from rungwise.multiclimb import MultiClimbResult
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -133,3 +138,60 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         console.print(f"[yellow]the server failed {result.stats.server_failures} rows[/yellow] (answers that were not a "
                       "chat completion after every retry: scored 0, failure kind 'server'; a resumed run asks again)")
     console.print(escape(result.recommendation))
+    if result.extra.get("frontier"):
+        print_frontier(result.extra["frontier"], console)
+
+
+def frontier_tables(data: dict[str, Any]) -> list[Table]:
+    """The frontier (`Frontier.to_dict()`, live or stored) as two tables: each model's best, and every point."""
+    axis = data.get("axis", "cost")
+    points: list[dict[str, Any]] = data.get("points") or []
+    currency = next((str(p.get("currency")) for p in points), "")
+    best = Table(title=f"each model's best (the cheapest variant meeting the target of {data.get('target', 0):.0%}, "
+                       "else the best-scoring)")
+    cols = ["model", "variant", "meets", "score [95% CI]", "prompt tok", "compl tok", "p50 s", f"{currency}/call",
+            f"{currency}/month"]
+    for col in cols:
+        best.add_column(escape(col), justify="left" if col in ("model", "variant", "meets") else "right")
+    for m in data.get("models") or []:
+        best.add_row(escape(str(m["model"])), escape(str(m["variant"])), "yes" if m.get("meets_target") else "no",
+                     *_point_cells(m))
+    title = ("the frontier: score against cost per call" if axis == "cost" else
+             "the frontier: score against tokens per call (the task sets no prices)")
+    every = Table(title=f"{title}; * non-dominated (no point scores as well for less)")
+    for col in ("", "model", "variant", "rung", "score [95% CI]", "prompt tok", "compl tok", "p50 s",
+                f"{currency}/call", f"{currency}/month"):
+        every.add_column(escape(col), justify="left" if col in ("", "model", "variant", "rung") else "right")
+    order = {key: i for i, key in enumerate(data.get("frontier") or [])}
+    key = lambda p: f"{p['model']} / {p['variant']}"  # noqa: E731
+    ranked = sorted(points, key=lambda p: (order.get(key(p), len(order)), p.get("cost_per_call") or 0,
+                                           -(p.get("score") or 0)))
+    for p in ranked:
+        mark = "[bold green]*[/bold green]" if key(p) == data.get("recommended") else "*" if p.get("on_frontier") else ""
+        every.add_row(mark, escape(str(p["model"])), escape(str(p["variant"])), escape(str(p.get("rung", ""))),
+                      *_point_cells(p))
+    return [best, every]
+
+
+def _point_cells(p: dict[str, Any]) -> list[str]:
+    return [f"{p.get('score') or 0:.1%} [{p.get('low') or 0:.1%}, {p.get('high') or 0:.1%}]",
+            f"{p.get('prompt_tokens') or 0:.0f}", f"{p.get('completion_tokens') or 0:.1f}",
+            f"{p.get('latency_p50_s') or 0:.2f}", f"{p.get('cost_per_call') or 0:.6f}",
+            f"{p.get('cost_per_month') or 0:,.2f}"]
+
+
+def print_frontier(data: dict[str, Any], console: Console) -> None:
+    for t in frontier_tables(data):
+        console.print(t)
+    console.print(f"[bold]across models:[/bold] {escape(str(data.get('recommendation', '')))}")
+
+
+def print_multi(result: MultiClimbResult, console: Console | None = None) -> None:
+    """Each model's ladder, then the frontier across them and its recommendation."""
+    console = console or Console()
+    for label, r in zip(result.labels, result.results, strict=True):
+        console.rule(f"model {escape(label)} ({escape(r.model)})")
+        print_climb(r, console)
+    if result.frontier is not None:
+        console.rule("across models")
+        print_frontier(result.frontier.to_dict(), console)

@@ -177,6 +177,6 @@
     filter();
   }
 
-  if (DATA.kind === "compare") compare(); else climb();
+  if (DATA.kind === "compare") compare(); else if (DATA.kind === "climb") climb();
   document.documentElement.setAttribute("data-ready", "1");
 })();
