@@ -284,3 +284,29 @@ def test_cli_distill_errors_are_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([*args, "--teacher", "fewshot-fixed"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "unlabelled.jsonl, line 2, field 'input': expected a string" in proc.stderr
+
+
+def test_an_interrupted_labelling_resumes_without_repeating_a_call(tmp_path: Path) -> None:
+    folder = write_task(tmp_path / "t", FIXED, TRAIN, LABEL_EVAL)
+    db, cache = tmp_path / "s.db", tmp_path / "cache"
+    from rungwise.climb import ClimbOptions, climb
+
+    climb(folder, FakeModel(_teacher), ClimbOptions(rungs=["fewshot"], all_rungs=True, store_path=db, cache_dir=cache))
+    asked: list[str] = []
+
+    def flaky(request: Request) -> str:
+        asked.append(request.messages[-1].content)
+        if len(asked) > 3:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the labelling
+        return _teacher(request)
+
+    with pytest.raises(KeyboardInterrupt):
+        distill(folder, _Tunable(flaky), DistillOptions(teacher="fewshot-fixed", rows=6, store_path=db, cache_dir=cache))
+    with Store(db) as store:
+        [interrupted] = store.list_runs(task="route", status="running")
+        assert "distill" in interrupted.settings and len(store.results(interrupted.id)) == 3
+    model = _Tunable(_teacher)
+    result = distill(folder, model, DistillOptions(teacher="fewshot-fixed", rows=6, store_path=db, cache_dir=cache))
+    assert result.labels_run_id == interrupted.id and result.asked == 6
+    labelling_calls = [r for r in model.calls if len(r.messages) > 1]  # few-shot requests; the student's are short
+    assert len(labelling_calls) == 3 and not {r.messages[-1].content for r in labelling_calls} & set(asked[:3])
