@@ -38,8 +38,7 @@ from rungwise.errors import MissingExtra, TaskError
 from rungwise.models.base import Message, Model, ModelInfo, Request
 from rungwise.models.registry import resolve_model
 from rungwise.progress import ProgressEvent, ProgressSink
-from rungwise.rungs import RungContext, RungSkipped, SharedResources, Variant, rung_names
-from rungwise.rungs.base import _REGISTRY
+from rungwise.rungs import RungContext, RungSkipped, SharedResources, Variant, registered, rung_names
 from rungwise.rungs.finetune import _lora_config, data_hash, short_messages
 from rungwise.rungs.prompting import derive_budget
 from rungwise.runner import Runner
@@ -298,7 +297,8 @@ class DistillJob:
         budget = await derive_budget(task, TokenCounter(self._teacher, conservative=True, calibrated=False).count)
         context = RungContext(model=self._teacher, budget=budget, cache_dir=cache_dir, resources=resources,
                               progress=self._progress, cancel=self.cancel_token)
-        rung = _REGISTRY[_rung_of(self.teacher)]()
+        name = _rung_of(self.teacher)
+        rung = next(cls for cls in registered() if cls.name == name)()
         try:
             variants = rung.prepare(seen_by_teacher, context)
         except RungSkipped as why:
