@@ -22,11 +22,13 @@ def test_public_surface_is_pinned() -> None:
     """What a user imports from `rungwise`; a change here is a change of the public API (and of the docs)."""
     assert sorted(rungwise.__all__) == sorted([
         "NOT_SET", "BudgetExceeded", "Capabilities", "CapabilityMissing", "ClimbCancelled", "ClimbJob",
-        "ClimbOptions", "ClimbResult", "Completion", "DataError", "Frontier", "GateResult", "Message", "Metric",
+        "ClimbOptions", "ClimbResult", "Completion", "DataError", "DistillJob", "DistillOptions", "DistillResult",
+        "Frontier", "GateResult", "Message", "Metric",
         "MetricError", "MissingApiKey", "MissingExtra", "Model", "ModelChoice", "ModelError", "ModelInfo",
         "ModelUnavailable", "MultiClimbResult", "ProgressEvent",
         "Request", "Rung", "RungContext", "RungSkipped", "RungwiseError", "Store", "StoreError", "Task", "TaskError",
-        "TaskSpec", "Variant", "VariantDiff", "__version__", "climb", "climb_models", "compare", "compare_runs", "gate", "register",
+        "TaskSpec", "Variant", "VariantDiff", "__version__", "climb", "climb_models", "compare", "compare_runs",
+        "distill", "gate", "register",
         "register_metric", "resolve_model",
     ])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from rungwise._version import __version__
 from rungwise.climb import ClimbJob, ClimbResult, climb
 from rungwise.compare import VariantDiff, compare_runs
+from rungwise.distill import DistillJob, DistillOptions, DistillResult, distill
 from rungwise.errors import (
     BudgetExceeded,
     CapabilityMissing,
@@ -53,6 +54,9 @@ __all__ = [
     "ClimbResult",
     "Completion",
     "DataError",
+    "DistillJob",
+    "DistillOptions",
+    "DistillResult",
     "Frontier",
     "GateResult",
     "Message",
@@ -84,6 +88,7 @@ __all__ = [
     "climb_models",
     "compare",
     "compare_runs",
+    "distill",
     "gate",
     "register",
     "register_metric",

@@ -201,6 +201,63 @@ def climb_cmd(
         _write_report(store, result.run_id, report)
 
 
+@app.command("distill")
+@friendly
+def distill_cmd(
+    task: Path = typer.Argument(..., help="The task folder (an unlabelled.jsonl there holds the inputs to label)."),
+    teacher: str = typer.Option(None, "--teacher", help="The variant that labels, from a climb of the task: "
+                                "fewshot-knn, rag-hybrid, ... (climbed first when no run has it; default: task.toml's "
+                                "[distill] teacher)."),
+    rows: int = typer.Option(None, "--rows", min=1, help="Inputs to label (default: [distill] rows, else [finetune] "
+                             "max_examples)."),
+    teacher_model: str = typer.Option(None, "--teacher-model", help="The teacher's model: 'local' or a URL ending "
+                                      "in /v1 (default: the student's, --model)."),
+    teacher_model_name: str = typer.Option(None, "--teacher-model-name", help="The teacher's model name on its endpoint."),
+    model: str = typer.Option("local", "--model", "-m", envvar="RUNGWISE_MODEL",
+                              help="The student's model: it must be one rungwise can fine-tune (the embedded one)."),
+    run: str = typer.Option(None, "--run", help="The run to add the student to (default: the task's latest "
+                            "finished run of the student's model)."),
+    api_key_env: str = typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV",
+                                    help="The environment variable that holds the teacher endpoint's API key."),
+    concurrency: int = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's)."),
+    store: str = StoreOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the distillation as JSON on stdout."),
+    report: Path = typer.Option(None, "--report", help="Also write the run's HTML report to this file."),
+    timeout: float = TimeoutOpt,
+    retries: int = RetriesOpt,
+) -> None:
+    """Distil: the teacher variant labels inputs nobody labelled; the short-prompt fine-tune learns its answers and
+    is scored beside the fine-tune on human labels (docs/distill.md)."""
+    from rungwise.distill import DistillOptions, distill
+    from rungwise.models.registry import resolve_model
+    from rungwise.report.record import load_report, to_climb_result
+    from rungwise.report.terminal import ladder_table, print_distill
+    from rungwise.store import Store
+    from rungwise.task import Task
+
+    t = Task.load(task)
+    student = resolve_model(model, concurrency=concurrency)
+    _deadlines(student, timeout, retries, t)
+    teacher_m = None
+    if teacher_model is not None:
+        teacher_m = resolve_model(teacher_model, model_name=teacher_model_name, api_key_env=api_key_env,
+                                  concurrency=concurrency)
+        _deadlines(teacher_m, timeout, retries, t)
+    options = DistillOptions(teacher=teacher, rows=rows, teacher_model=teacher_m, run=run, store_path=store,
+                             concurrency=concurrency)
+    with _progress() as (callback, _):
+        result = distill(t, student, options, progress=callback)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+    else:
+        with Store(store) as s:
+            climbed = to_climb_result(load_report(s, result.run_id))
+        out.print(ladder_table(climbed, out.width))
+        print_distill(result.to_dict(), out)
+    if report is not None:
+        _write_report(store, result.run_id, report)
+
+
 def _climb_models(t: Any, choices: list[Any], options: Any, as_json: bool, report: Path | None, timeout: float | None,
                   retries: int | None, rpm: int | None, tpm: int | None, capabilities: str | None) -> None:
     """climb with several models: each climbed in turn, then the frontier (rungwise.multiclimb)."""

@@ -146,7 +146,8 @@ def gate(task: Task | str | Path, baseline: str | None = None, model: str | Mode
                 raise StoreError(f"Task {loaded.name!r} has no baseline in {store.name}. Promote a run with: rungwise "
                                  f"baseline set {loaded.folder} RUN, or pass --baseline RUN.")
         ref = store.get_run(baseline)
-        rungs = sorted({rung for _, rung, _ in store.variants(ref.id)})
+        # a fine-tune `rungwise distill` added after the climb is not one of the climb's rungs
+        rungs = sorted({rung for _, rung, config in store.variants(ref.id) if config.get("purpose") != "distilled"})
         settings = ref.settings
         options = ClimbOptions(full=bool(settings.get("full")), all_rungs=True, rungs=rungs, store_path=store_path,
                                resume=False, leakage=settings.get("leakage"),

@@ -59,6 +59,10 @@ selection = ["fixed", "knn"]
 [rag]
 k = 2
 modes = ["bm25", "dense", "hybrid"]
+
+[distill]
+# teacher = "fewshot-knn"           # rungwise distill: the variant that labels unlabelled.jsonl (docs/distill.md)
+# rows = 1000                       # inputs to label (default: [finetune] max_examples)
 '''
 
 TRAIN = [

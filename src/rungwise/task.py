@@ -175,6 +175,15 @@ class FinetuneSpec(_Spec):
         return _curve_sizes(v)
 
 
+class DistillSpec(_Spec):
+    """`rungwise distill`: the variant that labels, and how many inputs (docs/distill.md)."""
+
+    teacher: str | None = None
+    """The variant of a climb that labels the inputs (`fewshot-knn`); `distill --teacher` wins."""
+    rows: int | None = Field(default=None, ge=1)
+    """Inputs to label (unlabelled.jsonl, else train with its labels withheld); None: `[finetune] max_examples`."""
+
+
 class ModelSpec(_Spec):
     """The endpoint the task is climbed on: its limits, how long to wait for it and how often to try again (the
     CLI's flags and the RUNGWISE_* variables win over these)."""
@@ -247,6 +256,7 @@ class TaskSpec(_Spec):
     rag: RagSpec = Field(default_factory=RagSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
+    distill: DistillSpec = Field(default_factory=DistillSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
     models: list[ModelChoiceSpec] = Field(default_factory=list)
     """Several models climbed on the same eval rows, each at its own prices (`[[models]]`); empty: one model."""

@@ -36,6 +36,7 @@ def render_climb(report: ClimbReport) -> str:
         _diagnosis(report, variants),
         _finetune(report),
         _curves(report),
+        _distill(report),
         _rows_section(report),
         _checks(report),
         _metadata(report),
@@ -163,7 +164,8 @@ def _cost_section(report: ClimbReport, variants: list[dict[str, Any]]) -> str:
     rows = []
     for v in variants:
         c = v.get("cost") or {}
-        rows.append([esc(v["name"]) + (" <span class=\"muted\">(probe)</span>" if v.get("probe") else ""),
+        mark = "distilled" if v.get("purpose") == "distilled" else "probe"
+        rows.append([esc(v["name"]) + (f" <span class=\"muted\">({mark})</span>" if v.get("probe") else ""),
                      pct(v.get("score")), num(v.get("mean_prompt_tokens"), 0), num(v.get("mean_completion_tokens"), 1),
                      num(v.get("latency_p50_s")), num(v.get("latency_p95_s")), money(c.get("cost_per_call")),
                      money(c.get("cost_per_month"))])
@@ -266,6 +268,45 @@ def _curves(report: ClimbReport) -> str:
                      + table(["rows", "score [95% CI]", "variant"], rows, numeric={0}, cls="curve") + honest
                      + "</div></div>")
     return "".join(parts)
+
+
+def _distill(report: ClimbReport) -> str:
+    """The distillation a run carries: the student against the teacher and the human-label fine-tune, the
+    teacher's labels against human ones, and the savings per call and per month."""
+    from rungwise.distill import distill_sentences
+
+    d: dict[str, Any] = report.result.get("distill") or {}
+    if not d:
+        return ""
+    cur = esc(d.get("currency"))
+    scores = d.get("scores") or {}
+    teacher, student, human = str(d.get("teacher")), str(d.get("student")), str(d.get("human"))
+    pc, pm, lab = d.get("per_call") or {}, d.get("per_month") or {}, d.get("labelling") or {}
+    trained = d.get("trained_examples") or {}
+    hv: dict[str, Any] = next((v for v in report.result.get("variants") or [] if v.get("name") == human), {})
+    hc = hv.get("cost") or {}
+
+    def vs(c: dict[str, Any] | None) -> str:
+        return "" if not c else (f"{c['difference'] * 100:+.1f} points [{c['low'] * 100:+.1f}, {c['high'] * 100:+.1f}], "
+                                 f"p={c['p_value']:.2g}")
+
+    rows = [
+        [esc(teacher) + " <span class=\"muted\">(teacher)</span>", pct(scores.get(teacher)), "",
+         num(pc.get("teacher_prompt_tokens"), 0), money(pc.get("teacher")), money(pm.get("teacher")), "", ""],
+        [esc(student), pct(scores.get(student)), esc(vs(d.get("vs_teacher"))), num(pc.get("student_prompt_tokens"), 0),
+         money(pc.get("student")), money(pm.get("student")), esc(trained.get(student)),
+         f"{money(lab.get('cost'))} (teacher)"],
+        [esc(human) + " <span class=\"muted\">(human labels)</span>", pct(scores.get(human)), "",
+         num(hv.get("mean_prompt_tokens"), 0), money(hc.get("cost_per_call")), money(hc.get("cost_per_month")),
+         esc(trained.get(human)), money(d.get("human_labelling_cost"))],
+    ]
+    tbl = table(["variant", "score", "vs teacher", "prompt tok", f"{cur}/call", f"{cur}/month", "trained on",
+                 f"labels ({cur})"], rows, numeric={1, 3, 4, 5, 6, 7}, cls="distill")
+    items = "".join(f"<li>{esc(line)}</li>" for line in distill_sentences(d))
+    return (f"<h2 id=\"distill\">Distillation: {esc(teacher)} taught the short prompt</h2>"
+            f"<p class=\"muted\">The teacher labelled inputs nobody labelled (never an eval input nor a near twin of "
+            f"one; its format failures dropped); the student is the fine-tune with the short prompt, scored on the "
+            f"same eval rows. Labelling run <code>{esc(d.get('labels_run_id'))}</code>.</p><ul>{items}</ul>{tbl}")
 
 
 def _rows_section(report: ClimbReport) -> str:

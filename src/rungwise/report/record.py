@@ -24,6 +24,7 @@ from rungwise.store import RunInfo, Store
 if TYPE_CHECKING:
     from rungwise.climb import ClimbResult
     from rungwise.data import Example
+    from rungwise.summary import VariantSummary
 
 #: the record version this rungwise writes (and the newest it reads)
 REPORT_VERSION = 1
@@ -220,6 +221,29 @@ def record_climb(result: ClimbResult, store: Store, examples: Sequence[Example])
     return report
 
 
+def amend_record(store: Store, run_id: str, summaries: Sequence[VariantSummary], costs: dict[str, dict[str, Any]],
+                 distill: dict[str, Any]) -> ClimbReport:
+    """Add variants scored after the climb (`rungwise distill`) to a finished run: its result and its record gain
+    their summaries, costs, adapters, answers and the `distill` section; the climb's decision is left as it was."""
+    report = load_report(store, run_id)
+    result = dict(report.result)
+    names = {s.name for s in summaries}
+    adapters = {a["name"]: a for a in store.artifacts(report.run.id)}
+    added = [{**s.to_dict(), "cost": costs.get(s.name),
+              "adapters": [{"name": n, "kind": a["kind"], "path": a["path"], "meta": a["meta"]}
+                           for n, a in adapters.items() if n == s.name]} for s in summaries]
+    result["variants"] = [v for v in result.get("variants") or [] if v.get("name") not in names] + added
+    result["distill"] = distill
+    result = finite(result)
+    store.set_summary(report.run.id, result)
+    rows = list(report.rows)
+    order = [v["name"] for v in result["variants"]]
+    amended = report.model_copy(update={"result": result, "variants": _variant_rows(store, report.run.id, order, rows),
+                                        "rows": rows, "artifacts": _artifacts(store, store.get_run(report.run.id))})
+    save_report(store, amended)
+    return amended
+
+
 def to_climb_result(report: ClimbReport) -> ClimbResult:
     """The ClimbResult a record was made from, rebuilt for the terminal renderer."""
     from rungwise.checks import CheckReport, Finding
@@ -262,7 +286,8 @@ def to_climb_result(report: ClimbReport) -> ClimbResult:
         variants=variants, skipped=d.get("skipped", {}), recommendation=d.get("recommendation", ""),
         shipped=d.get("shipped"), budget=d.get("budget") or {"max_tokens": 0, "stop": [], "reason": "unknown"},
         stats=stats, costs=costs, decision=decision, checks=checks, curves=list(d.get("curves") or []),
-        extra={"frontier": d["frontier"]} if d.get("frontier") else {},
+        extra={**({"distill": d["distill"]} if d.get("distill") else {}),
+               **({"frontier": d["frontier"]} if d.get("frontier") else {})},
     )
 
 

@@ -50,7 +50,7 @@ def ladder_table(result: ClimbResult, width: int = WIDE) -> Table:
         mark = " [bold green]*[/bold green]" if v.name == result.shipped else ""
         cost = result.costs.get(v.name)
         cells = [
-            escape(v.rung), escape(v.name + (f" ({'curve' if v.purpose == 'curve' else 'probe'})" if v.probe else "")) + mark,
+            escape(v.rung), escape(v.name + (f" ({_mark(v.purpose)})" if v.probe else "")) + mark,
             f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]", escape(verdicts.get(v.name, "")),
             f"{v.mean_prompt_tokens:.0f}", f"{v.mean_completion_tokens:.1f}",
             f"{v.latency_p50_s:.2f}", f"{v.latency_p95_s:.2f}",
@@ -59,6 +59,21 @@ def ladder_table(result: ClimbResult, width: int = WIDE) -> Table:
         ]
         table.add_row(*(cells[i] for i in keep))
     return table
+
+
+def _mark(purpose: str) -> str:
+    """How the table marks a variant that is not a step of the ladder."""
+    return purpose if purpose in ("curve", "distilled") else "probe"
+
+
+def print_distill(distill: dict[str, object], console: Console) -> None:
+    """The distillation a run carries (`rungwise distill`): what the student kept, saved and cost, in words."""
+    from rungwise.distill import distill_sentences
+
+    console.print(f"[bold]distillation[/bold] ({escape(str(distill.get('teacher')))} -> "
+                  f"{escape(str(distill.get('student')))}, labelling run {escape(str(distill.get('labels_run_id')))}):")
+    for line in distill_sentences(distill):
+        console.print(f"- {escape(line)}")
 
 
 def checks_table(report: CheckReport, *, show_info: bool = True) -> Table:
@@ -99,6 +114,8 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
                                                                    strict=False))
         console.print(f"learning curve of {escape(str(curve.get('name')))} ({escape(points)}): "
                       f"{escape(str(curve.get('sentence')))}")
+    if result.extra.get("distill"):
+        print_distill(result.extra["distill"], console)
     console.print(
         f"[dim]run {result.run_id}: {result.stats.calls} model calls, {result.stats.cache_hits} answers from cache, "
         f"{result.stats.resumed} results kept from an interrupted run; generation budget "

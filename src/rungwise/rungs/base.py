@@ -30,8 +30,9 @@ RungKind = Literal["baseline", "prompt", "examples", "knowledge", "training"]
 
 #: `ladder` a step of the ladder; `oracle` the gold context given directly (how much is knowledge);
 #: `reference` an answer without an LLM (the nearest train row's label); `curve` a ladder variant on a smaller
-#: pool, a point of its learning curve (see rungwise.curves), never a step of the ladder
-Purpose = Literal["ladder", "oracle", "reference", "curve"]
+#: pool, a point of its learning curve (see rungwise.curves), never a step of the ladder; `distilled` a fine-tune
+#: `rungwise distill` added to a finished run (rungwise.distill), beside the ladder, never judged by it
+Purpose = Literal["ladder", "oracle", "reference", "curve", "distilled"]
 
 
 class RungSkipped(Exception):

@@ -228,6 +228,11 @@ class Store:
                   (status, time.time(), json.dumps(summary, sort_keys=True), run_id))
         self.release_lease(run_id)
 
+    def set_summary(self, run_id: str, summary: dict[str, Any]) -> None:
+        """Replace a finished run's result (distillation adds variants to a run after its climb)."""
+        with self._tx() as c:
+            c.run("UPDATE runs SET summary_json=? WHERE id=?", (json.dumps(summary, sort_keys=True), run_id))
+
     # -- leases: one climb per run at a time (see rungwise.leases) --------------------------------------
     def claim_run(self, task_name: str, task_folder: str, task_hash: str, model: str, settings: dict[str, Any], *,
                   resume: bool = True, notify: Callable[[str], None] | None = None) -> str:
