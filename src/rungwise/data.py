@@ -87,6 +87,19 @@ def _text_field(path: Path, number: int, obj: dict[str, Any], name: str) -> str:
     return value
 
 
+def row_id(path: Path, number: int, obj: dict[str, Any], split: str, seen: dict[str, int]) -> str:
+    """`<split>:<id>` from the row's `id` field, else `<split>:L<line>`; checked against the ids `seen` so far in
+    the file (id -> line), which it records."""
+    raw_id = obj.get("id")
+    if raw_id is not None and not isinstance(raw_id, (str, int)):
+        raise DataError(path, "expected a string or an integer", line=number, field="id")
+    ex_id = f"{split}:{raw_id}" if raw_id is not None else f"{split}:L{number}"
+    if ex_id in seen:
+        raise DataError(path, f"duplicate id {raw_id!r} (first on line {seen[ex_id]})", line=number, field="id")
+    seen[ex_id] = number
+    return ex_id
+
+
 def read_examples(path: Path, split: str) -> list[Example]:
     """Read train.jsonl or eval.jsonl into Examples. Ids come from an `id` field or the line number."""
     rows: list[Example] = []
@@ -94,13 +107,7 @@ def read_examples(path: Path, split: str) -> list[Example]:
     for number, obj in iter_jsonl(path):
         text = _text_field(path, number, obj, "input")
         target = _text_field(path, number, obj, "target")
-        raw_id = obj.get("id")
-        if raw_id is not None and not isinstance(raw_id, (str, int)):
-            raise DataError(path, "expected a string or an integer", line=number, field="id")
-        ex_id = f"{split}:{raw_id}" if raw_id is not None else f"{split}:L{number}"
-        if ex_id in seen:
-            raise DataError(path, f"duplicate id {raw_id!r} (first on line {seen[ex_id]})", line=number, field="id")
-        seen[ex_id] = number
+        ex_id = row_id(path, number, obj, split, seen)
         meta = {k: v for k, v in obj.items() if k not in ("input", "target", "id")}
         rows.append(Example(id=ex_id, input=text, target=target, meta=meta))
     if not rows:

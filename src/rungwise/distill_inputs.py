@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rungwise.data import Example, fold, iter_jsonl
+from rungwise.data import Example, fold, iter_jsonl, row_id
 from rungwise.errors import DataError, TaskError
 from rungwise.store import ResultRow
 from rungwise.task import Task
@@ -73,13 +73,7 @@ def read_unlabelled(path: Path) -> list[Example]:
         if "target" in obj:
             raise DataError(path, "an unlabelled row has no target: move labelled rows to train.jsonl",
                             line=number, field="target")
-        raw_id = obj.get("id")
-        if raw_id is not None and not isinstance(raw_id, (str, int)):
-            raise DataError(path, "expected a string or an integer", line=number, field="id")
-        ex_id = f"unlabelled:{raw_id}" if raw_id is not None else f"unlabelled:L{number}"
-        if ex_id in seen:
-            raise DataError(path, f"duplicate id {raw_id!r} (first on line {seen[ex_id]})", line=number, field="id")
-        seen[ex_id] = number
+        ex_id = row_id(path, number, obj, "unlabelled", seen)
         meta = {k: v for k, v in obj.items() if k not in ("input", "id")}
         rows.append(Example(id=ex_id, input=text, target="", meta={**meta, "unlabelled": True}))
     if not rows:

@@ -4,6 +4,7 @@ quality against cost with the Pareto frontier, and failures by kind. Every label
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from rungwise.report.page import esc, pct
@@ -81,13 +82,12 @@ def pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, s
     return frontier
 
 
-def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) -> str:
-    """Score against cost (or tokens) per call: one point per variant, the Pareto frontier drawn."""
-    pts = [(float(xv), float(v.get("score") or 0), v["name"]) for v in variants
-           if (xv := _x(v, x_key)) is not None]
-    width, height, left, right, top, bottom = 600, 340, 56, 20, 16, 44
+def _score_cost_axes(width: int, height: int, margins: tuple[int, int, int, int], xmax: float,
+                     x_label: str) -> tuple[Callable[[float], float], Callable[[float], float], list[str]]:
+    """Scale functions (cost -> x, score -> y) of a score-against-cost chart, and its axes drawn: score gridlines
+    at every quarter, five cost ticks (8% headroom past the largest cost) and the cost axis's label."""
+    left, right, top, bottom = margins
     pw, ph = width - left - right, height - top - bottom
-    xmax = max((p[0] for p in pts), default=1.0) or 1.0
     xs = lambda c: left + pw * c / (xmax * 1.08)  # noqa: E731
     ys = lambda s: top + ph * (1 - max(0.0, min(1.0, s)))  # noqa: E731
     out = ["<g class=\"axis\">"]
@@ -98,6 +98,17 @@ def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) ->
         c = xmax * 1.08 * k / 4
         out.append(f"<text x=\"{xs(c):.1f}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{esc(_tick(c))}</text>")
     out.append(f"<text x=\"{left + pw / 2:.1f}\" y=\"{height - 6}\" text-anchor=\"middle\">{esc(x_label)}</text></g>")
+    return xs, ys, out
+
+
+def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) -> str:
+    """Score against cost (or tokens) per call: one point per variant, the Pareto frontier drawn."""
+    pts = [(float(xv), float(v.get("score") or 0), v["name"]) for v in variants
+           if (xv := _x(v, x_key)) is not None]
+    width, height, left, right, top, bottom = 600, 340, 56, 20, 16, 44
+    pw = width - left - right
+    xmax = max((p[0] for p in pts), default=1.0) or 1.0
+    xs, ys, out = _score_cost_axes(width, height, (left, right, top, bottom), xmax, x_label)
     front = pareto(pts)
     if len(front) > 1:
         path = " ".join(f"{xs(c):.1f},{ys(s):.1f}" for c, s, _ in front)
@@ -241,18 +252,9 @@ def frontier(points: list[dict[str, Any]], front: list[str], target: float, *, x
     tint = {m: MODEL_COLOURS[i % len(MODEL_COLOURS)] for i, m in enumerate(models)}
     width, height, left, right, top, bottom = 640, 360, 56, 20, 16, 44
     legend_h = 18 * len(models)
-    pw, ph = width - left - right, height - top - bottom
+    pw = width - left - right
     xmax = max((xv(p) for p in points), default=1.0) or 1.0
-    xs = lambda c: left + pw * c / (xmax * 1.08)  # noqa: E731
-    ys = lambda s: top + ph * (1 - max(0.0, min(1.0, s)))  # noqa: E731
-    out = ["<g class=\"axis\">"]
-    for t in (0, 0.25, 0.5, 0.75, 1.0):
-        out.append(f"<line x1=\"{left}\" x2=\"{width - right}\" y1=\"{ys(t):.1f}\" y2=\"{ys(t):.1f}\" stroke=\"#e3e7ee\"/>"
-                   f"<text x=\"{left - 6}\" y=\"{ys(t) + 4:.1f}\" text-anchor=\"end\">{t:.0%}</text>")
-    for tick in range(5):
-        c = xmax * 1.08 * tick / 4
-        out.append(f"<text x=\"{xs(c):.1f}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{esc(_tick(c))}</text>")
-    out.append(f"<text x=\"{left + pw / 2:.1f}\" y=\"{height - 6}\" text-anchor=\"middle\">{esc(x_label)}</text></g>")
+    xs, ys, out = _score_cost_axes(width, height, (left, right, top, bottom), xmax, x_label)
     out.append(f"<g class=\"target\"><line x1=\"{left}\" x2=\"{width - right}\" y1=\"{ys(target):.1f}\" "
                f"y2=\"{ys(target):.1f}\" stroke=\"{TARGET}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>"
                f"<text x=\"{width - right - 4}\" y=\"{ys(target) - 5:.1f}\" text-anchor=\"end\" fill=\"{TARGET}\">"

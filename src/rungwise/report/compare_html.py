@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from rungwise.compare import VariantDiff, compare_runs
-from rungwise.errors import RungwiseError
 from rungwise.report.charts import OK, TARGET, svg_frame
-from rungwise.report.page import esc, page, pct, table
+from rungwise.report.page import esc, page, pct, table, write_page
 from rungwise.report.record import ClimbReport, load_report
 from rungwise.store import Store
 
@@ -113,11 +112,4 @@ def render_compare(store: Store, run_a: str, run_b: str) -> str:
 
 
 def write_compare(store: Store, run_a: str, run_b: str, path: str | Path) -> Path:
-    path = Path(path)
-    text = render_compare(store, run_a, run_b)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise RungwiseError(f"Cannot write the comparison to {path}: {exc.strerror or exc}. Pass a writable path.") from None
-    return path
+    return write_page(render_compare(store, run_a, run_b), path)

@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rungwise.errors import RungwiseError
 from rungwise.report import charts
-from rungwise.report.page import esc, money, num, page, pct, table
+from rungwise.report.page import esc, money, num, page, pct, table, write_page
 from rungwise.report.record import finite
 
 if TYPE_CHECKING:
@@ -81,10 +80,4 @@ def render_frontier(result: MultiClimbResult) -> str:
 
 
 def write_frontier(result: MultiClimbResult, path: str | Path) -> Path:
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_frontier(result), encoding="utf-8")
-    except OSError as exc:
-        raise RungwiseError(f"Cannot write the report to {path}: {exc.strerror or exc}. Pass a writable path.") from None
-    return path
+    return write_page(render_frontier(result), path)

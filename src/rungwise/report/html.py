@@ -11,10 +11,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from rungwise.errors import RungwiseError
 from rungwise.report import charts
 from rungwise.report.frontier_html import frontier_section
-from rungwise.report.page import esc, money, num, page, pct, table
+from rungwise.report.page import esc, money, num, page, pct, table, write_page
 from rungwise.report.record import ClimbReport
 from rungwise.stats import describe_detectable
 from rungwise.store import Store
@@ -48,13 +47,7 @@ def render_climb(report: ClimbReport) -> str:
 
 def write_climb(report: ClimbReport, path: str | Path) -> Path:
     """Write the report page to `path` (folders are created)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_climb(report), encoding="utf-8")
-    except OSError as exc:
-        raise RungwiseError(f"Cannot write the report to {path}: {exc.strerror or exc}. Pass -o with a writable path.") from None
-    return path
+    return write_page(render_climb(report), path, hint="Pass -o with a writable path.")
 
 
 def write_run_report(store: Store, run_id: str, path: str | Path) -> Path:

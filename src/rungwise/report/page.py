@@ -9,8 +9,10 @@ import hashlib
 import html
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+from rungwise.errors import RungwiseError
 from rungwise.report.record import dumps_for_script
 
 
@@ -45,6 +47,17 @@ def page(title: str, body: str, data: dict[str, Any]) -> str:
         f"<script type=\"application/json\" id=\"report-data\">{dumps_for_script(data)}</script>\n"
         f"<script>{script}</script>\n</body></html>\n"
     )
+
+
+def write_page(text: str, path: str | Path, *, hint: str = "Pass a writable path.") -> Path:
+    """Write a rendered page to `path` (folders are created); a path that cannot be written is a user error."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RungwiseError(f"Cannot write the report to {path}: {exc.strerror or exc}. {hint}") from None
+    return path
 
 
 def pct(x: float | None, digits: int = 1) -> str:
