@@ -141,7 +141,7 @@ class Runner:
                 finished += 1
                 report(self.progress, "calls", variant.name, finished, total)
 
-        width = min(self.concurrency or model.max_concurrency, len(fresh))
+        width = min(self.concurrency or model.concurrency_for([requests[ex.id] for ex in fresh]), len(fresh))
         workers = [asyncio.ensure_future(worker()) for _ in range(width)]
         try:
             await asyncio.gather(*workers)

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -183,6 +184,10 @@ class Model(ABC):
     max_concurrency: int = 4
 
     _info: ModelInfo | None = None
+
+    def concurrency_for(self, requests: Sequence[Request]) -> int:
+        """How many of these requests (one variant's, in the order they will be sent) to keep in flight."""
+        return self.max_concurrency
 
     @property
     @abstractmethod

@@ -30,6 +30,21 @@ DEFAULT_SLOTS = 2
 SLOTS_ENV = "RUNGWISE_SLOTS"
 
 
+#: the mean length of what each request does not share with the one before (about 4 characters a token) above
+#: which the embedded model takes requests one at a time: banking77's kNN few-shot prompts differ by ~700
+#: characters a row (slower with two slots), its prompt and fixed few-shot ones by the input alone (~60; faster)
+SERIAL_PREFILL_CHARS = 400
+
+
+def unshared_chars(requests: Sequence[Request], sample: int = 32) -> float:
+    """Mean characters of the first `sample` requests' messages that follow their common prefix with the
+    request before (the part a server's prompt cache cannot reuse)."""
+    texts = ["\x00".join(m.content for m in r.messages) for r in requests[: sample + 1]]
+    if len(texts) < 2:
+        return float(len(texts[0])) if texts else 0.0
+    return sum(len(b) - len(os.path.commonprefix([a, b])) for a, b in zip(texts, texts[1:])) / (len(texts) - 1)
+
+
 def default_slots() -> int:
     """RUNGWISE_SLOTS if set (a positive integer), else DEFAULT_SLOTS."""
     raw = os.environ.get(SLOTS_ENV, "").strip()
@@ -189,6 +204,14 @@ class EmbeddedModel(OpenAIHttpModel):
                 fingerprint=self.fingerprint, served_model=MODEL_ALIAS, server_kind="llama.cpp",
                 capabilities=forced_capabilities(found, self.profile))
         return self._info
+
+    def concurrency_for(self, requests: Sequence[Request]) -> int:
+        """One request at a time when the requests' own parts are long (each row's few-shot examples or
+        passages after a shared instruction): on CPU a second slot then only splits the prompt processing and
+        the climb is slower (bench/README.md); the server's slots otherwise."""
+        if self.max_concurrency > 1 and unshared_chars(requests) > SERIAL_PREFILL_CHARS:
+            return 1
+        return self.max_concurrency
 
     async def complete(self, request: Request) -> Completion:
         if self.server.base_url is None or self._info is None:
