@@ -5,7 +5,9 @@ on a new machine).
 Prints the wall time and where it went (before the first model call: deriving the weights, checks and
 embeddings; then each variant, from the progress events), the shipped variant with its score, and the
 efficiency: the model-call phase's wall time against the time the same work needs at the server's own measured
-prompt and generation rates in this run (llama.cpp's /metrics; 1.00 means the harness adds nothing).
+prompt and generation rates in this run (llama.cpp's /metrics; 1.00 means the harness adds nothing). The server
+time adds up each slot's time: when two slots decode at once (RUNGWISE_SLOTS, default 2) their time overlaps
+and the ratio falls below 1; `RUNGWISE_SLOTS=1` gives the harness's own overhead.
 
     python bench/bench_climb.py [--task examples/banking77] [--warm] [--threads N]
 """
@@ -86,7 +88,8 @@ def main() -> None:
         gen_tps = m.get("tokens_predicted_total", 0.0) / max(m.get("tokens_predicted_seconds_total", 0.0), 1e-9)
         phase = wall - first_call
         print(f"server: prompt {prompt_tps:.0f} tok/s, generation {gen_tps:.0f} tok/s, busy {busy:.0f} s; "
-              f"model-call phase {phase:.0f} s; efficiency {phase / max(busy, 1e-9):.2f} (wall / server time)")
+              f"model-call phase {phase:.0f} s; efficiency {phase / max(busy, 1e-9):.2f} (wall / server time; "
+              f"{model.server.n_parallel} slot(s): below 1 when they overlap)")
         model.server.stop()
 
 

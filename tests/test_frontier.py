@@ -77,6 +77,17 @@ def test_says_when_no_point_meets_the_target() -> None:
     assert alone.rival is None and alone.comparison is None and "Over the next" not in alone.recommendation
 
 
+def test_when_none_meets_a_twin_at_the_best_points_cost_is_not_its_rival() -> None:
+    """A constrained twin that scores and costs what the best point does ties with it on the frontier: the
+    comparison is with the next point that costs less (banking77 across two models had exactly this)."""
+    points = [_p("a", "knn", 0.8, 1.0), _p("b", "knn", 0.9, 4.0), _p("b", "knn-constrained", 0.9, 4.0),
+              _p("a", "finetune", 0.3, 0.1)]
+    f = build_frontier(points, 0.95)
+    assert f.recommended is None and f.comparison is not None and f.comparison.a == "a / knn"
+    assert f.rival is not None and f.rival.key == "a / knn"
+    assert "Over the next cheaper point on the frontier, a / knn (at a quarter of its cost)" in f.recommendation
+
+
 def test_without_prices_the_frontier_is_in_tokens() -> None:
     cheap = _p("a", "prompt", 0.8, 0.0, prompt=50)
     dear = _p("b", "prompt", 0.8, 0.0, prompt=500)

@@ -197,8 +197,9 @@ def build_frontier(points: Sequence[Point], target: float) -> Frontier:
             rival = best
         else:
             rival = _cheapest([p for p in meeting if p.model != recommended.model], axis)
-    elif best is not None and len(front) > 1 and front[-1].key == best.key:
-        rival = front[-2]  # none meets: what the best point buys over the next cheaper non-dominated one
+    elif best is not None:  # none meets: what the best point buys over the next cheaper non-dominated one
+        cheaper = [p for p in front if cost_of(p, axis) < cost_of(best, axis)]  # ties at best's cost are not
+        rival = cheaper[-1] if cheaper else None
     if rival is not None:
         comparison = paired(recommended, rival) if recommended is not None else paired(rival, best) if best else None
     else:
