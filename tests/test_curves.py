@@ -4,6 +4,7 @@ labelling cost and the honest check."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +185,25 @@ def test_geometric_sizes() -> None:
 def test_bad_input_is_refused(sizes: list[int], scores: list[float]) -> None:
     with pytest.raises(ValueError):
         fit_curve(sizes, scores)
+
+
+def test_a_curve_climb_is_its_own_run(tmp_path: Path) -> None:
+    """`--curve` is part of a run's identity: an unfinished plain run is not resumed by a curve climb (which would
+    mix curve points into it), and a plain climb still resumes it."""
+    from rungwise.climb import ClimbOptions, climb
+    from rungwise.models.fake import FakeModel
+    from rungwise.store import Store
+
+    from helpers import LABEL_TOML_EXACT, write_task
+
+    train = [{"input": f"train message {i}", "target": "billing"} for i in range(4)]
+    rows = [{"input": f"eval message {i}", "target": "billing"} for i in range(4)]
+    folder = write_task(tmp_path / "t", LABEL_TOML_EXACT, train, rows)
+    store = tmp_path / "s.db"
+    plain = climb(folder, FakeModel(), ClimbOptions(rungs=["baseline"], store_path=store))
+    with Store(store) as s:  # as if the plain climb had been interrupted
+        s.finish_run(plain.run_id, {}, status="running")
+    curve = climb(folder, FakeModel(), ClimbOptions(rungs=["baseline"], store_path=store, curve=True))
+    assert curve.run_id != plain.run_id
+    again = climb(folder, FakeModel(), ClimbOptions(rungs=["baseline"], store_path=store))
+    assert again.run_id == plain.run_id

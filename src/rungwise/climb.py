@@ -263,6 +263,8 @@ class ClimbJob:
             "rungs": wanted, "all": options.all_rungs, "full": options.full,
             "sample": None if options.full else sample, "seed": seed, "leakage": leakage,
         }
+        if options.curve:  # a curve climb is its own run (a plain run's settings, and so its identity, stay as they were)
+            settings["curve"] = True
         resources = SharedResources(progress=self._progress)
         outcomes: list[VariantOutcome] = []
         try:
