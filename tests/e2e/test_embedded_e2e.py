@@ -174,7 +174,7 @@ def test_derived_constrained_answers_equal_real_constrained_calls(
     the derivation switched off makes every constrained call, and its answers equal the derived ones."""
     from rungwise.runner import Runner
 
-    folder = small_banking77(tmp_path, 30, slice(1000))  # the kNN few-shot rung: most of its answers fit
+    folder = small_banking77(tmp_path, 16, slice(1000))  # the kNN few-shot rung: most of its answers fit
     toml = folder / "task.toml"
     toml.write_text(toml.read_text().replace('selection = ["fixed", "knn"]', 'selection = ["knn"]'))
     options = {"rungs": ["fewshot"], "all_rungs": True}

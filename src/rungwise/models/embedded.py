@@ -30,10 +30,10 @@ DEFAULT_SLOTS = 2
 SLOTS_ENV = "RUNGWISE_SLOTS"
 
 
-#: the mean length of what each request does not share with the one before (about 4 characters a token) above
-#: which the embedded model takes requests one at a time: banking77's kNN few-shot prompts differ by ~700
-#: characters a row (slower with two slots), its prompt and fixed few-shot ones by the input alone (~60; faster)
-SERIAL_PREFILL_CHARS = 400
+#: the mean length of what each request does not share with the one before above which the embedded model
+#: takes requests one at a time: banking77's kNN few-shot prompts differ by ~410 characters a row (~170 tokens;
+#: slower with two slots), its prompt and fixed few-shot ones by the input alone (~50; faster)
+SERIAL_PREFILL_CHARS = 200
 
 
 def unshared_chars(requests: Sequence[Request], sample: int = 32) -> float:
