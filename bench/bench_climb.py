@@ -6,7 +6,7 @@ Prints the wall time and where it went (before the first model call: deriving th
 embeddings; then each variant, from the progress events), the shipped variant with its score, and the
 efficiency: the model-call phase's wall time against the time the same work needs at the server's own measured
 prompt and generation rates in this run (llama.cpp's /metrics; 1.00 means the harness adds nothing). The server
-time adds up each slot's time: when two slots decode at once (RUNGWISE_SLOTS, default 2) their time overlaps
+time adds up each slot's time: when two slots decode at once (RUNGWISE_SLOTS=2) their time overlaps
 and the ratio falls below 1; `RUNGWISE_SLOTS=1` gives the harness's own overhead.
 
     python bench/bench_climb.py [--task examples/banking77] [--warm] [--threads N]

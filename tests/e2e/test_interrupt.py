@@ -24,8 +24,10 @@ BOUND_S = 5.0
 
 def _interrupt_when(cmd: list[str], ready: object, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], float]:
     env = {**os.environ, "RUNGWISE_CACHE_DIR": str(tmp_path / "cache")}
+    # as from a terminal: SIGINT at its default (a runner that started the tests in the background ignores it, and
+    # a process that starts with SIGINT ignored never gets Python's KeyboardInterrupt handler)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not ready() and time.monotonic() < deadline:  # type: ignore[operator]
         time.sleep(0.05)
