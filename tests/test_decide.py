@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from rungwise.costs import finetune_cost, price
-from rungwise.decide import decide
+from rungwise.decide import Decision, decide
 from rungwise.summary import VariantSummary
 from rungwise.task import CostSpec
 
@@ -22,6 +24,11 @@ def _summary(name: str, rung: str, scores: np.ndarray, *, fmt: int = 0, probe: b
                           prompt_tokens, 3.0, 0.1, 0.2, 0.1, purpose=purpose, retrieval=retrieval)
 
 
+def _decide(sums: list[VariantSummary], scores: dict[str, np.ndarray], target: float, **kw: Any) -> Decision:
+    """decide() with each variant's scores keyed by row id ("0", "1", ...): the variants scored the same rows."""
+    return decide(sums, {k: {str(i): float(v) for i, v in enumerate(a)} for k, a in scores.items()}, target, **kw)
+
+
 def _scores(n: int, ones: int, offset: int = 0) -> np.ndarray:
     out = np.zeros(n)
     out[offset : offset + ones] = 1
@@ -35,7 +42,7 @@ def test_stop_rule_and_verdicts() -> None:
     fewshot = _scores(n, 180)  # far better, meets a 0.85 target
     sums = [_summary("baseline", "baseline", base, fmt=150), _summary("prompt", "prompt", prompt, fmt=100),
             _summary("fewshot-knn", "fewshot", fewshot)]
-    d = decide(sums, {"baseline": base, "prompt": prompt, "fewshot-knn": fewshot}, 0.85)
+    d = _decide(sums, {"baseline": base, "prompt": prompt, "fewshot-knn": fewshot}, 0.85)
     assert d.shipped == "fewshot-knn"
     assert [v.verdict for v in d.rungs] == ["first", "no measurable gain", "gain"]
     # the fewshot rung is compared with the incumbent (baseline, since prompt brought no measurable gain)
@@ -50,7 +57,7 @@ def test_knowledge_gap_is_diagnosed() -> None:
     rag = _scores(n, 30)
     oracle = _scores(n, 45)
     sums = [_summary("prompt", "prompt", prompt), _summary("rag-hybrid", "rag", rag), _summary("oracle", "rag", oracle, probe=True, purpose="oracle")]
-    d = decide(sums, {"prompt": prompt, "rag-hybrid": rag, "oracle": oracle}, 0.9)
+    d = _decide(sums, {"prompt": prompt, "rag-hybrid": rag, "oracle": oracle}, 0.9)
     assert d.shipped is None and d.diagnosis.knowledge_gap is True
     assert any("closes 62% of the gap" in note for note in d.diagnosis.notes)  # (30-5)/(45-5)
     assert "knowledge" in d.recommendation and "fine-tune" in d.recommendation
@@ -63,11 +70,11 @@ def test_a_finetune_over_retrieval_is_behaviour_on_top_of_knowledge() -> None:
     prompt, rag, tuned = _scores(n, 7), _scores(n, 21), _scores(n, 80)
     sums = [_summary("prompt", "prompt", prompt), _summary("rag-bm25", "rag", rag),
             _summary("finetune", "finetune", prompt), _summary("finetune-rag", "finetune", tuned, retrieval=True)]
-    d = decide(sums, {"prompt": prompt, "rag-bm25": rag, "finetune": prompt, "finetune-rag": tuned}, 0.6)
+    d = _decide(sums, {"prompt": prompt, "rag-bm25": rag, "finetune": prompt, "finetune-rag": tuned}, 0.6)
     assert d.diagnosis.knowledge_gap is True
     assert d.diagnosis.behaviour_over_retrieval is not None and "'finetune-rag' beats 'rag-bm25' by +29.5" in d.recommendation
     # without the tuned adapter beating retrieval, the old advice stands
-    d2 = decide(sums[:3], {"prompt": prompt, "rag-bm25": rag, "finetune": prompt}, 0.6)
+    d2 = _decide(sums[:3], {"prompt": prompt, "rag-bm25": rag, "finetune": prompt}, 0.6)
     assert d2.diagnosis.behaviour_over_retrieval is None and "before any fine-tune" in d2.recommendation
 
 
@@ -76,7 +83,7 @@ def test_behavioural_gap_is_diagnosed() -> None:
     prompt = _scores(n, 40)
     fewshot = _scores(n, 45)
     sums = [_summary("prompt", "prompt", prompt, fmt=50), _summary("fewshot-fixed", "fewshot", fewshot, fmt=45)]
-    d = decide(sums, {"prompt": prompt, "fewshot-fixed": fewshot}, 0.9)
+    d = _decide(sums, {"prompt": prompt, "fewshot-fixed": fewshot}, 0.9)
     assert d.diagnosis.knowledge_gap is None and d.diagnosis.behavioural_gap
     assert d.diagnosis.format_share == pytest.approx(45 / 55)
     assert "behavioural" in d.recommendation
@@ -84,7 +91,7 @@ def test_behavioural_gap_is_diagnosed() -> None:
 
 def test_too_small_to_decide() -> None:
     s = _scores(20, 17)
-    d = decide([_summary("prompt", "prompt", s)], {"prompt": s}, 0.85)
+    d = _decide([_summary("prompt", "prompt", s)], {"prompt": s}, 0.85)
     assert d.eval_too_small and "too small to decide" in d.recommendation
 
 
@@ -112,7 +119,7 @@ def test_knn_reference_as_good_as_fewshot_is_said() -> None:
     knn = _scores(n, 89)
     sums = [_summary("prompt", "prompt", _scores(n, 0), fmt=100), _summary("fewshot-knn", "fewshot", fewshot),
             _summary("knn-label", "fewshot", knn, probe=True, purpose="reference")]
-    d = decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": fewshot, "knn-label": knn}, 0.85)
+    d = _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": fewshot, "knn-label": knn}, 0.85)
     assert d.shipped == "fewshot-knn"
     assert d.diagnosis.cheaper_reference is not None and "no better than the label of the nearest train row" in d.recommendation
     assert d.recommendation.count("too small to decide") == 1  # 90% of 100 rows: the interval spans 85%
@@ -120,7 +127,7 @@ def test_knn_reference_as_good_as_fewshot_is_said() -> None:
 
 def test_too_small_sentence_appears_once() -> None:
     s = _scores(20, 18)
-    d = decide([_summary("prompt", "prompt", s)], {"prompt": s}, 0.85)
+    d = _decide([_summary("prompt", "prompt", s)], {"prompt": s}, 0.85)
     assert d.recommendation.count("too small to decide") == 1
 
 
@@ -129,7 +136,7 @@ def test_a_fine_tune_that_is_already_best_is_not_advised_again() -> None:
     prompt, fewshot, tuned = _scores(n, 20), _scores(n, 60), _scores(n, 90)
     sums = [_summary("prompt", "prompt", prompt), _summary("fewshot-knn", "fewshot", fewshot),
             _summary("finetune", "finetune", tuned)]
-    d = decide(sums, {"prompt": prompt, "fewshot-knn": fewshot, "finetune": tuned}, 0.8)
+    d = _decide(sums, {"prompt": prompt, "fewshot-knn": fewshot, "finetune": tuned}, 0.8)
     assert d.shipped is None
     assert "or a fine-tune on this narrow skill" not in d.recommendation
     assert "more rows" in d.recommendation and "stronger base model" in d.recommendation
@@ -147,10 +154,27 @@ def test_learning_curves_join_the_recommendation_and_never_the_ladder() -> None:
     scores = {"prompt": prompt, "finetune": tuned, "finetune@100": small}
     rising = np.array([_scores(n, k) for k in (100, 140, 170)])
     curve = learning_curve("finetune", [100, 300, 900], rising, 0.9, kind="training", labelled_example_cost=0.1)
-    d = decide(sums, scores, 0.9, curves=[curve])
+    d = _decide(sums, scores, 0.9, curves=[curve])
     assert d.shipped is None and [v.best for v in d.rungs] == ["prompt", "finetune"]
     assert all("finetune@100" not in (c.a, c.b) for c in d.comparisons)
     assert d.recommendation.endswith("Learning curves: " + curve.sentence())
     assert curve.sentence().startswith("fine-tuning ")
     # a shipped rung needs no curve in its recommendation
-    assert "Learning curves" not in decide(sums, scores, 0.55, curves=[curve]).recommendation
+    assert "Learning curves" not in _decide(sums, scores, 0.55, curves=[curve]).recommendation
+
+
+def test_a_variant_stopped_early_is_compared_on_the_rows_it_scored() -> None:
+    """Variants score different rows when one stopped at a look: the paired test uses the rows both scored."""
+    n = 200
+    fewshot = _scores(n, 180)
+    prompt_rows = {str(i): 0.0 for i in range(0, n, 10)}  # 20 rows, none right
+    sums = [_summary("prompt", "prompt", np.zeros(20)), _summary("fewshot-knn", "fewshot", fewshot)]
+    d = decide(sums, {"prompt": prompt_rows, "fewshot-knn": {str(i): float(v) for i, v in enumerate(fewshot)}}, 0.85)
+    gain = d.rungs[1].against
+    assert gain is not None and gain.n == 20
+    assert gain.difference == pytest.approx(np.mean([fewshot[i] for i in range(0, n, 10)]))
+    assert d.shipped == "fewshot-knn" and d.rungs[1].verdict == "gain"
+    # no row in common: no verdict from nothing
+    d2 = decide(sums, {"prompt": {"x": 0.0}, "fewshot-knn": {"y": 1.0}}, 0.85)
+    assert d2.rungs[1].against is not None and d2.rungs[1].against.n == 0
+    assert d2.rungs[1].verdict == "no measurable gain"

@@ -150,6 +150,8 @@ def climb_cmd(
     full: bool = typer.Option(False, "--full", help="Score every eval row, not the task's seeded sample."),
     sample: int = typer.Option(None, "--sample", min=1, help="Score this many eval rows (seeded), instead of the task's sample size."),
     all_rungs: bool = typer.Option(False, "--all", help="Climb every rung, even after one meets the target."),
+    score_every_row: bool = typer.Option(False, "--score-every-row", help="Score every variant on every eval row: no "
+                                         "early stop of a variant that cannot meet the target (docs/early-stop.md)."),
     rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, in ladder order: "
                               f"{', '.join(rung_names())}."),
     concurrency: int = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's)."),
@@ -181,7 +183,8 @@ def climb_cmd(
         raise TaskError(f"--leakage takes stop, drop or warn, not {leakage!r}.")
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
-                           max_cost=max_cost, leakage=leakage, sample=sample, curve=curve)
+                           max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
+                           early_stop=not score_every_row)
     if len(choices) > 1 or (not model and t.spec.models):
         _climb_models(t, choices, options, as_json, report, timeout, retries, rpm, tpm, capabilities)
         return

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rungwise import early_stop
 from rungwise.cancel import CancelToken, run_interruptibly
 from rungwise.checks import CheckReport, drop_leaked, exact_leaks, run_checks
 from rungwise.costs import FinetuneCost, RungCost, finetune_cost, price
@@ -178,6 +179,7 @@ class ClimbJob:
         self._result: ClimbResult | None = None
         self._error: BaseException | None = None
         self._estimator: TokenCounter | None = None  # the dry run's and the cost cap's counter
+        self._seed = 0  # the eval sample's seed, which also orders the rows before each early-stop look
 
     # -- control ------------------------------------------------------------------------------------
     def run(self) -> ClimbResult:
@@ -265,6 +267,9 @@ class ClimbJob:
         }
         if options.curve:  # a curve climb is its own run (a plain run's settings, and so its identity, stay as they were)
             settings["curve"] = True
+        if options.early_stop:  # so is a climb that stops variants at looks
+            settings["early_stop"] = early_stop.settings()
+        self._seed = seed
         resources = SharedResources(progress=self._progress)
         outcomes: list[VariantOutcome] = []
         try:
@@ -349,18 +354,42 @@ class ClimbJob:
             await variant.model.open()
         base = by_name.get(variant.twin_of) if variant.twin_of else None
         twin_rows = {r.example_id: r for r in base.rows} if base is not None else None
-        rows = await runner.run(variant, examples, model, twin_rows=twin_rows)
+        if self.options.early_stop and variant.purpose == "ladder":
+            rows, stopped = await self._score_with_looks(task, variant, runner, model, examples, twin_rows)
+        else:
+            rows, stopped = await runner.run(variant, examples, model, twin_rows=twin_rows), None
         summary = summarize(variant.name, variant.rung, rows, binary=runner.scorer.binary, probe=variant.probe,
                             kind=rung.kind, purpose=variant.purpose, retrieval=variant.retrieval,
-                            twin_of=variant.twin_of, description=str(variant.config.get("reference", "")))
+                            twin_of=variant.twin_of, description=str(variant.config.get("reference", "")),
+                            stopped=stopped.to_dict() if stopped else None)
         artifacts = variant.artifacts or (base.artifacts if base is not None else [])
         return VariantOutcome(variant, summary, rows, artifacts)
+
+    async def _score_with_looks(self, task: Task, variant: Variant, runner: Runner, model: Model,
+                                examples: list[Example], twin_rows: dict[str, ResultRow] | None,
+                                ) -> tuple[list[ResultRow], early_stop.EarlyStop | None]:
+        """Score `variant` in stages of a seeded random order, looking after each (see rungwise.early_stop): the
+        rows scored, in eval order, and why it stopped (None: it scored every row)."""
+        order = early_stop.look_order(examples, self._seed)
+        scored: dict[str, ResultRow] = {}
+        stopped: early_stop.EarlyStop | None = None
+        for end in early_stop.looks_for(len(order)):
+            stage = {ex.id for ex in order[len(scored):end]}
+            for row in await runner.run(variant, [ex for ex in examples if ex.id in stage], model, twin_rows=twin_rows,
+                                        of=(len(scored), len(examples))):
+                scored[row.example_id] = row
+            if end < len(order):
+                stopped = early_stop.futility([r.score for r in scored.values()], task.spec.target, len(examples),
+                                              binary=runner.scorer.binary)
+                if stopped is not None:
+                    break
+        return [scored[ex.id] for ex in examples if ex.id in scored], stopped
 
     def _judge(self, task: Task, info: ModelInfo, store: Store, run_id: str, scorer: Scorer, stats: RunStats,
                report: CheckReport, examples: list[Example], budget: Any, outcomes: list[VariantOutcome],
                estimates: list[Estimate], skipped: dict[str, str]) -> ClimbResult:
         summaries = [o.summary for o in outcomes]
-        scores = {o.summary.name: o.scores for o in outcomes}
+        scores = {o.summary.name: {r.example_id: r.score for r in o.rows} for o in outcomes}
         costs = {s.name: price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs) for s in summaries}
         finetune_costs = finetune_bill(task, outcomes, costs)
         curves = learning_curves(task, outcomes)

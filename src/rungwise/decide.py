@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from rungwise import stats
 from rungwise.curves import LearningCurve
 from rungwise.rungs import registered, rung_kind
@@ -39,10 +37,12 @@ class Comparison:
     p_value: float
     method: str
     significant: bool
+    #: the rows compared: those both variants scored (fewer than the eval set's when one stopped early)
+    n: int = 0
 
     @classmethod
     def of(cls, a: str, b: str, test: stats.PairedTest) -> Comparison:
-        return cls(a, b, test.difference, test.low, test.high, test.p_value, test.method, test.significant())
+        return cls(a, b, test.difference, test.low, test.high, test.p_value, test.method, test.significant(), test.n)
 
 
 @dataclass(frozen=True)
@@ -82,19 +82,27 @@ class Decision:
         return asdict(self)
 
 
-def _compare(scores: Mapping[str, np.ndarray], a: str, b: str) -> Comparison:
-    return Comparison.of(a, b, stats.compare(scores[a], scores[b]))
+#: per variant, its score on each eval row it scored, by row id
+RowScores = Mapping[str, Mapping[str, float]]
+
+
+def _compare(scores: RowScores, a: str, b: str) -> Comparison:
+    """b against a on the rows both scored."""
+    test = stats.compare_rows(scores[a], scores[b])
+    if test is None:
+        return Comparison(a, b, 0.0, -1.0, 1.0, 1.0, "no rows in common", False, 0)
+    return Comparison.of(a, b, test)
 
 
 def decide(
     summaries: Sequence[VariantSummary],
-    scores: Mapping[str, np.ndarray],
+    scores: RowScores,
     target: float,
     *,
     costs_per_call: Mapping[str, float] | None = None,
     curves: Sequence[LearningCurve] = (),
 ) -> Decision:
-    """Verdicts per rung, the diagnosis and the recommendation. `scores` holds per-example scores, aligned."""
+    """Verdicts per rung, the diagnosis and the recommendation. `scores`: each variant's score per eval row id."""
     ladder = [s for s in summaries if not s.probe]
     by_name = {s.name: s for s in summaries}
     rungs: list[RungVerdict] = []
@@ -141,7 +149,7 @@ def _of_purpose(summaries: Sequence[VariantSummary], purpose: str) -> VariantSum
     return next((s for s in summaries if s.purpose == purpose), None)
 
 
-def diagnosis_comparisons(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarray]) -> list[Comparison]:
+def diagnosis_comparisons(summaries: Sequence[VariantSummary], scores: RowScores) -> list[Comparison]:
     """The comparisons behind the diagnosis: rag and the oracle against the prompt rung."""
     prompt = _best(summaries, "prompt") or _best(summaries, "baseline")
     out: list[Comparison] = []
@@ -154,7 +162,7 @@ def diagnosis_comparisons(summaries: Sequence[VariantSummary], scores: Mapping[s
     return out
 
 
-def _diagnose(summaries: Sequence[VariantSummary], scores: Mapping[str, np.ndarray],
+def _diagnose(summaries: Sequence[VariantSummary], scores: RowScores,
               by_name: Mapping[str, VariantSummary], shipped: str | None) -> Diagnosis:
     ladder = [s for s in summaries if not s.probe]
     ref = by_name[shipped] if shipped else (max(ladder, key=lambda s: s.score) if ladder else None)

@@ -202,7 +202,8 @@ class DistillJob:
         from rungwise.climb import ClimbJob, ClimbOptions
 
         options = ClimbOptions(rungs=rungs, all_rungs=True, store_path=self.options.store_path,
-                               cache_dir=self.options.cache_dir, concurrency=self.options.concurrency)
+                               cache_dir=self.options.cache_dir, concurrency=self.options.concurrency,
+                               early_stop=False)  # teacher and students are compared on every row
         job = ClimbJob(self.task, model, options, progress=self._sink)
         remove = self.cancel_token.on_cancel(job.cancel)
         try:
@@ -461,11 +462,9 @@ def _reusable_finetune(store: Store, run_id: str, dhash: str, config: dict[str, 
 
 
 def _paired(a: str, rows_a: list[ResultRow], b: str, rows_b: list[ResultRow]) -> Comparison | None:
-    by_a = {r.example_id: r.score for r in rows_a}
-    common = [r for r in rows_b if r.example_id in by_a]
-    if len(common) < 2:
-        return None
-    return Comparison.of(a, b, stats.compare([by_a[r.example_id] for r in common], [r.score for r in common]))
+    test = stats.compare_rows({r.example_id: r.score for r in rows_a}, {r.example_id: r.score for r in rows_b},
+                              minimum=2)
+    return Comparison.of(a, b, test) if test is not None else None
 
 
 def _mean(values: list[float]) -> float:

@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from rungwise import stats
 from rungwise.decide import Comparison
 
@@ -136,12 +134,8 @@ def _best_scoring(points: Sequence[Point], axis: Axis) -> Point | None:
 
 def paired(a: Point, b: Point) -> Comparison | None:
     """`b` against `a` on the eval rows both scored (by row id); None when they share none."""
-    common = [i for i in a.row_scores if i in b.row_scores]
-    if not common:
-        return None
-    x = np.array([a.row_scores[i] for i in common], dtype=float)
-    y = np.array([b.row_scores[i] for i in common], dtype=float)
-    return Comparison.of(a.key, b.key, stats.compare(x, y))
+    test = stats.compare_rows(a.row_scores, b.row_scores)
+    return Comparison.of(a.key, b.key, test) if test is not None else None
 
 
 _SHARES = {2: "half", 3: "a third", 4: "a quarter", 5: "a fifth", 6: "a sixth", 8: "an eighth", 10: "a tenth"}

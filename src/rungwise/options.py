@@ -63,6 +63,9 @@ class ClimbOptions(BaseModel):
     curve: bool = False
     """Also score the kNN few-shot and fine-tune variants on smaller pools (learning curves: the rows a target
     needs); a task that sets `[fewshot] curve` or `[finetune] curve` gets them without it."""
+    early_stop: bool = True
+    """Stop scoring a ladder variant at a look (20, 50, 100 rows) once its upper confidence bound is below the
+    target (see rungwise.early_stop); False: score every variant on every eval row."""
     leakage: LeakagePolicy | NotSet = NOT_SET
     """Override the task's [checks] leakage policy: stop, drop or warn."""
     sample: int | NotSet = NOT_SET

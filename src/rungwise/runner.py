@@ -64,8 +64,11 @@ class Runner:
         self._rows: dict[str, ResultRow] = {}  # this variant's rows recorded by this Runner, by example id
 
     async def run(self, variant: Variant, examples: Sequence[Example], model: Model,
-                  twin_rows: Mapping[str, ResultRow] | None = None) -> list[ResultRow]:
+                  twin_rows: Mapping[str, ResultRow] | None = None, *,
+                  of: tuple[int, int] | None = None) -> list[ResultRow]:
         """Score `variant` on `examples`; returns the results in the order of `examples`.
+
+        `of` (rows finished before these, rows in all) is for progress when a variant is scored in stages.
 
         For a constrained twin (`variant.fits`), `twin_rows` are the unconstrained variant's rows: where that
         answer already fits the constraint, greedy decoding under the constraint returns it unchanged, so the
@@ -77,6 +80,8 @@ class Runner:
         self.stats.resumed += len(done & {ex.id for ex in examples})
         todo = [ex for ex in examples if ex.id not in done]
         total, finished = len(examples), len(examples) - len(todo)
+        if of is not None:
+            finished, total = finished + of[0], of[1]
         report(self.progress, "calls", variant.name, finished, total)
         self.cancel.raise_if_cancelled()
 

@@ -14,6 +14,7 @@ exact binomial tail is summed here.
     mcnemar_exact(a, b)              exact McNemar test + Newcombe interval (pass/fail pairs)
     paired_bootstrap(a, b)           paired bootstrap test + percentile interval (graded pairs)
     compare(a, b)                    McNemar when both are pass/fail, else paired bootstrap
+    compare_rows(a, b)               compare() on the rows both scored, matched by row id
     minimum_detectable_difference    the smallest improvement an eval set of n rows can detect
     required_eval_size               how many rows a wanted improvement needs
     too_small_to_tell                True when n rows cannot resolve the wanted improvement
@@ -26,7 +27,7 @@ differences are always `mean(b) - mean(a)`, so a positive difference means b is 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -39,6 +40,7 @@ __all__ = [
     "Score",
     "bootstrap_interval",
     "compare",
+    "compare_rows",
     "eval_size_warning",
     "mcnemar_exact",
     "minimum_detectable_difference",
@@ -436,6 +438,17 @@ def compare(
     if _is_binary(x) and _is_binary(y):
         return mcnemar_exact(x, y, level)
     return paired_bootstrap(x, y, n_resamples, seed, level)
+
+
+def compare_rows(a: Mapping[str, float], b: Mapping[str, float], *, minimum: int = 1,
+                 level: float = 0.95) -> PairedTest | None:
+    """`compare` on the rows both scored, matched by row id (in the order of `a`); None when they share fewer
+    than `minimum` rows. Variants stopped early, runs of other samples and distilled students score different
+    rows: they are only ever compared on the rows they share."""
+    common = [k for k in a if k in b]
+    if len(common) < max(1, minimum):
+        return None
+    return compare([a[k] for k in common], [b[k] for k in common], level=level)
 
 
 # ---------------------------------------------------------------------------

@@ -43,6 +43,9 @@ class VariantSummary:
     derived: int = 0
     #: for a reference or probe: what it is, in words ("the label of the nearest train row")
     description: str = ""
+    #: set when scoring stopped at a look because the variant could not meet the target
+    #: (`rungwise.early_stop.EarlyStop.to_dict()`: rows, of, score, upper, target, confidence, method)
+    stopped: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.purpose:
@@ -54,7 +57,7 @@ class VariantSummary:
 
 def summarize(name: str, rung: str, rows: Sequence[ResultRow], *, binary: bool, probe: bool = False, kind: str = "",
               purpose: str = "", retrieval: bool = False, twin_of: str | None = None,
-              description: str = "") -> VariantSummary:
+              description: str = "", stopped: dict[str, Any] | None = None) -> VariantSummary:
     scores = np.array([r.score for r in rows], dtype=float)
     s = stats.score(scores, binary=binary)
     lat = np.array([r.latency_s for r in rows], dtype=float)
@@ -74,4 +77,5 @@ def summarize(name: str, rung: str, rows: Sequence[ResultRow], *, binary: bool, 
         seconds_per_example=float(lat.mean()) if rows else 0.0,
         extras=extras, kind=kind, purpose=purpose, retrieval=retrieval,
         twin_of=twin_of, derived=sum(1 for r in rows if r.extras.get("derived")), description=description,
+        stopped=stopped,
     )

@@ -32,8 +32,13 @@ def test_a_finished_climb_stores_its_record(tmp_path: Path) -> None:
     assert list(report.variants) == ["baseline", "prompt", "prompt-constrained"]
     base = report.variants["baseline"]
     by_id = {r.example_id: r for r in store.results(result.run_id, "baseline")}
+    stopped = result.variants[0].stopped  # below the target at a look: scored on the rows before it
+    assert stopped is not None and len(by_id) == stopped["rows"] < 60
     for i, row in enumerate(report.rows):
-        assert base.output[i] == by_id[row.id].output and base.failure[i] == by_id[row.id].failure
+        if row.id in by_id:
+            assert base.output[i] == by_id[row.id].output and base.failure[i] == by_id[row.id].failure
+        else:  # a row the variant did not score is empty in the record, never another row's answer
+            assert base.output[i] is None and base.failure[i] is None
     assert "format" in base.failure and "content" in base.failure
     # the terminal renders the same ladder from the record
     again = to_climb_result(report)
@@ -52,8 +57,11 @@ def test_a_newer_record_and_a_missing_one(tmp_path: Path) -> None:
     # a run finished by a rungwise without records: rebuilt from its summary and results, inputs unknown
     store._conn.execute("DELETE FROM reports")
     rebuilt = load_report(store, result.run_id)
-    assert rebuilt.rebuilt and rebuilt.notes and len(rebuilt.rows) == 60 and rebuilt.rows[0].input is None
-    assert all(o is not None for o in rebuilt.variants["prompt"].output)
+    scored = {r.example_id for r in store.results(result.run_id)}  # rebuilt from the rows some variant scored
+    assert rebuilt.rebuilt and rebuilt.notes and len(rebuilt.rows) == len(scored) and rebuilt.rows[0].input is None
+    prompt_ids = {r.example_id for r in store.results(result.run_id, "prompt")}
+    assert all((o is not None) == (row.id in prompt_ids)
+               for o, row in zip(rebuilt.variants["prompt"].output, rebuilt.rows, strict=True))
     assert "rows show their ids only" in render_climb(rebuilt)
     # an unfinished run has nothing to report yet
     running = store.create_run("route", "f", "h", "fake:x", {})

@@ -30,6 +30,7 @@ def render_climb(report: ClimbReport) -> str:
         "<p class=\"muted\">Each variant's score on the same eval rows, with its 95% interval; the dashed line is "
         "the target. Probes (references that are not rungs) are drawn apart, hollow.</p>" if variants else "",
         charts.ladder(variants, float(d.get("target") or 0), d.get("shipped")) if variants else "<p>No variant ran.</p>",
+        _stopped(variants),
         _cost_section(report, variants),
         frontier_section(d.get("frontier") or {}),
         _diagnosis(report, variants),
@@ -72,6 +73,17 @@ def _data(report: ClimbReport) -> dict[str, Any]:
         "score": [[None if s is None else round(s, 4) for s in report.variants[n].score] for n in names],
         "fail": [report.variants[n].failure for n in names],
     }
+
+
+def _stopped(variants: list[dict[str, Any]]) -> str:
+    """The variants stopped at an early-stop look, and why they have fewer rows than the eval set."""
+    from rungwise.report.terminal import stopped_sentence
+
+    items = "".join(f"<li><code>{esc(v['name'])}</code> {esc(stopped_sentence(v['stopped']))}</li>"
+                    for v in variants if v.get("stopped"))
+    return ("<p class=\"muted\">Stopped early: these variants could not reach the target, so scoring them on every "
+            f"row would change no decision (climb with --score-every-row to score them all).</p><ul>{items}</ul>"
+            if items else "")
 
 
 def _binary(report: ClimbReport) -> bool:
@@ -159,7 +171,8 @@ def _cost_section(report: ClimbReport, variants: list[dict[str, Any]]) -> str:
         c = v.get("cost") or {}
         mark = "distilled" if v.get("purpose") == "distilled" else "probe"
         rows.append([esc(v["name"]) + (f" <span class=\"muted\">({mark})</span>" if v.get("probe") else ""),
-                     pct(v.get("score")), num(v.get("mean_prompt_tokens"), 0), num(v.get("mean_completion_tokens"), 1),
+                     pct(v.get("score")) + (f" <span class=\"muted\">({esc(v.get('n'))} rows)</span>"
+                                            if v.get("stopped") else ""), num(v.get("mean_prompt_tokens"), 0), num(v.get("mean_completion_tokens"), 1),
                      num(v.get("latency_p50_s")), num(v.get("latency_p95_s")), money(c.get("cost_per_call")),
                      money(c.get("cost_per_month"))])
     tbl = table(["variant", "score", "prompt tok", "compl tok", "p50 s", "p95 s", f"{esc(currency)}/call",

@@ -45,13 +45,15 @@ def ladder_table(result: ClimbResult, width: int = WIDE) -> Table:
         for verdict in result.decision.rungs:
             if verdict.against is not None:
                 c = verdict.against
-                verdicts[verdict.best] = f"{verdict.verdict} ({c.difference * 100:+.1f}, p={c.p_value:.2g})"
+                rows = f", {c.n} rows" if c.n and c.n < result.n_eval else ""
+                verdicts[verdict.best] = f"{verdict.verdict} ({c.difference * 100:+.1f}, p={c.p_value:.2g}{rows})"
     for v in result.variants:
         mark = " [bold green]*[/bold green]" if v.name == result.shipped else ""
         cost = result.costs.get(v.name)
         cells = [
             escape(v.rung), escape(v.name + (f" ({_mark(v.purpose)})" if v.probe else "")) + mark,
-            f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]", escape(verdicts.get(v.name, "")),
+            f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]" + (f" ({v.n} rows)" if v.stopped else ""),
+            escape(verdicts.get(v.name, "")),
             f"{v.mean_prompt_tokens:.0f}", f"{v.mean_completion_tokens:.1f}",
             f"{v.latency_p50_s:.2f}", f"{v.latency_p95_s:.2f}",
             str(v.format_failures), str(v.content_failures),
@@ -59,6 +61,14 @@ def ladder_table(result: ClimbResult, width: int = WIDE) -> Table:
         ]
         table.add_row(*(cells[i] for i in keep))
     return table
+
+
+def stopped_sentence(stopped: dict[str, Any]) -> str:
+    """Why a variant has fewer rows than the eval set: the early-stop look it failed, in words."""
+    from rungwise.early_stop import EarlyStop
+
+    fields = set(EarlyStop.__dataclass_fields__)
+    return EarlyStop(**{k: v for k, v in stopped.items() if k in fields}).sentence()
 
 
 def _mark(purpose: str) -> str:
@@ -106,6 +116,11 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         console.print(f"[dim](a terminal of {WIDE} columns, or --json, shows every column)[/dim]")
     for rung, why in result.skipped.items():
         console.print(f"[dim]skipped {escape(rung)}: {escape(why)}[/dim]")
+    stopped = [v for v in result.variants if v.stopped]
+    for v in stopped:
+        console.print(f"[dim]{escape(v.name)} {escape(stopped_sentence(v.stopped or {}))}[/dim]")
+    if stopped:
+        console.print("[dim](--score-every-row scores every variant on every row)[/dim]")
     if result.decision:
         for note in result.decision.diagnosis.notes:
             console.print(f"[dim]- {escape(note)}[/dim]")
