@@ -9,7 +9,7 @@ prompt and generation rates in this run (llama.cpp's /metrics; 1.00 means the ha
 time adds up each slot's time: when two slots decode at once (RUNGWISE_SLOTS=2) their time overlaps
 and the ratio falls below 1; `RUNGWISE_SLOTS=1` gives the harness's own overhead.
 
-    python bench/bench_climb.py [--task examples/banking77] [--warm] [--threads N]
+    python bench/bench_climb.py [--task examples/banking77] [--warm] [--threads N] [--score-every-row]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--task", default=str(ROOT / "examples" / "banking77"))
     ap.add_argument("--warm", action="store_true", help="keep the cache of an earlier run (weights, embeddings)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--score-every-row", action="store_true", help="no early stop (the climb as it was before it)")
     args = ap.parse_args()
     if args.threads:
         os.environ["RUNGWISE_THREADS"] = str(args.threads)
@@ -53,7 +54,7 @@ def main() -> None:
 
     model = EmbeddedModel(server=EmbeddedServer())  # the bench holds the server, to read its /metrics at the end
     weights_s = time.perf_counter() - start
-    job = ClimbJob(args.task, model, ClimbOptions(store_path=work / "store.db"), progress=on_progress)
+    job = ClimbJob(args.task, model, ClimbOptions(store_path=work / "store.db", early_stop=not args.score_every_row), progress=on_progress)
     result = job.run()
     wall = time.perf_counter() - start
     calls = {k: v for k, v in seen.items() if k.startswith("calls:")}
@@ -74,7 +75,7 @@ def main() -> None:
         cached = sum(r.cached_tokens for r in called) / max(len(called), 1)
         print(f"  {v.name:28s} {v.score:6.1%} [{v.low:.1%}, {v.high:.1%}]  prompt {v.mean_prompt_tokens:6.0f} "
               f"(cached {cached:5.0f})  generated {v.mean_completion_tokens:4.1f}  p50 {v.latency_p50_s:.2f} s  "
-              f"{len(called)} calls")
+              f"{len(called)} calls" + (f" (stopped after {v.n} of {result.n_eval} rows)" if v.stopped else ""))
     shipped = result.decision.shipped if result.decision else None
     if shipped in by_name:
         v = by_name[shipped]

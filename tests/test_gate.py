@@ -179,3 +179,31 @@ def test_runs_filters_by_task_model_and_status(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert b in proc.stdout and a not in proc.stdout and c not in proc.stdout
     assert "prompt" in proc.stdout and "87.5%" in proc.stdout
+
+
+def test_the_gate_scores_every_row_of_a_baseline_that_stopped_early(tmp_path: Path) -> None:
+    """A baseline climbed with early stop keeps a hopeless variant's first 20 rows; the gate scores every variant
+    on every row (a regression is never stopped into a weaker test) and compares on the rows both runs scored."""
+    folder = _task(tmp_path, 60)
+    db = tmp_path / "s.db"
+
+    def answer(r: Request) -> str:  # the baseline rung (no system prompt) never answers a label
+        return "billing" if r.messages[0].role == "system" else "I am not sure"
+
+    base = climb(folder, FakeModel(answer), ClimbOptions(store_path=db))
+    assert base.variants[0].name == "baseline" and base.variants[0].n == 20 and base.variants[0].stopped
+    result = gate(folder, base.run_id, FakeModel(answer), store_path=db)
+    assert all(v.n == 60 and v.stopped is None for v in result.result.variants)
+    by_name = {v.diff.variant: v for v in result.verdicts}
+    assert by_name["baseline"].diff.n == 20 and by_name["prompt"].diff.n == 60
+    assert "early_stop" not in Store(db).get_run(result.result.run_id).settings
+
+
+def test_baseline_set_says_when_variants_stopped_early(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 60)
+    db = tmp_path / "s.db"
+    base = climb(folder, FakeModel(lambda r: "billing" if r.messages[0].role == "system" else "?"),
+                 ClimbOptions(store_path=db))
+    promoted = _cli(tmp_path, "baseline", "set", str(folder), base.run_id, "--store", str(db))
+    assert promoted.returncode == 0, promoted.stderr
+    assert "baseline (20 rows) stopped early" in promoted.stdout and "--score-every-row" in promoted.stdout

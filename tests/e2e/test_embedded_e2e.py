@@ -185,8 +185,8 @@ def test_derived_constrained_answers_equal_real_constrained_calls(
 
     real_run_of = Runner.run
 
-    async def without_twins(self, variant, examples, model, twin_rows=None):  # type: ignore[no-untyped-def]
-        return await real_run_of(self, variant, examples, model, None)
+    async def without_twins(self, variant, examples, model, twin_rows=None, **kw):  # type: ignore[no-untyped-def]
+        return await real_run_of(self, variant, examples, model, None, **kw)
 
     monkeypatch.setattr(Runner, "run", without_twins)
     called = climb(folder, embedded, ClimbOptions(**options, store_path=tmp_path / "called.db"))
