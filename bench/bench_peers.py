@@ -19,7 +19,13 @@ Peers live outside the project's environment (see bench/README.md):
     --dspy-python PATH   a Python with dspy==3.4.1; default $RUNGWISE_BENCH_DSPY_PYTHON
 A peer whose tool is missing is skipped with a note.
 
-    python bench/bench_peers.py [--rows 100] [--threads N] [--only raw,rungwise,promptfoo,dspy-predict,dspy-messages]
+`--defaults` runs each peer as its documentation configures a classification eval, with none of rungwise's
+generation budget: promptfoo's OpenAI provider with only its base URL (its own defaults: temperature 0,
+max_tokens 1024, no stop), DSPy's `dspy.LM(model, api_base=...)` with nothing else (no temperature, max_tokens or
+stop is sent: the server's own defaults apply; llama.cpp samples at temperature 0.8 and generates to the end of
+the turn). raw and rungwise keep the budget, which is rungwise's default. That is what a user of each tool gets.
+
+    python bench/bench_peers.py [--rows 100] [--threads N] [--defaults] [--only raw,rungwise,promptfoo,dspy-predict,dspy-messages]
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ class Served:
         httpx.post(f"{self.url}/chat/completions", json=warm_body, timeout=600).raise_for_status()
 
     def close(self) -> None:
-        self.model.close()
+        self.model.server.stop()
 
 
 def score_outputs(scorer: Scorer, rows: list[Example], outputs: dict[str, str]) -> float:
@@ -118,7 +124,8 @@ def run_rungwise(served: Served, task: Task, variant: Variant, rows: list[Exampl
     return wall, {r.example_id: r.output for r in results}, runner.stats.calls
 
 
-def run_promptfoo(served: Served, node: str, system: str, rows: list[Example], budget, tmp: Path) -> Outcome:  # type: ignore[no-untyped-def]
+def run_promptfoo(served: Served, node: str, system: str, rows: list[Example], budget, tmp: Path,  # type: ignore[no-untyped-def]
+                  defaults: bool = False) -> Outcome:
     cli = PEERS / "node_modules" / "promptfoo" / "dist" / "src" / "main.js"
     if not cli.is_file():
         found = list((PEERS / "node_modules" / "promptfoo").glob("dist/**/main.js"))
@@ -134,9 +141,9 @@ def run_promptfoo(served: Served, node: str, system: str, rows: list[Example], b
     config = {
         "description": "rungwise bench: banking77 prompt rung",
         "prompts": ["file://prompt.json"],
-        "providers": [{"id": f"openai:chat:{MODEL_ALIAS}", "config": {
-            "apiBaseUrl": served.url, "apiKey": "none", "temperature": 0, "max_tokens": budget.max_tokens,
-            "stop": list(budget.stop)}}],
+        "providers": [{"id": f"openai:chat:{MODEL_ALIAS}", "config": {"apiBaseUrl": served.url, "apiKey": "none"} if defaults
+                       else {"apiBaseUrl": served.url, "apiKey": "none", "temperature": 0,
+                             "max_tokens": budget.max_tokens, "stop": list(budget.stop)}}],
         "tests": [{"vars": {"input": ex.input, "id": ex.id}} for ex in rows],
     }
     (work / "promptfooconfig.yaml").write_text(json.dumps(config, indent=1))
@@ -169,10 +176,10 @@ def run_promptfoo(served: Served, node: str, system: str, rows: list[Example], b
 
 
 def run_dspy(served: Served, python: str, mode: str, task: Task, system: str, rows: list[Example], budget,  # type: ignore[no-untyped-def]
-             tmp: Path) -> Outcome:
+             tmp: Path, defaults: bool = False) -> Outcome:
     name = f"dspy-{mode}"
     job = {
-        "url": served.url, "model": MODEL_ALIAS, "mode": mode, "labels": task.labels,
+        "url": served.url, "model": MODEL_ALIAS, "mode": mode, "labels": task.labels, "defaults": defaults,
         "task": task.spec.prompt.task or task.spec.description or task.spec.instruction,
         "max_tokens": budget.max_tokens, "stop": list(budget.stop),
         "rows": [{"id": ex.id, "input": ex.input, "target": ex.target,
@@ -215,6 +222,7 @@ def main() -> None:
     ap.add_argument("--node", default=None)
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: rungwise's)")
     ap.add_argument("--dspy-python", default=os.environ.get("RUNGWISE_BENCH_DSPY_PYTHON"))
+    ap.add_argument("--defaults", action="store_true", help="run the peers at their documented defaults (no budget)")
     args = ap.parse_args()
     wanted = [c for c in args.only.split(",") if c]  # in the order given; a client may repeat (to bracket drift)
     unknown = [c for c in wanted if c not in CLIENTS]
@@ -233,7 +241,7 @@ def main() -> None:
             await probe.aclose()
 
     budget = asyncio.run(derive())
-    probe.close()
+    probe.server.stop()
     variant = PromptRung().prepare(task, RungContext(model=probe, budget=budget))[0]
     system = variant.config["system"]
     assert variant.build is not None
@@ -242,7 +250,8 @@ def main() -> None:
     scorer = Scorer(task)
     print(f"banking77, {len(rows)} seeded eval rows, prompt rung ({len(system)} chars of system prompt), temperature 0, "
           f"max_tokens {budget.max_tokens}, stop {list(budget.stop)}; a fresh embedded server per client, "
-          f"{args.threads or probe.server.n_threads} threads; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"{args.threads or probe.server.n_threads} threads; "
+          f"{'peers at their own defaults (no budget); ' if args.defaults else ''}load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} cores", flush=True)
 
     outcomes: list[Outcome] = []
@@ -269,9 +278,10 @@ def main() -> None:
                     wall, outs, calls = run_rungwise(served, task, variant, rows, tmp)
                     o = Outcome(client, wall=wall, calls=calls / len(rows), extra={"outputs": outs})
                 elif client == "promptfoo":
-                    o = run_promptfoo(served, node, system, rows, budget, tmp)  # type: ignore[arg-type]
+                    o = run_promptfoo(served, node, system, rows, budget, tmp, args.defaults)  # type: ignore[arg-type]
                 else:
-                    o = run_dspy(served, args.dspy_python, client.removeprefix("dspy-"), task, system, rows, budget, tmp)
+                    o = run_dspy(served, args.dspy_python, client.removeprefix("dspy-"), task, system, rows, budget, tmp,
+                                 args.defaults)
             finally:
                 served.close()
             if "outputs" in o.extra:

@@ -2,8 +2,8 @@
 
     python dspy_eval.py JOB.json OUT.json
 
-JOB: {"url", "model", "mode": "predict" | "messages", "task", "labels", "max_tokens", "stop", "rows": [{"id",
-"input", "target", "messages"}]}. `predict` runs `dspy.Predict` on a signature whose output field is a Literal of
+JOB: {"url", "model", "mode": "predict" | "messages", "task", "labels", "max_tokens", "stop", "defaults", "rows":
+[{"id", "input", "target", "messages"}]}; with "defaults" the LM gets none of max_tokens, stop or temperature. `predict` runs `dspy.Predict` on a signature whose output field is a Literal of
 the labels (DSPy writes its own prompt and parses with its adapters, falling back to another adapter when the
 first cannot parse); `messages` sends exactly the given messages through DSPy's LM. OUT gets the wall time of
 the evaluation alone, DSPy's own score, the outputs and the number of LM calls.
@@ -25,8 +25,12 @@ import dspy  # noqa: E402
 def main() -> None:
     job = json.load(open(sys.argv[1]))
     imported = time.perf_counter() - T0
-    lm = dspy.LM(f"openai/{job['model']}", api_base=job["url"], api_key="none", temperature=0.0,
-                 max_tokens=job["max_tokens"], cache=False, num_retries=0)
+    if job.get("defaults"):  # as DSPy's docs configure an LM: the model and where it is, nothing else (no cache:
+        # a second pass would be answered from it)
+        lm = dspy.LM(f"openai/{job['model']}", api_base=job["url"], api_key="none", cache=False)
+    else:
+        lm = dspy.LM(f"openai/{job['model']}", api_base=job["url"], api_key="none", temperature=0.0,
+                     max_tokens=job["max_tokens"], cache=False, num_retries=0)
     dspy.configure(lm=lm)
     labels = tuple(job["labels"])
 
@@ -49,7 +53,7 @@ def main() -> None:
         def output(pred) -> str:  # noqa: ANN001
             return str(getattr(pred, "intent", "") or "")
     else:
-        stop = job.get("stop") or None
+        stop = None if job.get("defaults") else (job.get("stop") or None)
 
         class Raw(dspy.Module):
             def forward(self, messages):  # noqa: ANN001, ANN202
