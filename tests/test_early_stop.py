@@ -136,3 +136,16 @@ def test_the_terminal_and_the_report_say_why_a_variant_has_fewer_rows(tmp_path: 
     assert "gain (+100.0, p=1.9e-06, 20 rows)" in text and "--score-every-row" in text
     page = render_climb(load_report(Store(tmp_path / "s.db"), result.run_id))
     assert "Stopped early" in page and "<code>baseline</code> stopped after 20 of 60 rows" in page
+
+
+def test_a_learning_curves_base_variant_scores_every_row(tmp_path: Path) -> None:
+    """With --curve, the kNN few-shot variant is the largest point of its curve: every point on the same rows, so it
+    never stops early, while the fixed few-shot variant beside it does."""
+    evals = [{"input": f"message number {i} about {LABELS[i % 3]}", "target": LABELS[i % 3]} for i in range(60)]
+    train = [{"input": f"a train message {i} on {LABELS[i % 3]}", "target": LABELS[i % 3]} for i in range(30)]
+    folder = write_task(tmp_path / "route", LABEL_TOML_EXACT, train, evals)
+    result = climb(folder, FakeModel(lambda r: "I am not sure"),
+                   ClimbOptions(rungs=["fewshot"], curve=True, store_path=tmp_path / "s.db", cache_dir=tmp_path / "c"))
+    n = {v.name: (v.n, bool(v.stopped)) for v in result.variants}
+    assert n["fewshot-fixed"] == (20, True) and n["fewshot-knn"] == (60, False)
+    assert all(rows == 60 and not stopped for name, (rows, stopped) in n.items() if name.startswith("fewshot-knn@"))

@@ -320,6 +320,8 @@ class ClimbJob:
             except RungSkipped as why:
                 skipped[rung.name] = str(why)
                 continue
+            # a learning curve's largest point is its base variant: every point on the same rows, so it never stops
+            curve_bases = {str(v.config["curve"]) for v in variants if v.purpose == "curve" and v.config.get("curve")}
             owned = context.resources.owned_models
             owned.extend(m for m in {id(v.model): v.model for v in variants if v.model is not None}.values()
                          if m not in owned)
@@ -333,7 +335,8 @@ class ClimbJob:
                         skipped[variant.name] = (f"its estimated cost {est.cost:.4f} would take the climb past the "
                                                  f"cap of {options.max_cost:.4f} (spent {spent:.4f})")
                         continue
-                outcome = await self._run_variant(task, rung, variant, store, runner, model, examples, by_name)
+                outcome = await self._run_variant(task, rung, variant, store, runner, model, examples, by_name,
+                                                  every_row=variant.name in curve_bases)
                 outcomes.append(outcome)
                 by_name[variant.name] = outcome
                 s = outcome.summary
@@ -346,7 +349,8 @@ class ClimbJob:
         return estimates, skipped
 
     async def _run_variant(self, task: Task, rung: Rung, variant: Variant, store: Store, runner: Runner, model: Model,
-                           examples: list[Example], by_name: dict[str, VariantOutcome]) -> VariantOutcome:
+                           examples: list[Example], by_name: dict[str, VariantOutcome], *,
+                           every_row: bool = False) -> VariantOutcome:
         store.record_variant(runner.run_id, variant.name, variant.rung, {**variant.config, "probe": variant.probe})
         for name, kind, path, meta in variant.artifacts:
             store.add_artifact(runner.run_id, name, kind, path, meta)
@@ -354,7 +358,7 @@ class ClimbJob:
             await variant.model.open()
         base = by_name.get(variant.twin_of) if variant.twin_of else None
         twin_rows = {r.example_id: r for r in base.rows} if base is not None else None
-        if self.options.early_stop and variant.purpose == "ladder":
+        if self.options.early_stop and variant.purpose == "ladder" and not every_row:
             rows, stopped = await self._score_with_looks(task, variant, runner, model, examples, twin_rows)
         else:
             rows, stopped = await runner.run(variant, examples, model, twin_rows=twin_rows), None
