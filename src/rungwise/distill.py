@@ -39,7 +39,7 @@ from rungwise.models.base import Message, Model, ModelInfo, Request
 from rungwise.models.registry import resolve_model
 from rungwise.progress import ProgressEvent, ProgressSink
 from rungwise.rungs import RungContext, RungSkipped, SharedResources, Variant, registered, rung_names
-from rungwise.rungs.finetune import _lora_config, data_hash, short_messages
+from rungwise.rungs.finetune import data_hash, lora_config, short_messages
 from rungwise.rungs.prompting import derive_budget
 from rungwise.runner import Runner
 from rungwise.scoring import Scored, Scorer
@@ -240,7 +240,7 @@ class DistillJob:
             budget = await derive_budget(task, TokenCounter(self._student, conservative=True, calibrated=False).count)
             runner = Runner(store, run.id, scorer, concurrency=options.concurrency, progress=self._progress,
                             cancel=self.cancel_token)
-            config = _lora_config(task)
+            config = lora_config(task)
             adapters = Path(cache_dir) / "adapters"
             student_rows = [(short_messages(task, ex.input), answer) for ex, answer in kept]
             human_rows = [(short_messages(task, ex.input), ex.target) for ex in human_inputs.inputs]

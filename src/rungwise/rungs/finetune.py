@@ -97,7 +97,7 @@ class FinetuneRung(Rung):
         out: list[Variant] = []
         for n in curve_sizes(task.spec.finetune.curve, trained):
             name = f"finetune@{n}"
-            config = _lora_config(task).model_copy(update={"max_examples": n})
+            config = lora_config(task).model_copy(update={"max_examples": n})
             folder = Path(context.cache_dir or ".") / "adapters" / f"{task.name}-{name}"
             adapter, meta = tuner.train(rows, config, folder, progress=context.progress, cancel=context.cancel)
 
@@ -114,7 +114,7 @@ class FinetuneRung(Rung):
                   *, retrieval: bool) -> list[Variant]:
         """The tuned model with the short prompt; for label and JSON tasks also with its output constrained
         (a tuned small model learns the labels' style before it learns the label set itself)."""
-        config = _lora_config(task)
+        config = lora_config(task)
         folder = Path(context.cache_dir or ".") / "adapters" / f"{task.name}-{name}"
         adapter, meta = tuner.train(rows, config, folder, progress=context.progress, cancel=context.cancel)
         model = tuner.serve(adapter)  # a variant's own model: the climb opens it and closes it
@@ -130,7 +130,7 @@ class FinetuneRung(Rung):
         return with_constrained_twin(variant, task, context.info, budget)
 
 
-def _lora_config(task: Task) -> Any:
+def lora_config(task: Task) -> Any:
     """The LoRA settings of the task's [finetune] section (a `LoraConfig`; imported only when training)."""
     from rungwise.finetune.train import LoraConfig
 
