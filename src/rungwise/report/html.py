@@ -27,7 +27,8 @@ def render_climb(report: ClimbReport) -> str:
         _header(report),
         _verdict(report),
         "<h2 id=\"ladder\">The ladder</h2>",
-        "<p class=\"muted\">Each variant's score on the same eval rows, with its 95% interval; the dashed line is "
+        "<p class=\"muted\">Each variant's score on the eval rows (a variant stopped early: on the rows it scored), "
+        "with its 95% interval; the dashed line is "
         "the target. Probes (references that are not rungs) are drawn apart, hollow.</p>" if variants else "",
         charts.ladder(variants, float(d.get("target") or 0), d.get("shipped")) if variants else "<p>No variant ran.</p>",
         _stopped(variants),
