@@ -100,6 +100,7 @@ def test_a_climb_stops_a_hopeless_rung_at_the_first_look(tmp_path: Path) -> None
     assert gain is not None and gain.n == 20 and gain.difference == 1.0 and result.decision.rungs[1].verdict == "gain"
     # what the user sees: why the baseline has 20 rows, in the result's JSON and the progress totals
     assert result.to_dict()["variants"][0]["stopped"]["rows"] == 20
+    assert "a significant gain over 'baseline' (+100.0 points, p=1.91e-06 on the 20 rows both scored)" in result.recommendation
     baseline_events = [e for e in events if e.stage == "calls" and e.name == "baseline"]
     assert {e.total for e in baseline_events} == {120} and baseline_events[-1].done == 20
     assert result.stats.calls == 20 + 120 and len(model.calls) == 140

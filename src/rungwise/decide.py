@@ -232,7 +232,8 @@ def _recommend(rungs: list[RungVerdict], by_name: Mapping[str, VariantSummary], 
         if verdict.against is not None:
             c = verdict.against
             word = "a significant gain" if verdict.verdict == "gain" else "no measurable gain"
-            sentence += f", {word} over '{c.a}' ({c.difference * 100:+.1f} points, p={c.p_value:.3g})"
+            rows = f" on the {c.n} rows both scored" if 0 < c.n < s.n else ""
+            sentence += f", {word} over '{c.a}' ({c.difference * 100:+.1f} points, p={c.p_value:.3g}{rows})"
         sentence += f", at {s.mean_prompt_tokens:.0f} prompt tokens per call"
         if shipped in prices:
             sentence += f" ({prices[shipped]:.6f} per call)"
