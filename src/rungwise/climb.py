@@ -62,10 +62,6 @@ class VariantOutcome:
     #: artifacts it stands on: its own, or (for a constrained twin) those of the variant it constrains
     artifacts: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
 
-    @property
-    def scores(self) -> np.ndarray:
-        return np.array([r.score for r in self.rows], dtype=float)
-
 
 @dataclass
 class ClimbResult:

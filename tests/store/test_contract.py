@@ -267,6 +267,35 @@ def test_the_lease_heartbeat_renews(target: str, monkeypatch: pytest.MonkeyPatch
         assert s.count("run_leases") == 0
 
 
+def test_the_postgres_heartbeat_keeps_one_connection(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every beat on one side connection, kept between beats (not a connection each few seconds); one that failed
+    is made again on the next beat, and closing the store closes it."""
+    import time
+
+    monkeypatch.setattr(leases, "HEARTBEAT_S", 0.05)
+    s = Store(pg_url)
+    assert isinstance(s, PostgresStore)
+    run = s.claim_run("t", "f", "h", "m", {})
+
+    def beat_at() -> float:
+        with s._read() as c:
+            return float(c.all("SELECT heartbeat_at FROM run_leases WHERE run_id=?", (run,))[0][0])
+
+    time.sleep(0.3)
+    side = s._side
+    assert side is not None and not side.closed
+    before = beat_at()
+    time.sleep(0.3)
+    assert s._side is side and beat_at() > before  # renewed on the same connection
+    side.close()  # as if the server dropped it
+    before = beat_at()
+    time.sleep(0.4)
+    assert s._side is not None and s._side is not side and beat_at() > before
+    kept = s._side
+    s.close()
+    assert s._side is None and kept.closed
+
+
 def test_migrations_are_named_in_order_and_written_for_both_dialects() -> None:
     import re
 

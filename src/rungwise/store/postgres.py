@@ -14,6 +14,7 @@ climbs writing the same row never fail and never leave two. A database whose tab
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -80,6 +81,8 @@ class PostgresStore(Store):
         self._pg = _psycopg()
         self._conn = self._connect()
         self._used = time.monotonic()
+        self._side: psycopg.Connection[Any] | None = None  # the lease heartbeat's, made on its first beat
+        self._side_lock = threading.Lock()
         try:
             self._migrate()
         except BaseException:
@@ -172,14 +175,24 @@ class PostgresStore(Store):
 
     @contextmanager
     def _side_tx(self) -> Iterator[_Cursor]:
-        conn = self._connect()
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                yield _Cursor(cur)
-        except self._pg.Error as exc:
-            raise self._error(exc) from None
-        finally:
-            conn.close()
+        """A transaction on the side connection (the lease heartbeat's, from its own thread): made once and kept,
+        made again after it failed, so a heartbeat every few seconds does not open a connection each time."""
+        with self._side_lock:
+            conn = self._side
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    self._side = conn = self._connect()
+                with conn.transaction(), conn.cursor() as cur:
+                    yield _Cursor(cur)
+            except self._pg.Error as exc:
+                self._drop_side()
+                raise self._error(exc) from None
+
+    def _drop_side(self) -> None:
+        if self._side is not None:
+            with suppress(Exception):
+                self._side.close()
+            self._side = None
 
     def _lock_claims(self, tx: Any) -> None:
         tx.run("SELECT pg_advisory_xact_lock(?)", (LOCK_KEY,))
@@ -191,5 +204,7 @@ class PostgresStore(Store):
         return [r[0] for r in rows]
 
     def _close(self) -> None:
+        with self._side_lock:
+            self._drop_side()
         with suppress(Exception):
             self._conn.close()
