@@ -463,8 +463,6 @@ def baseline_set(
     store: str = StoreOpt,
 ) -> None:
     """Promote a finished run of the task to its baseline (the gate uses it when --baseline is not given)."""
-    from collections import Counter
-
     from rungwise.errors import StoreError
     from rungwise.store import Store
     from rungwise.task import Task
@@ -478,14 +476,13 @@ def baseline_set(
             raise StoreError(f"Run {info.id} is {info.status}, not finished: finish it (run the same climb again) "
                              "before promoting it.")
         s.set_baseline(name, info.id)
-        counts = Counter(r.variant for r in s.results(info.id))
     out.print(f"baseline of {escape(name)}: run {escape(info.id)}")
-    most = max(counts.values(), default=0)
-    short = [f"{v} ({n} rows)" for v, n in counts.items() if n < most]
-    if info.settings.get("early_stop") and short:
-        out.print(f"[yellow]note:[/yellow] {escape(', '.join(short))} stopped early in this run: the gate can compare "
-                  f"them on those rows only, not on all {most}. For a baseline with every row: climb with "
-                  "--score-every-row and promote that run.")
+    stopped = [v for v in (info.summary or {}).get("variants") or [] if v.get("stopped")]
+    if stopped:
+        short = ", ".join(f"{v['name']} ({v['stopped']['rows']} rows)" for v in stopped)
+        out.print(f"[yellow]note:[/yellow] {escape(short)} stopped early in this run: the gate can compare them on "
+                  f"those rows only, not on all {stopped[0]['stopped']['of']}. For a baseline with every row: climb "
+                  "with --score-every-row and promote that run.")
 
 
 @baseline_app.command("show")

@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["ALPHA", "LOOKS", "EarlyStop", "futility", "clopper_pearson_upper", "look_order", "looks_for", "settings", "upper_bound"]
+__all__ = ["ALPHA", "LOOKS", "EarlyStop", "clopper_pearson_upper", "futility", "look_order", "looks_for", "settings",
+           "upper_bound"]
 
 #: rows scored before each look (only those below the number of eval rows apply)
 LOOKS: tuple[int, ...] = (20, 50, 100)
@@ -53,6 +54,11 @@ class EarlyStop:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EarlyStop:
+        """From a stored summary's `stopped` (keys a later rungwise may add are left out)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def settings() -> dict[str, Any]:

@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from rungwise.early_stop import EarlyStop
 from rungwise.report import charts
 from rungwise.report.frontier_html import frontier_section
 from rungwise.report.page import esc, money, num, page, pct, table, write_page
@@ -78,9 +79,7 @@ def _data(report: ClimbReport) -> dict[str, Any]:
 
 def _stopped(variants: list[dict[str, Any]]) -> str:
     """The variants stopped at an early-stop look, and why they have fewer rows than the eval set."""
-    from rungwise.report.terminal import stopped_sentence
-
-    items = "".join(f"<li><code>{esc(v['name'])}</code> {esc(stopped_sentence(v['stopped']))}</li>"
+    items = "".join(f"<li><code>{esc(v['name'])}</code> {esc(EarlyStop.from_dict(v['stopped']).sentence())}</li>"
                     for v in variants if v.get("stopped"))
     return ("<p class=\"muted\">Stopped early: these variants could not reach the target, so scoring them on every "
             f"row would change no decision (climb with --score-every-row to score them all).</p><ul>{items}</ul>"
@@ -173,7 +172,8 @@ def _cost_section(report: ClimbReport, variants: list[dict[str, Any]]) -> str:
         mark = "distilled" if v.get("purpose") == "distilled" else "probe"
         rows.append([esc(v["name"]) + (f" <span class=\"muted\">({mark})</span>" if v.get("probe") else ""),
                      pct(v.get("score")) + (f" <span class=\"muted\">({esc(v.get('n'))} rows)</span>"
-                                            if v.get("stopped") else ""), num(v.get("mean_prompt_tokens"), 0), num(v.get("mean_completion_tokens"), 1),
+                                            if v.get("stopped") else ""),
+                     num(v.get("mean_prompt_tokens"), 0), num(v.get("mean_completion_tokens"), 1),
                      num(v.get("latency_p50_s")), num(v.get("latency_p95_s")), money(c.get("cost_per_call")),
                      money(c.get("cost_per_month"))])
     tbl = table(["variant", "score", "prompt tok", "compl tok", "p50 s", "p95 s", f"{esc(currency)}/call",

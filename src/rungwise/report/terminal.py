@@ -10,6 +10,7 @@ from rich.table import Table
 
 from rungwise.checks import CheckReport
 from rungwise.climb import ClimbResult
+from rungwise.early_stop import EarlyStop
 from rungwise.textsafe import safe_text
 
 if TYPE_CHECKING:
@@ -63,14 +64,6 @@ def ladder_table(result: ClimbResult, width: int = WIDE) -> Table:
     return table
 
 
-def stopped_sentence(stopped: dict[str, Any]) -> str:
-    """Why a variant has fewer rows than the eval set: the early-stop look it failed, in words."""
-    from rungwise.early_stop import EarlyStop
-
-    fields = set(EarlyStop.__dataclass_fields__)
-    return EarlyStop(**{k: v for k, v in stopped.items() if k in fields}).sentence()
-
-
 def _mark(purpose: str) -> str:
     """How the table marks a variant that is not a step of the ladder."""
     return purpose if purpose in ("curve", "distilled") else "probe"
@@ -118,7 +111,7 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         console.print(f"[dim]skipped {escape(rung)}: {escape(why)}[/dim]")
     stopped = [v for v in result.variants if v.stopped]
     for v in stopped:
-        console.print(f"[dim]{escape(v.name)} {escape(stopped_sentence(v.stopped or {}))}[/dim]")
+        console.print(f"[dim]{escape(v.name)} {escape(EarlyStop.from_dict(v.stopped or {}).sentence())}[/dim]")
     if stopped:
         console.print("[dim](--score-every-row scores every variant on every row)[/dim]")
     if result.decision:
