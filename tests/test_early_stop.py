@@ -103,8 +103,22 @@ def test_a_climb_stops_a_hopeless_rung_at_the_first_look(tmp_path: Path) -> None
     assert "a significant gain over 'baseline' (+100.0 points, p=1.91e-06 on the 20 rows both scored)" in result.recommendation
     baseline_events = [e for e in events if e.stage == "calls" and e.name == "baseline"]
     assert {e.total for e in baseline_events} == {120} and baseline_events[-1].done == 20
+    assert baseline_events[-1].stopped == "cannot reach the target" and not any(e.stopped for e in baseline_events[:-1])
+    assert not any(e.stopped for e in events if e.name == "prompt")
     assert result.stats.calls == 20 + 120 and len(model.calls) == 140
     assert store.get_run(result.run_id).settings["early_stop"] == early_stop.settings()
+
+
+def test_a_log_says_once_which_variant_stopped_and_which_finished(tmp_path: Path) -> None:
+    from rungwise.progress import PlainProgress
+
+    lines: list[str] = []
+    climb(_task(tmp_path, 120), FakeModel(_answer), ClimbOptions(store_path=tmp_path / "s.db"),
+          progress=PlainProgress(lines.append))
+    calls = [line for line in lines if line.startswith(("baseline:", "prompt:"))]
+    assert calls == ["baseline: started, 120 rows", "baseline: stopped after 20 of 120 rows (cannot reach the target)",
+                     "prompt: started, 120 rows", calls[-1]]
+    assert calls[-1].startswith("prompt: 120/120 done in ")
 
 
 def test_early_stop_off_scores_every_row_and_is_another_run(tmp_path: Path) -> None:

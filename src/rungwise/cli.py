@@ -288,14 +288,24 @@ def _climb_models(t: Any, choices: list[Any], options: Any, as_json: bool, repor
         console.print(f"report written to {escape(str(write_frontier(result, report)))}")
 
 
+class _Remaining(TimeRemainingColumn):
+    """The time left, and none for a piece of work that stopped early."""
+
+    def render(self, task: Any) -> Any:
+        from rich.text import Text
+
+        return Text("") if task.fields.get("stopped") else super().render(task)
+
+
 class _progress:
-    """A rich progress bar per variant, drawn on stderr when it is a terminal; plain lines (one per variant, and
-    every 10 s) when it is not, as in CI logs."""
+    """A rich progress bar per piece of work (a variant's calls, embedding, indexing, training), drawn on stderr
+    when it is a terminal; plain lines when it is not, as in CI logs: one when a piece starts, at most one every
+    30 s while it advances, one when it finishes or stops early (rungwise.progress.PlainProgress)."""
 
     def __enter__(self) -> tuple[Callable[[ProgressEvent], None], Progress]:
         tty = sys.stderr.isatty()
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TimeRemainingColumn(), console=console, transient=False, disable=not tty)
+                            _Remaining(), console=console, transient=False, disable=not tty)
         self.tasks: dict[str, Any] = {}
         self.bar.start()
         if not tty:
@@ -305,7 +315,11 @@ class _progress:
             label = event.label
             if label not in self.tasks:
                 self.tasks[label] = self.bar.add_task(escape(label), total=event.total)
-            self.bar.update(self.tasks[label], completed=event.done, total=event.total)
+            task_id = self.tasks[label]
+            self.bar.update(task_id, completed=event.done, total=event.total)
+            if event.stopped:
+                self.bar.update(task_id, description=escape(f"{label} (stopped: {event.stopped})"), stopped=True)
+                self.bar.stop_task(task_id)
 
         return callback, self.bar
 

@@ -382,6 +382,8 @@ class ClimbJob:
                 stopped = early_stop.futility([r.score for r in scored.values()], task.spec.target, len(examples),
                                               binary=runner.scorer.binary)
                 if stopped is not None:
+                    self._progress(ProgressEvent("calls", variant.name, len(scored), len(examples),
+                                                 stopped="cannot reach the target"))
                     break
         return [scored[ex.id] for ex in examples if ex.id in scored], stopped
 

@@ -24,71 +24,112 @@ class ProgressEvent:
     name: str
     done: int
     total: int
+    #: set on the last event of a piece of work that ends before its total, saying why ("cannot reach the
+    #: target": a variant stopped early, docs/early-stop.md; "no better on validation": training stopped early)
+    stopped: str = ""
 
     @property
     def label(self) -> str:
         return self.name if self.stage == "calls" else f"{self.name}: {self.stage}"
 
+    @property
+    def ended(self) -> bool:
+        """This is the piece's last event: it finished or it stopped."""
+        return bool(self.stopped) or self.done >= self.total
+
 
 ProgressSink = Callable[[ProgressEvent], None]
 
+#: what the counts of each stage count, for the lines of a log
+UNITS: dict[str, str] = {"calls": "rows", "embedding": "texts", "indexing": "", "training": "steps"}
 
-def report(sink: ProgressSink | None, stage: Stage, name: str, done: int, total: int) -> None:
-    """Send one event to `sink`, if there is one."""
+
+def report(sink: ProgressSink | None, stage: Stage, name: str, done: int, total: int, *, stopped: str = "") -> None:
+    """Send one event to `sink`, if there is one; `stopped` says why the piece ends here, before its total."""
     if sink is not None:
-        sink(ProgressEvent(stage, name, done, total))
+        sink(ProgressEvent(stage, name, done, total, stopped))
 
 
 class _Track:
-    __slots__ = ("start", "first_done", "done", "total", "finished")
+    __slots__ = ("start", "first_done", "done", "total", "last_event", "last_line", "printed_done", "ended")
 
-    def __init__(self, start: float, done: int, total: int) -> None:
-        self.start = start
+    def __init__(self, now: float, done: int, total: int) -> None:
+        self.start = now
         self.first_done = done  # what an interrupted run already had: not counted in the rate
         self.done = done
         self.total = total
-        self.finished = False
+        self.last_event = now  # the rate runs to the last event, so no estimate grows while nothing arrives
+        self.last_line = now
+        self.printed_done = done
+        self.ended = False
 
 
 class PlainProgress:
-    """Progress as plain lines, for logs (CI) where no bar can be drawn: one line when a piece of work (a
-    variant's calls, embedding, indexing, training) finishes, and every `every_s` seconds one line per piece still
-    running, with done/total, the rate and the time left."""
+    """Progress as plain lines, for logs (CI) where no bar can be drawn. Per piece of work (a variant's calls,
+    embedding, indexing, training): one line when it starts, then at most one line every `every_s` seconds while
+    it advances (done/total, the rate, the time left), and one last line when it finishes or stops early, saying
+    which. A piece that ended is never printed again, and a piece that does not advance prints nothing."""
 
-    def __init__(self, write: Callable[[str], None], *, every_s: float = 10.0,
+    def __init__(self, write: Callable[[str], None], *, every_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.write = write
         self.every_s = every_s
         self.clock = clock
         self._tracks: dict[str, _Track] = {}
-        self._last = clock()
 
     def __call__(self, event: ProgressEvent) -> None:
         now = self.clock()
         label = safe_text(event.label)
+        unit = UNITS.get(event.stage, "")
         track = self._tracks.get(label)
+        if track is not None and track.ended:
+            if event.done >= track.done:
+                return  # the same piece again (a cached stage, a repeated last event): said already
+            track = None  # the same name starts over from fewer rows: a new piece of work
         if track is None:
             track = self._tracks[label] = _Track(now, event.done, event.total)
+            if not event.ended:
+                self.write(self._start_line(label, track, unit))
+        if event.done != track.done:
+            track.last_event = now
         track.done, track.total = event.done, event.total
-        if event.done >= event.total and not track.finished:
-            track.finished = True
-            self.write(self._line(label, track, now, finished=True))
-        if now - self._last >= self.every_s:
-            self._last = now
-            for name, t in self._tracks.items():
-                if not t.finished:
-                    self.write(self._line(name, t, now))
+        if event.ended:
+            track.ended = True
+            self.write(self._end_line(label, track, event.stopped, unit))
+        elif now - track.last_line >= self.every_s and track.done > track.printed_done:
+            track.last_line, track.printed_done = now, track.done
+            self.write(self._line(label, track, now))
 
-    def _line(self, label: str, t: _Track, now: float, *, finished: bool = False) -> str:
-        elapsed = now - t.start
-        counted = t.done - t.first_done
-        rate = counted / elapsed if elapsed > 0 and counted > 0 else None
+    def _start_line(self, label: str, t: _Track, unit: str) -> str:
+        if not unit:
+            return f"{label}: started"
+        before = f", {t.done} done before" if t.done else ""
+        return f"{label}: started, {t.total} {unit}{before}"
+
+    def _end_line(self, label: str, t: _Track, stopped: str, unit: str) -> str:
+        if stopped:
+            return f"{label}: stopped after {t.done} of {t.total}{' ' + unit if unit else ''} ({safe_text(stopped)})"
+        rate = self._rate(t)
+        counts = f" {t.done}/{t.total}" if unit else ""
+        return f"{label}:{counts} done in {_duration(t.last_event - t.start)}" + (f" ({_per(rate)})" if rate and unit else "")
+
+    def _line(self, label: str, t: _Track, now: float) -> str:
+        rate = self._rate(t)
         line = f"{label}: {t.done}/{t.total}"
-        if finished:
-            return line + f" done in {_duration(elapsed)}" + (f" ({rate:.1f}/s)" if rate else "")
         if rate:
-            line += f", {rate:.1f}/s, about {_duration((t.total - t.done) / rate)} left"
-        return line + f" ({_duration(elapsed)} so far)"
+            line += f", {_per(rate)}, about {_duration((t.total - t.done) / rate)} left"
+        return line + f" ({_duration(now - t.start)} so far)"
+
+    @staticmethod
+    def _rate(t: _Track) -> float | None:
+        elapsed = t.last_event - t.start
+        counted = t.done - t.first_done
+        return counted / elapsed if elapsed > 0 and counted > 0 else None
+
+
+def _per(rate: float) -> str:
+    """A rate per second, or per minute when that reads better (slow training steps)."""
+    return f"{rate:.1f}/s" if rate >= 0.1 else f"{rate * 60:.1f}/min"
 
 
 def _duration(seconds: float) -> str:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 Rows = list[tuple[tuple[Message, ...], str]]
 
+#: why a training that ends before its last step stopped, as its progress says
+_STOPPED = {"early_stopping": "no better on validation", "budget": "its time budget ran out"}
+
 
 def data_hash(rows: Rows) -> str:
     blob = json.dumps([[[[m.role, m.content] for m in msgs], target] for msgs, target in rows])
@@ -59,11 +62,13 @@ class EmbeddedTuner:
         if gguf.is_file() and result_file.is_file():
             result = TrainingResult.from_json(result_file.read_text())
         else:
-            name = folder.name
+            name = folder.name.rsplit("-", 1)[0]
+            steps = [0, 0]  # the last step reported, of how many
 
             def on_progress(p: Any) -> None:
                 if p is not None:
-                    report(progress, "training", name.rsplit("-", 1)[0], p.step, p.total_steps)
+                    steps[:] = [p.step, p.total_steps]
+                    report(progress, "training", name, p.step, p.total_steps)
 
             examples = [TrainingExample(messages=msgs, target=target) for msgs, target in rows]
             job = TrainingJob(examples, folder / "train", config, on_progress=on_progress)
@@ -75,6 +80,9 @@ class EmbeddedTuner:
             if result.stop_reason == "cancelled":
                 raise ClimbCancelled("The climb was cancelled during training. The training checkpoint and every "
                                      "finished result are stored; run the same climb again to resume.")
+            why = _STOPPED.get(result.stop_reason)
+            if why and steps[0] < steps[1]:
+                report(progress, "training", name, steps[0], steps[1], stopped=why)
             export_lora_gguf(result.adapter_dir, gguf, gguf_path=self.gguf_path)
             result_file.write_text(result.to_json())
         meta = {
