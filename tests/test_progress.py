@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rungwise.embeddings import ReportingEmbedder
-from rungwise.progress import PlainProgress, ProgressEvent, _duration
+from rungwise.progress import PlainProgress, ProgressEvent, duration
 
 
 def test_plain_lines_when_a_piece_starts_every_thirty_seconds_and_when_it_finishes() -> None:
@@ -43,7 +43,7 @@ def test_a_piece_that_stops_early_says_so_once_and_is_never_printed_again() -> N
     assert not any(line.startswith("prompt") for line in lines[2:])
     assert lines[2] == "fewshot-knn: started, 1800 rows" and lines[-1] == "fewshot-knn: 1800/1800 done in 30 min 00 s (1.0/s)"
     running = lines[3:-1]  # one line every 30 s, and each estimate shorter than the one before
-    assert running == [f"fewshot-knn: {t}/1800, 1.0/s, about {_duration(1800 - t)} left ({_duration(t)} so far)"
+    assert running == [f"fewshot-knn: {t}/1800, 1.0/s, about {duration(1800 - t)} left ({duration(t)} so far)"
                        for t in range(30, 1800, 30)]
 
 

@@ -505,8 +505,9 @@ def baseline_show(task: Path = typer.Argument(..., help="The task folder."), sto
     """The task's baseline run and the ones before it."""
     from datetime import datetime
 
-    from rich.table import Table
+    from rich.table import Column, Table
 
+    from rungwise.report.terminal import shipped_of
     from rungwise.store import Store
     from rungwise.task import Task
 
@@ -516,23 +517,16 @@ def baseline_show(task: Path = typer.Argument(..., help="The task folder."), sto
         if not history:
             out.print(f"{escape(name)} has no baseline yet: rungwise baseline set {escape(str(task))} RUN")
             raise typer.Exit(1)
-        table = Table("", "run", "set", "model", "shipped", "score")
+        ids = max(len(run_id) for run_id, _ in history)  # an id is never cut: it is what a user copies
+        table = Table("", Column("run", no_wrap=True, min_width=ids), Column("set", no_wrap=True, min_width=16),
+                      Column("model", overflow="fold"), Column("shipped", overflow="fold"), "score")
         for i, (run_id, set_at) in enumerate(history):
             info = s.get_run(run_id)
-            shipped, score = _shipped(info.summary)
+            shipped, score = shipped_of(info.summary)
             table.add_row("current" if i == 0 else "", escape(run_id),
                           datetime.fromtimestamp(set_at).strftime("%Y-%m-%d %H:%M"), escape(info.model),
                           escape(shipped), score)
     out.print(table)
-
-
-def _shipped(summary: dict[str, Any] | None) -> tuple[str, str]:
-    """The shipped variant of a run's summary and its score, as text."""
-    summary = summary or {}
-    shipped = summary.get("shipped")
-    scores = {v.get("name"): v.get("score") for v in summary.get("variants") or [] if isinstance(v, dict)}
-    score = scores.get(shipped)
-    return str(shipped or "-"), f"{score:.1%}" if isinstance(score, (int, float)) else "-"
 
 
 @app.command()
@@ -545,20 +539,12 @@ def runs(
     status: str = typer.Option(None, "--status", help="Only runs with this status: running or done."),
 ) -> None:
     """List the runs in the store, newest first: each run's shipped variant, its score and its date."""
-    from datetime import datetime
-
-    from rich.table import Table
-
+    from rungwise.report.terminal import print_runs
     from rungwise.store import Store
 
     with Store(store) as s:
         found = s.list_runs(limit, task=task, model=model, status=status)
-    table = Table("run", "task", "model", "status", "shipped", "score", "date")
-    for r in found:
-        shipped, score = _shipped(r.summary)
-        table.add_row(escape(r.id), escape(r.task_name), escape(r.model), escape(r.status), escape(shipped), score,
-                      datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M"))
-    out.print(table)
+    print_runs(found, out)
 
 
 store_app = typer.Typer(no_args_is_help=True, help="Look after stores: copy one into another.")

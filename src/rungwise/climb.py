@@ -87,10 +87,17 @@ class ClimbResult:
     #: learning curves (`LearningCurve.to_dict()`), one per variant scored on smaller pools (climb --curve)
     curves: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[VariantOutcome] = field(default_factory=list, repr=False)
+    #: per variant, the adapters it stands on, where no outcomes carry them: a result rebuilt from a stored record
+    recorded_adapters: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+
+    def adapters(self) -> dict[str, list[dict[str, Any]]]:
+        """Per variant, the adapters it stands on: name, kind, path and meta (base model, training time, rows)."""
+        live = {o.summary.name: [{"name": n, "kind": k, "path": p, "meta": m} for n, k, p, m in o.artifacts]
+                for o in self.outcomes if o.artifacts}
+        return live or dict(self.recorded_adapters)
 
     def to_dict(self) -> dict[str, Any]:
-        adapters = {o.summary.name: [{"name": n, "kind": k, "path": p, "meta": m} for n, k, p, m in o.artifacts]
-                    for o in self.outcomes if o.artifacts}
+        adapters = self.adapters()
         info = self.model_info
         return {
             "run_id": self.run_id, "task": self.task, "model": self.model, "target": self.target,

@@ -111,14 +111,14 @@ class PlainProgress:
             return f"{label}: stopped after {t.done} of {t.total}{' ' + unit if unit else ''} ({safe_text(stopped)})"
         rate = self._rate(t)
         counts = f" {t.done}/{t.total}" if unit else ""
-        return f"{label}:{counts} done in {_duration(t.last_event - t.start)}" + (f" ({_per(rate)})" if rate and unit else "")
+        return f"{label}:{counts} done in {duration(t.last_event - t.start)}" + (f" ({_per(rate)})" if rate and unit else "")
 
     def _line(self, label: str, t: _Track, now: float) -> str:
         rate = self._rate(t)
         line = f"{label}: {t.done}/{t.total}"
         if rate:
-            line += f", {_per(rate)}, about {_duration((t.total - t.done) / rate)} left"
-        return line + f" ({_duration(now - t.start)} so far)"
+            line += f", {_per(rate)}, about {duration((t.total - t.done) / rate)} left"
+        return line + f" ({duration(now - t.start)} so far)"
 
     @staticmethod
     def _rate(t: _Track) -> float | None:
@@ -132,7 +132,8 @@ def _per(rate: float) -> str:
     return f"{rate:.1f}/s" if rate >= 0.1 else f"{rate * 60:.1f}/min"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: 42 s, 5 min 07 s, 1 h 02 min."""
     seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds} s"

@@ -276,6 +276,7 @@ def to_climb_result(report: ClimbReport) -> ClimbResult:
         checks = CheckReport(task=d["checks"].get("task", report.run.task),
                              findings=[Finding(**f) for f in d["checks"].get("findings", [])],
                              leaked=set(d["checks"].get("leaked", [])))
+    adapters, stale = _adapters(report)
     stats = RunStats()
     for name in ("calls", "cache_hits", "resumed"):
         if hasattr(stats, name) and isinstance(d.get(name), int):
@@ -286,9 +287,33 @@ def to_climb_result(report: ClimbReport) -> ClimbResult:
         variants=variants, skipped=d.get("skipped", {}), recommendation=d.get("recommendation", ""),
         shipped=d.get("shipped"), budget=d.get("budget") or {"max_tokens": 0, "stop": [], "reason": "unknown"},
         stats=stats, costs=costs, decision=decision, checks=checks, curves=list(d.get("curves") or []),
-        extra={**({"distill": d["distill"]} if d.get("distill") else {}),
-               **({"frontier": d["frontier"]} if d.get("frontier") else {})},
+        extra={**{k: d[k] for k in _EXTRA if d.get(k) and k != "stale_adapters"},
+               **({"stale_adapters": stale} if stale else {})},
+        recorded_adapters=adapters,
     )
+
+
+def _adapters(report: ClimbReport) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """Per variant, the adapters it stands on (those its result lists, and any other adapter the run recorded,
+    under its own name: a fine-tune's adapter is named after its variant), and the variants whose adapter was
+    trained on another base than the run's model (the result's own list, and what the record found)."""
+    adapters = {v["name"]: list(v["adapters"]) for v in report.result.get("variants", []) if v.get("adapters")}
+    listed = {a.get("name") for found in adapters.values() for a in found}
+    for a in report.artifacts:
+        if a.name not in listed:
+            adapters.setdefault(a.name, []).append({"name": a.name, "kind": a.kind, "path": a.path, "meta": a.meta})
+    stale = {str(k): str(v) for k, v in (report.result.get("stale_adapters") or {}).items()}
+    for a in report.artifacts:
+        if a.stale:
+            for variant, found in adapters.items():
+                if any(x.get("name") == a.name for x in found):
+                    stale.setdefault(variant, str(a.meta.get("base_model")))
+    return adapters, stale
+
+
+#: what a stored result carries beyond the ladder that the terminal shows: the distillation, the frontier across
+#: models, fine-tuning's bill, stale adapters, a served model that changed, how token counts were estimated
+_EXTRA = ("distill", "frontier", "finetune_costs", "stale_adapters", "served_model_changed", "token_counts")
 
 
 def dumps_for_script(data: Any) -> str:

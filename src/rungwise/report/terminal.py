@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -11,10 +13,13 @@ from rich.table import Table
 from rungwise.checks import CheckReport
 from rungwise.climb import ClimbResult
 from rungwise.early_stop import EarlyStop
+from rungwise.report import fit
+from rungwise.report.fit import Col
 from rungwise.textsafe import safe_text
 
 if TYPE_CHECKING:
     from rungwise.multiclimb import MultiClimbResult
+    from rungwise.store import RunInfo
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -24,44 +29,107 @@ def escape(text: str) -> str:
     return _markup_escape(safe_text(text))
 
 
-#: below this many columns the ladder drops its secondary columns instead of squeezing every one to "pro…"
-WIDE = 150
-#: the columns a narrow terminal keeps
-_NARROW = ("variant", "score [95% CI]", "vs below", "prompt tok", "p50 s", "format fail")
+#: the ladder's columns by importance: the first two always, the others while they fit the terminal whole
+_RANKS = ("variant", "score [95% CI]", "prompt tok", "format fail", "p50 s", "vs below", "compl tok", "content fail",
+          "p95 s", "/call", "/month", "rung")
 
 
-def ladder_table(result: ClimbResult, width: int = WIDE) -> Table:
-    title = f"{escape(result.task)}: {result.metric} on {result.n_eval} eval rows, target {result.target:.0%}"
-    table = Table(title=title)
-    currency = next(iter(result.costs.values())).currency if result.costs else ""
-    columns = ["rung", "variant", "score [95% CI]", "vs below", "prompt tok", "compl tok", "p50 s", "p95 s",
-               "format fail", "content fail", f"{currency}/call", f"{currency}/month"]
-    keep = [i for i, col in enumerate(columns) if width >= WIDE or col in _NARROW]
-    for i in keep:
-        col = columns[i]
-        table.add_column(col, justify="left" if col in ("rung", "variant", "vs below") else "right",
-                         no_wrap=col in ("variant", "score [95% CI]"))
+def _verdicts(result: ClimbResult) -> dict[str, str]:
+    """Each rung's best variant against the best rung below that brought a gain: the verdict, in short."""
     verdicts = {}
-    if result.decision:
-        for verdict in result.decision.rungs:
-            if verdict.against is not None:
-                c = verdict.against
-                rows = f", {c.n} rows" if c.n and c.n < result.n_eval else ""
-                verdicts[verdict.best] = f"{verdict.verdict} ({c.difference * 100:+.1f}, p={c.p_value:.2g}{rows})"
+    for verdict in result.decision.rungs if result.decision else []:
+        if verdict.against is not None:
+            c = verdict.against
+            rows = f", {c.n} rows" if c.n and c.n < result.n_eval else ""
+            verdicts[verdict.best] = f"{verdict.verdict} ({c.difference * 100:+.1f}, p={c.p_value:.2g}{rows})"
+    return verdicts
+
+
+def ladder_columns(result: ClimbResult) -> list[Col]:
+    """Every column the ladder has, with its cells."""
+    currency = next(iter(result.costs.values())).currency if result.costs else ""
+    verdicts = _verdicts(result)
+    cells: dict[str, list[str]] = {name: [] for name in _RANKS}
     for v in result.variants:
-        mark = " [bold green]*[/bold green]" if v.name == result.shipped else ""
         cost = result.costs.get(v.name)
-        cells = [
-            escape(v.rung), escape(v.name + (f" ({_mark(v.purpose)})" if v.probe else "")) + mark,
-            f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]" + (f" ({v.n} rows)" if v.stopped else ""),
-            escape(verdicts.get(v.name, "")),
-            f"{v.mean_prompt_tokens:.0f}", f"{v.mean_completion_tokens:.1f}",
-            f"{v.latency_p50_s:.2f}", f"{v.latency_p95_s:.2f}",
-            str(v.format_failures), str(v.content_failures),
-            f"{cost.cost_per_call:.6f}" if cost else "", f"{cost.cost_per_month:,.2f}" if cost else "",
-        ]
-        table.add_row(*(cells[i] for i in keep))
-    return table
+        mark = " [bold green]*[/bold green]" if v.name == result.shipped else ""
+        for name, cell in (
+            ("rung", escape(v.rung)),
+            ("variant", escape(v.name + (f" ({_mark(v.purpose)})" if v.probe else "")) + mark),
+            ("score [95% CI]", f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]" + (f" ({v.n} rows)" if v.stopped else "")),
+            ("vs below", escape(verdicts.get(v.name, ""))),
+            ("prompt tok", f"{v.mean_prompt_tokens:.0f}"), ("compl tok", f"{v.mean_completion_tokens:.1f}"),
+            ("p50 s", f"{v.latency_p50_s:.2f}"), ("p95 s", f"{v.latency_p95_s:.2f}"),
+            ("format fail", str(v.format_failures)), ("content fail", str(v.content_failures)),
+            ("/call", f"{cost.cost_per_call:.6f}" if cost else ""),
+            ("/month", f"{cost.cost_per_month:,.2f}" if cost else ""),
+        ):
+            cells[name].append(cell)
+    order = ("rung", "variant", "score [95% CI]", "vs below", "prompt tok", "compl tok", "p50 s", "p95 s",
+             "format fail", "content fail", "/call", "/month")
+    return [Col(escape(f"{currency}{name}") if name.startswith("/") else name, cells[name],
+                "left" if name in ("rung", "variant", "vs below") else "right", _RANKS.index(name))
+            for name in order]
+
+
+def ladder_table(result: ClimbResult, width: int = 10_000) -> Table:
+    """The ladder: a row per variant, with the columns that fit `width` whole (`ladder_notes` says the rest)."""
+    title = f"{escape(result.task)}: {result.metric} on {result.n_eval} eval rows, target {result.target:.0%}"
+    return fit.build(fit.fit(ladder_columns(result), width, always=2), title)
+
+
+def ladder_notes(result: ClimbResult, width: int) -> list[str]:
+    """What the ladder table left out at `width`, as lines under it: each rung's verdict when its column did not
+    fit, and the width that shows every column."""
+    columns = ladder_columns(result)
+    shown = {f.col.header for f in fit.fit(columns, width, always=2)}
+    lines = []
+    if "vs below" not in shown and result.decision:
+        for verdict in result.decision.rungs:
+            c = verdict.against
+            if c is not None:
+                rows = f", {c.n} rows" if c.n and c.n < result.n_eval else ""
+                than = "than" if verdict.verdict == "worse" else "over"
+                lines.append(f"{escape(verdict.best)}: {verdict.verdict} {than} {escape(c.a)} "
+                             f"({c.difference * 100:+.1f}, p={c.p_value:.2g}{rows})")
+    if len(shown) < len(columns):
+        lines.append(f"[dim](a terminal of {fit.table_width(columns)} columns, or --json, shows every column)[/dim]")
+    return lines
+
+
+def shipped_of(summary: dict[str, Any] | None) -> tuple[str, str]:
+    """The shipped variant of a run's stored summary and its score, as text."""
+    summary = summary or {}
+    shipped = summary.get("shipped")
+    scores = {v.get("name"): v.get("score") for v in summary.get("variants") or [] if isinstance(v, dict)}
+    score = scores.get(shipped)
+    return str(shipped or "-"), f"{score:.1%}" if isinstance(score, (int, float)) else "-"
+
+
+def runs_columns(runs: Sequence[RunInfo]) -> list[Col]:
+    """The columns of `rungwise runs`, by importance: the run id first (what a user copies), the date last (the id
+    starts with it)."""
+    rows = [(r, *shipped_of(r.summary)) for r in runs]
+    return [
+        Col("run", [escape(r.id) for r, _, _ in rows], "left", 0),
+        Col("task", [escape(r.task_name) for r, _, _ in rows], "left", 1),
+        Col("model", [escape(r.model) for r, _, _ in rows], "left", 5),
+        Col("status", [escape(r.status) for r, _, _ in rows], "left", 2),
+        Col("shipped", [escape(shipped) for _, shipped, _ in rows], "left", 3),
+        Col("score", [score for _, _, score in rows], "right", 4),
+        Col("date", [datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M") for r, _, _ in rows], "left", 6),
+    ]
+
+
+def print_runs(runs: Sequence[RunInfo], console: Console) -> None:
+    """The runs of a store, one a line, with the columns that fit the terminal whole: a run id is never cut."""
+    columns = runs_columns(runs)
+    shown = fit.fit(columns, console.width, bare=True)
+    console.print(fit.build(shown, bare=True))
+    if len(shown) < len(columns):
+        left = ", ".join(c.header for c in columns if c.header not in {f.col.header for f in shown})
+        console.print(f"[dim](not shown: {left}; a terminal of {fit.table_width(columns, bare=True)} columns shows "
+                      "them)[/dim]")
 
 
 def _mark(purpose: str) -> str:
@@ -105,8 +173,8 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         console.print(f"total estimated cost at most {sum(e.cost for e in result.estimates):.4f}")
         return
     console.print(ladder_table(result, console.width))
-    if console.width < WIDE:
-        console.print(f"[dim](a terminal of {WIDE} columns, or --json, shows every column)[/dim]")
+    for line in ladder_notes(result, console.width):
+        console.print(line)
     for rung, why in result.skipped.items():
         console.print(f"[dim]skipped {escape(rung)}: {escape(why)}[/dim]")
     stopped = [v for v in result.variants if v.stopped]
@@ -114,6 +182,9 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         console.print(f"[dim]{escape(v.name)} {escape(EarlyStop.from_dict(v.stopped or {}).sentence())}[/dim]")
     if stopped:
         console.print("[dim](--score-every-row scores every variant on every row)[/dim]")
+    from rungwise.report.figures import print_figures  # it renders with this module's escape
+
+    print_figures(result, console)
     if result.decision:
         for note in result.decision.diagnosis.notes:
             console.print(f"[dim]- {escape(note)}[/dim]")
