@@ -28,16 +28,34 @@ def test_migrations_apply_once_and_store_reopens(tmp_path: Path) -> None:
 
 
 def test_an_old_store_is_migrated(tmp_path: Path) -> None:
+    """A store written before every migration but the first, holding a run and a result in that schema: opened,
+    it gains every later migration once, in order, and what it held reads back beside what only they allow."""
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     conn.executescript(MIGRATIONS[0][1])
     conn.execute("INSERT INTO migrations VALUES (?, 0)", (MIGRATIONS[0][0],))
+    conn.execute("INSERT INTO runs VALUES ('old-run', 't', 'f', 'h', 'm', '{\"a\": 1}', 'done', 1.0, 2.0, "
+                 "'{\"shipped\": \"v\"}')")
+    conn.execute("INSERT INTO results VALUES ('old-run', 'v', 'eval:L1', 'k', 'out', 'out', 1.0, NULL, 10, 2, 0, "
+                 "0.1, 0, '{\"x\": 1.0}', 1.5)")
     conn.commit()
     conn.close()
     s = Store(path)
-    s.add_artifact(s.create_run("t", "f", "h", "m", {}), "adapter", "lora", "a.gguf", {})
+    names = [r[0] for r in s._conn.execute("SELECT name FROM migrations ORDER BY name")]
+    assert names == [name for name, _ in MIGRATIONS] and len(names) > 1
+    old = s.get_run("old-run")
+    assert (old.task_name, old.status, old.settings, old.summary) == ("t", "done", {"a": 1}, {"shipped": "v"})
+    row = s.results("old-run")[0]
+    assert row == _row(1) and row.served_model is None  # the columns a later migration added read as unknown
+    s.add_artifact("old-run", "adapter", "lora", "a.gguf", {"base_model": "b"})  # tables of later migrations
+    s.set_baseline("t", "old-run")
     s.close()
+    again = Store(path)  # reopened: nothing applied twice, everything still there
+    assert [r[0] for r in again._conn.execute("SELECT name FROM migrations ORDER BY name")] == names
+    assert [(a["name"], a["meta"]) for a in again.artifacts("old-run")] == [("adapter", {"base_model": "b"})]
+    assert [run for run, _ in again.baselines("t")] == ["old-run"] and again.results("old-run") == [row]
+    again.close()
 
 
 def test_newer_store_is_refused(tmp_path: Path) -> None:
