@@ -63,11 +63,9 @@ class EmbeddedTuner:
             result = TrainingResult.from_json(result_file.read_text())
         else:
             name = folder.name.rsplit("-", 1)[0]
-            steps = [0, 0]  # the last step reported, of how many
 
             def on_progress(p: Any) -> None:
                 if p is not None:
-                    steps[:] = [p.step, p.total_steps]
                     report(progress, "training", name, p.step, p.total_steps)
 
             examples = [TrainingExample(messages=msgs, target=target) for msgs, target in rows]
@@ -81,8 +79,8 @@ class EmbeddedTuner:
                 raise ClimbCancelled("The climb was cancelled during training. The training checkpoint and every "
                                      "finished result are stored; run the same climb again to resume.")
             why = _STOPPED.get(result.stop_reason)
-            if why and steps[0] < steps[1]:
-                report(progress, "training", name, steps[0], steps[1], stopped=why)
+            if why and result.steps < result.total_steps:  # its progress ends here, before its last step
+                report(progress, "training", name, result.steps, result.total_steps, stopped=why)
             export_lora_gguf(result.adapter_dir, gguf, gguf_path=self.gguf_path)
             result_file.write_text(result.to_json())
         meta = {
