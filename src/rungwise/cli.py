@@ -234,7 +234,7 @@ def distill_cmd(
     from rungwise.distill import DistillOptions, distill
     from rungwise.models.registry import resolve_model
     from rungwise.report.record import load_report, to_climb_result
-    from rungwise.report.terminal import ladder_table, print_distill
+    from rungwise.report.terminal import ladder_notes, ladder_table, print_distill
     from rungwise.store import Store
     from rungwise.task import Task
 
@@ -256,6 +256,8 @@ def distill_cmd(
         with Store(store) as s:
             climbed = to_climb_result(load_report(s, result.run_id))
         out.print(ladder_table(climbed, out.width))
+        for line in ladder_notes(climbed, out.width):
+            out.print(line)
         print_distill(result.to_dict(), out)
     if report is not None:
         _write_report(store, result.run_id, report)
