@@ -45,11 +45,11 @@ def off_loop(func: Callable[..., Any], *args: Any) -> Any:
 class Watched:
     """A page that records console errors, page errors, dialogs and every request that is not the file itself."""
 
-    def __init__(self, browser: Any, path: Path) -> None:
+    def __init__(self, browser: Any, path: Path, width: int = 1300) -> None:
         self.errors: list[str] = []
         self.dialogs: list[str] = []
         self.requests: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1300, "height": 900})
+        self.page = browser.new_page(viewport={"width": width, "height": 900})
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
@@ -177,4 +177,55 @@ def test_compare_page_in_chromium(browser: Any, tmp_path: Path) -> None:
     w.select("#variant", "every variant")
     w.search("")
     w.screenshot("compare-report.png")
+    page.close()
+
+
+#: the boxes (x, y, width, height, on the page) of every element `selector` matches
+_BOXES = """sel => [...document.querySelectorAll(sel)].map(e => { const r = e.getBoundingClientRect();
+  return [r.x, r.y, r.width, r.height, e.textContent]; })"""
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def test_a_full_ladder_fits_at_1400_px(browser: Any, tmp_path: Path) -> None:
+    """A banking77 climb with every rung, read at 1400 px: the ladder chart shows every name whole (the shipped
+    one in bold), no label of the quality-against-cost chart overlaps another or a point, and the cost table
+    does not scroll sideways."""
+    from ladder_result import banking77_result
+
+    from rungwise.report.html import write_climb
+    from rungwise.report.record import ClimbReport, EvalRow, RunMeta, VariantRows, finite
+
+    r = banking77_result()
+    record = ClimbReport(run=RunMeta(id=r.run_id, task=r.task, model=r.model), result=finite(r.to_dict()),
+                         rows=[EvalRow(id="e1", input="Where is my card?", target="card_arrival")],
+                         variants={v.name: VariantRows(output=["card_arrival"], score=[1.0], failure=[None])
+                                   for v in r.variants})
+    w = Watched(browser, write_climb(record, tmp_path / "banking77.html"), width=1400)
+    page = w.page
+    ladder = page.locator("svg.chart-ladder").bounding_box()
+    names = page.evaluate(_BOXES, "svg.chart-ladder g.variant > text:not(.muted)")
+    assert len(names) == len(r.variants) and "fewshot-knn-constrained (shipped)" in [n[4] for n in names]
+    lines = page.evaluate(_BOXES, "svg.chart-ladder line.interval")
+    plot_left = min(line[0] for line in lines)
+    for x, _, width, _, text in names:  # inside the chart, left of every interval
+        assert x >= ladder["x"] and x + width <= plot_left, text
+    scores = page.evaluate(_BOXES, "svg.chart-ladder g.variant > text.muted")
+    points = page.evaluate(_BOXES, "svg.chart-ladder circle.point")
+    assert not any(_overlap(s, p) for s in scores for p in points)  # 92.5% beside the point near 100%, not on it
+    chart = page.locator("svg.chart-cost").bounding_box()
+    labels = page.evaluate(_BOXES, "svg.chart-cost text.label")
+    dots = page.evaluate(_BOXES, "svg.chart-cost circle.point")
+    assert {t for label in labels for t in label[4].split(", ")} == {v.name for v in r.variants}
+    for i, a in enumerate(labels):
+        assert chart["x"] <= a[0] and a[0] + a[2] <= chart["x"] + chart["width"], a[4]
+        assert not any(_overlap(a, b) for b in labels[i + 1:]), a[4]
+        assert not any(_overlap(a, d) for d in dots), a[4]
+    scroll = page.evaluate("() => { const s = document.querySelector('table.costs').parentElement; "
+                           "return [s.scrollWidth, s.clientWidth]; }")
+    assert scroll[0] <= scroll[1]
+    w.clean()
+    w.screenshot("ladder-1400px.png")
     page.close()

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from rungwise.report import labels
 from rungwise.report.page import esc, pct
 
 RUNG_COLOURS = {"baseline": "#7a8394", "prompt": "#2f5fb3", "fewshot": "#7b46b8", "rag": "#d07a12",
@@ -29,9 +30,10 @@ def ladder(variants: list[dict[str, Any]], target: float, shipped: str | None) -
     """Every variant's score with its 95% interval, the target line, the shipped variant marked, probes apart."""
     rungs = [v for v in variants if not v.get("probe")]
     probes = [v for v in variants if v.get("probe")]
-    left, right, top, row = 200, 30, 26, 24
-    width = 760
-    plot = width - left - right
+    # the names' column as wide as the widest name (the shipped one in bold); the scores in a column of their own
+    names = [labels.text_width(_ladder_name(v, shipped), bold=v["name"] == shipped) for v in variants]
+    left, right, top, row, plot = max(120, round(max(names, default=0)) + 20), 56, 26, 24, 530
+    width = left + plot + right
     height = top + row * (len(rungs) + len(probes)) + (30 if probes else 0) + 30
     x = lambda s: left + plot * max(0.0, min(1.0, s))  # noqa: E731
     out = ["<g class=\"axis\">"]
@@ -51,7 +53,7 @@ def ladder(variants: list[dict[str, Any]], target: float, shipped: str | None) -
         for v in group:
             cy = y + row / 2
             c = colour(v)
-            name = v["name"] + (" (shipped)" if v["name"] == shipped else "")
+            name = _ladder_name(v, shipped)
             weight = " font-weight=\"700\"" if v["name"] == shipped else ""
             out.append(f"<g class=\"variant\" data-variant=\"{esc(v['name'])}\">"
                        f"<text x=\"{left - 10}\" y=\"{cy + 4:.1f}\" text-anchor=\"end\"{weight}>{esc(name)}</text>"
@@ -63,7 +65,7 @@ def ladder(variants: list[dict[str, Any]], target: float, shipped: str | None) -
                        f"fill=\"{fill}\" stroke=\"{OK if v['name'] == shipped else c}\" stroke-width=\"2\">"
                        f"<title>{esc(v['name'])}: {pct(v.get('score'))} [{pct(v.get('low'))}, {pct(v.get('high'))}]"
                        f"</title></circle>")
-            out.append(f"<text class=\"muted\" x=\"{width - right + 2}\" y=\"{cy + 4:.1f}\" text-anchor=\"end\">"
+            out.append(f"<text class=\"muted\" x=\"{width - 4}\" y=\"{cy + 4:.1f}\" text-anchor=\"end\">"
                        f"{pct(v.get('score'))}</text></g>")
             y += row
     tx = x(target)
@@ -71,6 +73,10 @@ def ladder(variants: list[dict[str, Any]], target: float, shipped: str | None) -
                f"stroke=\"{TARGET}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>"
                f"<text x=\"{tx + 4:.1f}\" y=\"{top - 12}\" fill=\"{TARGET}\">target {pct(target, 0)}</text></g>")
     return svg_frame(width, height, "chart chart-ladder", "Score of every variant with its 95% interval", out)
+
+
+def _ladder_name(v: dict[str, Any], shipped: str | None) -> str:
+    return str(v["name"]) + (" (shipped)" if v["name"] == shipped else "")
 
 
 def pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
@@ -96,7 +102,8 @@ def _score_cost_axes(width: int, height: int, margins: tuple[int, int, int, int]
                    f"<text x=\"{left - 6}\" y=\"{ys(t) + 4:.1f}\" text-anchor=\"end\">{t:.0%}</text>")
     for k in range(5):
         c = xmax * 1.08 * k / 4
-        out.append(f"<text x=\"{xs(c):.1f}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{esc(_tick(c))}</text>")
+        anchor = "end" if k == 4 else "middle"  # the last tick ends at the plot's edge, inside the chart
+        out.append(f"<text x=\"{xs(c):.1f}\" y=\"{height - bottom + 16}\" text-anchor=\"{anchor}\">{esc(_tick(c))}</text>")
     out.append(f"<text x=\"{left + pw / 2:.1f}\" y=\"{height - 6}\" text-anchor=\"middle\">{esc(x_label)}</text></g>")
     return xs, ys, out
 
@@ -106,7 +113,6 @@ def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) ->
     pts = [(float(xv), float(v.get("score") or 0), v["name"]) for v in variants
            if (xv := _x(v, x_key)) is not None]
     width, height, left, right, top, bottom = 600, 340, 56, 20, 16, 44
-    pw = width - left - right
     xmax = max((p[0] for p in pts), default=1.0) or 1.0
     xs, ys, out = _score_cost_axes(width, height, (left, right, top, bottom), xmax, x_label)
     front = pareto(pts)
@@ -116,7 +122,7 @@ def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) ->
                    "stroke-dasharray=\"5 3\"/>")
     on_front = {n for _, _, n in front}
     by_name = {v["name"]: v for v in variants}
-    labels: dict[tuple[int, int], list[str]] = {}
+    groups: dict[tuple[float, float], list[str]] = {}
     for c, s, name in pts:
         v = by_name[name]
         px, py = xs(c), ys(s)
@@ -124,14 +130,27 @@ def quality_cost(variants: list[dict[str, Any]], *, x_key: str, x_label: str) ->
         out.append(f"<g class=\"variant\" data-variant=\"{esc(name)}\"><circle class=\"point\" cx=\"{px:.1f}\" "
                    f"cy=\"{py:.1f}\" r=\"{6 if name in on_front else 4}\" fill=\"{fill}\" stroke=\"{colour(v)}\" "
                    f"stroke-width=\"2\"><title>{esc(name)}: {pct(s)} at {esc(_tick(c))}</title></circle></g>")
-        # one label for points that (nearly) coincide, placed at the first of them
-        near = next((k for k in labels if abs(k[0] - px) < 40 and abs(k[1] - py) < 14), (round(px), round(py)))
-        labels.setdefault(near, []).append(name)
-    for (px, py), names in labels.items():
-        anchor = "end" if px > left + pw * 0.6 else "start"
-        out.append(f"<text class=\"label\" x=\"{px + (-8 if anchor == 'end' else 8)}\" y=\"{py - 8}\" "
-                   f"text-anchor=\"{anchor}\">{esc(', '.join(names))}</text>")
+        # one label for points that (nearly) coincide, at the first of them
+        near = next((k for k in groups if abs(k[0] - px) < 8 and abs(k[1] - py) < 8), (px, py))
+        groups.setdefault(near, []).append(name)
+    out += point_labels([(px, py, ", ".join(names)) for (px, py), names in groups.items()],
+                        labels.Box(left, 0, width - right, height - bottom), avoid=[(xs(c), ys(s)) for c, s, _ in pts])
     return svg_frame(width, height, "chart chart-cost", f"Score against {x_label}; the Pareto frontier dashed", out)
+
+
+def point_labels(points: list[tuple[float, float, str]], bounds: labels.Box,
+                 avoid: list[tuple[float, float]]) -> list[str]:
+    """Labels for (x, y, text) points where none overlaps another or a point (`rungwise.report.labels`); a label
+    moved away from its point is joined to it by a thin line."""
+    out = []
+    for label in labels.place(points, bounds, avoid=avoid):
+        if label.leader:
+            edge = label.box.x0 if label.anchor == "start" else label.box.x1
+            out.append(f"<line class=\"leader\" x1=\"{label.px:.1f}\" y1=\"{label.py:.1f}\" x2=\"{edge:.1f}\" "
+                       f"y2=\"{label.y - 4:.1f}\" stroke=\"#9aa3b2\" stroke-width=\"1\"/>")
+        out.append(f"<text class=\"label\" x=\"{label.x:.1f}\" y=\"{label.y:.1f}\" text-anchor=\"{label.anchor}\">"
+                   f"{esc(label.text)}</text>")
+    return out
 
 
 def _x(v: dict[str, Any], key: str) -> float | None:
@@ -252,7 +271,6 @@ def frontier(points: list[dict[str, Any]], front: list[str], target: float, *, x
     tint = {m: MODEL_COLOURS[i % len(MODEL_COLOURS)] for i, m in enumerate(models)}
     width, height, left, right, top, bottom = 640, 360, 56, 20, 16, 44
     legend_h = 18 * len(models)
-    pw = width - left - right
     xmax = max((xv(p) for p in points), default=1.0) or 1.0
     xs, ys, out = _score_cost_axes(width, height, (left, right, top, bottom), xmax, x_label)
     out.append(f"<g class=\"target\"><line x1=\"{left}\" x2=\"{width - right}\" y1=\"{ys(target):.1f}\" "
@@ -266,6 +284,7 @@ def frontier(points: list[dict[str, Any]], front: list[str], target: float, *, x
         out.append(f"<polyline class=\"frontier\" points=\"{path}\" fill=\"none\" stroke=\"{OK}\" stroke-width=\"2\" "
                    "stroke-dasharray=\"5 3\"/>")
     on = set(front)
+    named: list[tuple[float, float, str]] = []
     for p in points:
         px, py, k = xs(xv(p)), ys(float(p.get("score") or 0)), key(p)
         ring = (f"<circle class=\"recommended\" cx=\"{px:.1f}\" cy=\"{py:.1f}\" r=\"10\" fill=\"none\" stroke=\"{OK}\" "
@@ -276,9 +295,9 @@ def frontier(points: list[dict[str, Any]], front: list[str], target: float, *, x
                    f"stroke=\"{tint[str(p['model'])]}\" stroke-width=\"2\"><title>{esc(k)}: {pct(p.get('score'))} at "
                    f"{esc(_tick(xv(p)))}</title></circle></g>")
         if k in on:
-            anchor = "end" if px > left + pw * 0.6 else "start"
-            out.append(f"<text class=\"label\" x=\"{px + (-8 if anchor == 'end' else 8):.1f}\" y=\"{py - 8:.1f}\" "
-                       f"text-anchor=\"{anchor}\">{esc(p['variant'])}</text>")
+            named.append((px, py, str(p["variant"])))
+    out += point_labels(named, labels.Box(left, 0, width - right, height - bottom),
+                        avoid=[(xs(xv(p)), ys(float(p.get("score") or 0))) for p in points])
     for i, m in enumerate(models):
         y = height + 14 + 18 * i
         out.append(f"<g class=\"legend\"><circle cx=\"{left + 6}\" cy=\"{y - 4}\" r=\"5\" fill=\"{tint[m]}\"/>"
