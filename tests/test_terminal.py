@@ -148,3 +148,33 @@ def test_runs_never_cut_a_run_id(width: int) -> None:
     assert {"xquad_en", "running", "-"} <= set(second)
     assert ("embedded:smollm2-135m:5c3f0e9d2a7b1146" in text) == (width >= 120)
     assert ("(not shown:" in text) == (width < 160)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_frontier_keeps_score_and_cost_whole_and_folds_a_long_model_label(width: int) -> None:
+    from rungwise.frontier import Point, build_frontier
+    from rungwise.report.terminal import print_frontier
+
+    url = "http://gpu-box:8000/v1#qwen2.5-7b-instruct"
+
+    def point(model: str, variant: str, score: float, cost: float) -> Point:
+        rows = {f"r{i}": float(i < score * 10) for i in range(10)}
+        return Point(model, variant, "fewshot", score, score - 0.1, min(1.0, score + 0.1), 10, 810, 7.3, 0.85, cost,
+                     cost * 300_000, "USD", "run", rows)
+
+    frontier = build_frontier([point("local", "fewshot-knn-constrained", 0.9, 0.000121),
+                               point(url, "fewshot-knn-constrained", 0.9, 0.00009), point(url, "prompt", 0.3, 0.00002)],
+                              target=0.85)
+    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    print_frontier(frontier.to_dict(), console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width and "…" not in text
+    rows = [line for line in text.splitlines() if line.startswith("│")]
+    for cell in ("fewshot-knn-constrained", "90.0% [80.0%, 100.0%]", "30.0% [20.0%, 40.0%]", "0.000121",
+                 "0.000090", "0.000020"):  # score and cost per call of every point, whole
+        assert any(cell in row for row in rows), cell
+    if width >= 120:  # whole where it fits, else folded over lines, never cut short
+        assert any(url in row for row in rows)
+    else:
+        assert not any(url in row for row in rows)
+        assert any("http://gpu-box:" in row for row in rows) and any("instruct" in row for row in rows)

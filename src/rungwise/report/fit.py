@@ -16,6 +16,8 @@ from rich.text import Text
 #: bare table (no edges, a rule under its header) has three spaces between columns and nothing at its edges
 _PER_COLUMN = 3
 _EDGE = {False: 1, True: -3}
+#: the narrowest a column that folds is made
+_FOLDED = 10
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Col:
     cells: Sequence[str]
     justify: Literal["left", "right"] = "right"
     rank: int = 0
+    #: its cells may break over lines (a long URL), where the columns always shown do not fit whole otherwise
+    fold: bool = False
 
     @property
     def width(self) -> int:
@@ -58,29 +62,37 @@ def table_width(columns: Sequence[Col], *, bare: bool = False) -> int:
 
 
 def fit(columns: Sequence[Col], width: int, *, always: int = 1, bare: bool = False) -> list[Fitted]:
-    """The columns that fit `width`, in their order: by rank, the `always` first whatever their width, then each
-    one that still fits. Where the width leaves room, headers go on one line, those that need the least room first."""
+    """The columns that fit `width`, in their order. By rank: the first `always`, a `fold` one among them narrowed
+    (down to 10) where they do not fit whole, and the least important of them left out while they still do not
+    (never the first two); then each other one that still fits. Where the width leaves room, headers go on one
+    line, those that need the least room first."""
     ranked = sorted(range(len(columns)), key=lambda i: columns[i].rank)
-    chosen = set(ranked[:always])
-    used = table_width([columns[i] for i in chosen], bare=bare)
+    kept = ranked[:always]
+    widths = {i: columns[i].width for i in kept}
+
+    def used() -> int:
+        return sum(widths.values()) + _PER_COLUMN * len(widths) + _EDGE[bare]
+
+    for i in (i for i in kept if columns[i].fold):
+        widths[i] -= max(0, min(used() - width, widths[i] - _FOLDED))
+    while used() > width and len(widths) > 2:
+        del widths[kept.pop()]
+    for i in (i for i in kept if columns[i].fold):  # what dropping a column left, back to the folded one
+        widths[i] = min(columns[i].width, widths[i] + max(0, width - used()))
     for i in ranked[always:]:
-        extra = columns[i].width + _PER_COLUMN
-        if used + extra <= width:
-            chosen.add(i)
-            used += extra
-    widths = {i: columns[i].width for i in chosen}
-    for i in sorted(chosen, key=lambda i: (columns[i].wide - columns[i].width, columns[i].rank)):  # most headers
+        if used() + columns[i].width + _PER_COLUMN <= width:
+            widths[i] = columns[i].width
+    for i in sorted(widths, key=lambda i: (columns[i].wide - columns[i].width, columns[i].rank)):  # most headers
         grow = columns[i].wide - widths[i]
-        if used + grow <= width:
+        if grow > 0 and used() + grow <= width:
             widths[i] += grow
-            used += grow
-    return [Fitted(c, widths[i]) for i, c in enumerate(columns) if i in chosen]
+    return [Fitted(c, widths[i]) for i, c in enumerate(columns) if i in widths]
 
 
 def build(columns: Sequence[Fitted], title: str | None = None, *, bare: bool = False) -> Table:
     """A rich table of fitted columns, each exactly as wide as it was fitted."""
-    table = Table(*(Column(f.col.header, justify=f.col.justify, min_width=f.width, max_width=f.width)
-                    for f in columns), title=title, box=box.SIMPLE_HEAD if bare else box.HEAVY_HEAD,
+    table = Table(*(Column(f.col.header, justify=f.col.justify, min_width=f.width, max_width=f.width,
+                           overflow="fold" if f.col.fold else "ellipsis") for f in columns), title=title, box=box.SIMPLE_HEAD if bare else box.HEAVY_HEAD,
                   show_edge=not bare, pad_edge=not bare, title_justify="left" if bare else "center")
     for row in zip(*(f.col.cells for f in columns), strict=True):
         table.add_row(*row)

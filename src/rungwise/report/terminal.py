@@ -221,47 +221,56 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         print_frontier(result.extra["frontier"], console)
 
 
-def frontier_tables(data: dict[str, Any]) -> list[Table]:
-    """The frontier (`Frontier.to_dict()`, live or stored) as two tables: each model's best, and every point."""
-    axis = data.get("axis", "cost")
+def frontier_columns(data: dict[str, Any]) -> tuple[list[Col], list[Col]]:
+    """The frontier (`Frontier.to_dict()`, live or stored) as the columns of two tables, by importance: each
+    model's best, and every point (the non-dominated ones first)."""
     points: list[dict[str, Any]] = data.get("points") or []
     currency = next((str(p.get("currency")) for p in points), "")
-    best = Table(title=f"each model's best (the cheapest variant meeting the target of {data.get('target', 0):.0%}, "
-                       "else the best-scoring)")
-    cols = ["model", "variant", "meets", "score [95% CI]", "prompt tok", "compl tok", "p50 s", f"{currency}/call",
-            f"{currency}/month"]
-    for col in cols:
-        best.add_column(escape(col), justify="left" if col in ("model", "variant", "meets") else "right")
-    for m in data.get("models") or []:
-        best.add_row(escape(str(m["model"])), escape(str(m["variant"])), "yes" if m.get("meets_target") else "no",
-                     *_point_cells(m))
-    title = ("the frontier: score against cost per call" if axis == "cost" else
-             "the frontier: score against tokens per call (the task sets no prices)")
-    every = Table(title=f"{title}; * non-dominated (no point scores as well for less)")
-    for col in ("", "model", "variant", "rung", "score [95% CI]", "prompt tok", "compl tok", "p50 s",
-                f"{currency}/call", f"{currency}/month"):
-        every.add_column(escape(col), justify="left" if col in ("", "model", "variant", "rung") else "right")
+    models: list[dict[str, Any]] = data.get("models") or []
+    best = [Col("model", [escape(str(m["model"])) for m in models], "left", 0, fold=True),
+            Col("variant", [escape(str(m["variant"])) for m in models], "left", 1),
+            Col("meets", ["yes" if m.get("meets_target") else "no" for m in models], "left", 4),
+            *_point_columns(models, currency, 2)]
     order = {key: i for i, key in enumerate(data.get("frontier") or [])}
     key = lambda p: f"{p['model']} / {p['variant']}"  # noqa: E731
     ranked = sorted(points, key=lambda p: (order.get(key(p), len(order)), p.get("cost_per_call") or 0,
                                            -(p.get("score") or 0)))
-    for p in ranked:
-        mark = "[bold green]*[/bold green]" if key(p) == data.get("recommended") else "*" if p.get("on_frontier") else ""
-        every.add_row(mark, escape(str(p["model"])), escape(str(p["variant"])), escape(str(p.get("rung", ""))),
-                      *_point_cells(p))
-    return [best, every]
+    marks = ["[bold green]*[/bold green]" if key(p) == data.get("recommended") else "*" if p.get("on_frontier")
+             else "" for p in ranked]
+    every = [Col("", marks, "left", 0), Col("model", [escape(str(p["model"])) for p in ranked], "left", 1, fold=True),
+             Col("variant", [escape(str(p["variant"])) for p in ranked], "left", 2),
+             Col("rung", [escape(str(p.get("rung", ""))) for p in ranked], "left", 20),
+             *_point_columns(ranked, currency, 3)]
+    return best, every
 
 
-def _point_cells(p: dict[str, Any]) -> list[str]:
-    return [f"{p.get('score') or 0:.1%} [{p.get('low') or 0:.1%}, {p.get('high') or 0:.1%}]",
-            f"{p.get('prompt_tokens') or 0:.0f}", f"{p.get('completion_tokens') or 0:.1f}",
-            f"{p.get('latency_p50_s') or 0:.2f}", f"{p.get('cost_per_call') or 0:.6f}",
-            f"{p.get('cost_per_month') or 0:,.2f}"]
+def _point_columns(points: list[dict[str, Any]], currency: str, rank: int) -> list[Col]:
+    """Score, tokens, latency and cost of frontier points, ranked from `rank` on (score and cost per call first)."""
+    cells: list[tuple[str, int, Any]] = [
+        ("score [95% CI]", 0, lambda p: f"{p.get('score') or 0:.1%} [{p.get('low') or 0:.1%}, {p.get('high') or 0:.1%}]"),
+        ("prompt tok", 2, lambda p: f"{p.get('prompt_tokens') or 0:.0f}"),
+        ("compl tok", 4, lambda p: f"{p.get('completion_tokens') or 0:.1f}"),
+        ("p50 s", 3, lambda p: f"{p.get('latency_p50_s') or 0:.2f}"),
+        (f"{currency}/call", 1, lambda p: f"{p.get('cost_per_call') or 0:.6f}"),
+        (f"{currency}/month", 5, lambda p: f"{p.get('cost_per_month') or 0:,.2f}"),
+    ]
+    return [Col(escape(header), [cell(p) for p in points], "right", rank + r) for header, r, cell in cells]
 
 
 def print_frontier(data: dict[str, Any], console: Console) -> None:
-    for t in frontier_tables(data):
-        console.print(t)
+    """Each model's best and every point, with the columns that fit the terminal whole, then the recommendation."""
+    target = f"{data.get('target', 0):.0%}"
+    title = ("the frontier: score against cost per call" if data.get("axis", "cost") == "cost" else
+             "the frontier: score against tokens per call (the task sets no prices)")
+    best, every = frontier_columns(data)
+    for columns, always, heading in (
+            (best, 5, f"each model's best (the cheapest variant meeting the target of {target}, else the best-scoring)"),
+            (every, 5, f"{title}; * non-dominated (no point scores as well for less)")):
+        shown = fit.fit(columns, console.width, always=always)
+        console.print(fit.build(shown, heading))
+        if len(shown) < len(columns):
+            console.print(f"[dim](a terminal of {fit.table_width(columns)} columns, or --json, shows every column)"
+                          "[/dim]")
     console.print(f"[bold]across models:[/bold] {escape(str(data.get('recommendation', '')))}")
 
 
