@@ -127,6 +127,23 @@ def test_a_ladder_without_retrieval_or_adapters_has_no_such_tables(label_task: P
 
 
 @pytest.mark.parametrize("width", WIDTHS)
+def test_baselines_never_cut_a_run_id(width: int) -> None:
+    from rungwise.report.terminal import print_baselines
+    from rungwise.store import RunInfo
+
+    summary = {"shipped": "fewshot-knn-constrained", "variants": [{"name": "fewshot-knn-constrained", "score": 0.895}]}
+    history = [(RunInfo(run_id, "banking77", "t", "h", "embedded:smollm2-135m:5c3f0e9d2a7b1146", {}, "done", 0.0, None,
+                        summary), 1796613344.0) for run_id in ("20261207-031544-3f9a2c", "20261130-101010-0a1b2c")]
+    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    print_baselines(history, console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width and not any("…" in line for line in lines)
+    assert lines[2].split()[:4] == ["current", "20261207-031544-3f9a2c", "fewshot-knn-constrained", "89.5%"]
+    assert lines[3].split()[:3] == ["20261130-101010-0a1b2c", "fewshot-knn-constrained", "89.5%"]
+    assert ("not shown: set, model" in lines[-1]) == (width == 80)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
 def test_runs_never_cut_a_run_id(width: int) -> None:
     from rungwise.report.terminal import print_runs
     from rungwise.store import RunInfo

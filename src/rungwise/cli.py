@@ -505,11 +505,7 @@ def baseline_set(
 @friendly
 def baseline_show(task: Path = typer.Argument(..., help="The task folder."), store: str = StoreOpt) -> None:
     """The task's baseline run and the ones before it."""
-    from datetime import datetime
-
-    from rich.table import Column, Table
-
-    from rungwise.report.terminal import shipped_of
+    from rungwise.report.terminal import print_baselines
     from rungwise.store import Store
     from rungwise.task import Task
 
@@ -519,16 +515,8 @@ def baseline_show(task: Path = typer.Argument(..., help="The task folder."), sto
         if not history:
             out.print(f"{escape(name)} has no baseline yet: rungwise baseline set {escape(str(task))} RUN")
             raise typer.Exit(1)
-        ids = max(len(run_id) for run_id, _ in history)  # an id is never cut: it is what a user copies
-        table = Table("", Column("run", no_wrap=True, min_width=ids), Column("set", no_wrap=True, min_width=16),
-                      Column("model", overflow="fold"), Column("shipped", overflow="fold"), "score")
-        for i, (run_id, set_at) in enumerate(history):
-            info = s.get_run(run_id)
-            shipped, score = shipped_of(info.summary)
-            table.add_row("current" if i == 0 else "", escape(run_id),
-                          datetime.fromtimestamp(set_at).strftime("%Y-%m-%d %H:%M"), escape(info.model),
-                          escape(shipped), score)
-    out.print(table)
+        runs = [(s.get_run(run_id), set_at) for run_id, set_at in history]
+    print_baselines(runs, out)
 
 
 @app.command()

@@ -123,8 +123,24 @@ def runs_columns(runs: Sequence[RunInfo]) -> list[Col]:
 
 def print_runs(runs: Sequence[RunInfo], console: Console) -> None:
     """The runs of a store, one a line, with the columns that fit the terminal whole: a run id is never cut."""
-    columns = runs_columns(runs)
-    shown = fit.fit(columns, console.width, bare=True)
+    _print_listing(runs_columns(runs), console)
+
+
+def print_baselines(history: Sequence[tuple[RunInfo, float]], console: Console) -> None:
+    """A task's baseline runs, the current one first, with when each was set, as `print_runs` lists runs."""
+    columns = [
+        Col("", ["current" if i == 0 else "" for i in range(len(history))], "left", 0),
+        Col("run", [escape(r.id) for r, _ in history], "left", 1),
+        Col("shipped", [escape(shipped_of(r.summary)[0]) for r, _ in history], "left", 2),
+        Col("score", [shipped_of(r.summary)[1] for r, _ in history], "right", 3),
+        Col("set", [datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M") for _, at in history], "left", 4),
+        Col("model", [escape(r.model) for r, _ in history], "left", 5),
+    ]
+    _print_listing(columns, console)
+
+
+def _print_listing(columns: list[Col], console: Console) -> None:
+    shown = fit.fit(columns, console.width, always=2, bare=True)
     console.print(fit.build(shown, bare=True))
     if len(shown) < len(columns):
         left = ", ".join(c.header for c in columns if c.header not in {f.col.header for f in shown})
