@@ -252,3 +252,20 @@ def test_an_eval_left_empty_by_leakage_drop_is_an_error_not_nan(tmp_path: Path) 
     proc = _cli(tmp_path, "climb", str(folder), "--model", "fake", "--store", str(tmp_path / "s.db"),
                 "--leakage", "drop")
     assert proc.returncode == 2 and "nan" not in proc.stdout + proc.stderr and "leaves nothing" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["task.toml", "labels.json"])
+def test_a_huge_task_file_is_refused_without_reading_it_whole(tmp_path: Path, name: str) -> None:
+    toml = LABEL_TOML.replace('labels = ["billing", "technical", "sales"]', 'labels_file = "labels.json"')
+    folder = write_task(tmp_path / "t", toml, None, LABEL_EVAL, extra={"labels.json": '["billing", "technical", "sales"]'})
+    with (folder / name).open("ab") as f:
+        for _ in range(70):  # 70 MiB of one comment line / trailing spaces
+            f.write((b"#" if name == "task.toml" else b" ") * (1 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="larger than") as err:
+            Task.load(folder)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert err.value.path.name == name and peak < 66 * 1024 * 1024, peak

@@ -13,6 +13,16 @@ from rungwise.errors import DataError
 from rungwise.textsafe import unstorable_char
 
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: a longer line is almost certainly not one example
+MAX_FILE_BYTES = 64 << 20  # 64 MiB: task.toml, a labels file, a corpus document read whole
+
+
+def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A file read whole, but never more than `limit` bytes into memory: a larger one is a DataError."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(path, f"is larger than {limit:,} bytes, the most rungwise reads of such a file")
+    return data
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rungwise.data import Example, label_key, read_examples
+from rungwise.data import MAX_LINE_BYTES, Example, label_key, read_bounded, read_examples
 from rungwise.errors import DataError, TaskError
 from rungwise.textsafe import file_stem, storable
 
@@ -433,7 +433,7 @@ def _validation_error(path: Path, text: str, exc: ValidationError) -> DataError:
 
 def parse_task_toml(path: Path) -> TaskSpec:
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_LINE_BYTES)
     except FileNotFoundError:
         raise TaskError(f"{path}: not found. A task folder needs a task.toml; create one with: rungwise init NAME") from None
     except OSError as exc:
@@ -485,7 +485,7 @@ def _load_labels(folder: Path, spec: TaskSpec) -> list[str] | None:
         assert out.labels_file is not None
         path = folder / out.labels_file
         try:
-            labels = json.loads(path.read_text(encoding="utf-8"))
+            labels = json.loads(read_bounded(path).decode("utf-8"))
         except FileNotFoundError:
             raise DataError(folder / "task.toml", f"labels file {out.labels_file} not found", field="output.labels_file") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -130,16 +130,19 @@ def test_an_api_key_echoed_by_the_server_is_never_printed(tmp_path: Path) -> Non
             assert b"0123456789abcdef" not in path.read_bytes(), path
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("mode", ["content_surrogate", "content_nul"])
-def test_text_no_store_holds_is_stored_as_replacement_characters(mode: str, tmp_path: Path) -> None:
+def test_text_no_store_holds_is_stored_as_replacement_characters(mode: str, backend: str, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest) -> None:
+    store = str(tmp_path / "s.db") if backend == "sqlite" else str(request.getfixturevalue("pg_url"))
     folder = write_task(tmp_path / "t", TOML, TRAIN, EVAL)
     with HostileServer(mode) as server:
-        first = climb(folder, server.base_url, tmp_path, "--json")
-        again = climb(folder, server.base_url, tmp_path, "--json")
+        first = climb(folder, server.base_url, tmp_path, "--json", "--store", store)
+        again = climb(folder, server.base_url, tmp_path, "--json", "--store", store)
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
     assert server.chat_requests == 3  # the second climb is answered from the store
     from rungwise.store import Store
-    with Store(tmp_path / "s.db") as store:
-        run_id = store.list_runs()[0].id
-        outputs = {r.output for r in store.results(run_id)}
+    with Store(store) as s:
+        run_id = s.list_runs()[0].id
+        outputs = {r.output for r in s.results(run_id)}
     assert outputs == {"billing\ufffd"}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungwise.data import iter_jsonl
+from rungwise.data import iter_jsonl, read_bounded
 from rungwise.errors import DataError
 from rungwise.textsafe import unstorable_char
 
@@ -74,7 +74,7 @@ def load_folder(path: Path | str) -> list[Document]:
     docs: list[Document] = []
     for file in files:
         try:
-            text = file.read_text(encoding="utf-8")
+            text = read_bounded(file).decode("utf-8")
         except UnicodeDecodeError as err:
             raise DataError(file, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
         if unstorable_char(text) is not None:
