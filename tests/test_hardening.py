@@ -269,3 +269,14 @@ def test_a_huge_task_file_is_refused_without_reading_it_whole(tmp_path: Path, na
     finally:
         tracemalloc.stop()
     assert err.value.path.name == name and peak < 66 * 1024 * 1024, peak
+
+
+def test_an_output_to_a_device_or_through_a_symlink_is_written_not_replaced(tmp_path: Path) -> None:
+    write_output("/dev/null", "<report/>")
+    assert Path("/dev/null").is_char_device()
+    real = tmp_path / "real.xml"
+    real.write_text("old")
+    link = tmp_path / "link.xml"
+    link.symlink_to(real)
+    write_output(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"

@@ -40,16 +40,22 @@ def write_output(path: str | Path, content: str | Iterable[str], *, what: str = 
     """Write `content` (text, or an iterable of text pieces written one by one) to `path` atomically; folders are
     created. Raises OutputError naming `what`, the path and the reason."""
     path = Path(path)
+    real = Path(os.path.realpath(path))  # a symlink stays a symlink: the file it points at is replaced
     tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
+        if real.exists() and not real.is_file():  # /dev/stdout, a FIFO: written through, never replaced
+            with open(real, "w", encoding="utf-8", newline="") as stream:
+                for piece in [content] if isinstance(content, str) else content:
+                    stream.write(piece)
+            return path
+        real.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:40]}.", suffix=".tmp", dir=real.parent)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             for piece in [content] if isinstance(content, str) else content:
                 f.write(piece)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, real)
         tmp = None
     except OSError as exc:
         raise OutputError(f"Cannot write {what} to {path}: {_reason(exc)}. Nothing was written there; free some "
