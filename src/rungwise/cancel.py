@@ -57,6 +57,23 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what CI runners, systemd and Kubernetes send to stop a process), raised where Ctrl-C's
+    KeyboardInterrupt would be, so that it takes the same way out: finished answers stored, the run's lease
+    released, one line. The CLI exits with 143 (128 + SIGTERM) instead of Ctrl-C's 130."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut short the way out
+    raise Terminated
+
+
+def stop_on_sigterm() -> None:
+    """From now on, SIGTERM raises `Terminated` in the main thread (the CLI calls this once, at start)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 def run_interruptibly(coro: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run`, where Ctrl-C raises KeyboardInterrupt at once wherever the main thread is.
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from rungwise import stats
 from rungwise.data import Example, fold
+from rungwise.errors import TaskError
 from rungwise.task import Task
 
 #: MiniLM cosine at or above which two inputs count as the same question. At 0.95 banking77 flags 918 eval
@@ -190,8 +191,12 @@ def _size_findings(task: Task) -> list[Finding]:
 
 
 def drop_leaked(task: Task, leaked: set[str]) -> Task:
-    """The same task without the leaked eval rows."""
+    """The same task without the leaked eval rows; a TaskError when none would be left to score."""
     import dataclasses
 
-    return dataclasses.replace(task, eval=[ex for ex in task.eval if ex.id not in leaked])
+    kept = [ex for ex in task.eval if ex.id not in leaked]
+    if not kept:
+        raise TaskError(f"{task.folder / 'eval.jsonl'}: every one of its {len(task.eval)} rows also sits in train, so "
+                        "--leakage drop leaves nothing to score. Hold out eval rows that are not in train.jsonl.")
+    return dataclasses.replace(task, eval=kept)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -14,7 +13,9 @@ from rich.console import Console
 from rich.markup import escape as _markup_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rungwise.errors import RungwiseError, TaskError
+from rungwise.cancel import Terminated, stop_on_sigterm
+from rungwise.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, RungwiseError, TaskError
+from rungwise.outputs import strict_json, write_output
 from rungwise.progress import PlainProgress, ProgressEvent
 from rungwise.rungs import rung_names
 from rungwise.textsafe import safe_text
@@ -33,18 +34,24 @@ def escape(text: str) -> str:
 
 
 def friendly(func: F) -> F:
-    """Turn rungwise errors into a one-line message and exit code 2; Ctrl-C into a resume hint."""
+    """Turn rungwise errors into a one-line message and their exit code (docs/hardening.md lists them); Ctrl-C and
+    SIGTERM into a resume hint."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        stop_on_sigterm()
         try:
             return func(*args, **kwargs)
         except RungwiseError as exc:
             console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
             raise typer.Exit(exc.exit_code) from None
+        except Terminated:
+            console.print("[yellow]terminated (SIGTERM).[/yellow] Every finished result is stored; run the same "
+                          "command again to resume.")
+            raise typer.Exit(EXIT_TERMINATED) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted.[/yellow] Every finished result is stored; run the same command again to resume.")
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -118,7 +125,7 @@ def models_cmd(
     data = {"model": info.served_model, "fingerprint": info.fingerprint, "server_kind": info.server_kind,
             **caps.to_dict(), "constrained_output": caps.methods()}
     if as_json:
-        out.print_json(json.dumps(data))
+        out.print_json(strict_json(data))
         return
     unknown = "unknown"
     lines = [
@@ -197,7 +204,7 @@ def climb_cmd(
     with _progress() as (callback, _):
         result = climb(t, m, options, progress=callback)
     if as_json:
-        out.print_json(json.dumps(result.to_dict()))
+        out.print_json(strict_json(result.to_dict()))
     else:
         print_climb(result, out)
     if report is not None and not dry_run:
@@ -251,7 +258,7 @@ def distill_cmd(
     with _progress() as (callback, _):
         result = distill(t, student, options, progress=callback)
     if as_json:
-        out.print_json(json.dumps(result.to_dict()))
+        out.print_json(strict_json(result.to_dict()))
     else:
         with Store(store) as s:
             climbed = to_climb_result(load_report(s, result.run_id))
@@ -281,7 +288,7 @@ def _climb_models(t: Any, choices: list[Any], options: Any, as_json: bool, repor
     with _progress() as (callback, _):
         result = climb_models(t, live, options, progress=callback)
     if as_json:
-        out.print_json(json.dumps(result.to_dict()))
+        out.print_json(strict_json(result.to_dict()))
     else:
         print_multi(result, out)
     if report is not None and result.frontier is not None:
@@ -347,7 +354,7 @@ def check(
     t = Task.load(task)
     report = run_checks(t, near=near and t.spec.checks.near_duplicates)
     if as_json:
-        out.print_json(json.dumps(report.to_dict()))
+        out.print_json(strict_json(report.to_dict()))
     else:
         out.print(checks_table(report))
     if report.errors:
@@ -393,7 +400,7 @@ def compare_cmd(
 
         console.print(f"comparison written to {escape(str(write_compare(Store(store), run_a, run_b, report)))}")
     if as_json:
-        out.print_json(json.dumps({"variants": [d.to_dict() for d in diffs], "model": change.to_dict()}))
+        out.print_json(strict_json({"variants": [d.to_dict() for d in diffs], "model": change.to_dict()}))
         return
     for line in change.lines():
         out.print(f"[yellow]{escape(safe_text(line))}[/yellow]")
@@ -445,12 +452,11 @@ def gate(
     _deadlines(m, timeout, retries, t)
     outcome = run_gate(t, baseline, m, store_path=store, margin=margin, allow_underpowered=allow_underpowered)
     if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(outcome.junit_xml(), encoding="utf-8")
+        write_output(junit, outcome.junit_xml(), what="the JUnit file")
     if report is not None:
         _write_report(store, outcome.result.run_id, report)
     if as_json:
-        out.print_json(json.dumps(outcome.to_dict()))
+        out.print_json(strict_json(outcome.to_dict()))
     else:
         for note in outcome.model.lines() if outcome.model is not None else []:
             out.print(f"[yellow]{escape(note)}[/yellow]")

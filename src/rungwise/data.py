@@ -7,11 +7,22 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rungwise.errors import DataError
+from rungwise.textsafe import unstorable_char
 
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: a longer line is almost certainly not one example
+MAX_FILE_BYTES = 64 << 20  # 64 MiB: task.toml, a labels file, a corpus document read whole
+
+
+def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A file read whole, but never more than `limit` bytes into memory: a larger one is a DataError."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(path, f"is larger than {limit:,} bytes, the most rungwise reads of such a file")
+    return data
 
 
 @dataclass(frozen=True)
@@ -51,9 +62,10 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     except OSError as exc:
         raise DataError(path, f"cannot be read ({exc.strerror})") from None
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            if len(raw) > MAX_LINE_BYTES:
-                raise DataError(path, f"line is {len(raw):,} bytes; at most {MAX_LINE_BYTES:,} are allowed", line=number)
+        for number, raw in enumerate(_bounded_lines(handle), start=1):
+            if raw is None:
+                raise DataError(path, f"line is longer than {MAX_LINE_BYTES:,} bytes, the most a row may hold "
+                                "(is the file one JSON object per line?)", line=number)
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -72,7 +84,37 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise DataError(path, "JSON nested too deeply", line=number) from None
             if not isinstance(obj, dict):
                 raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", line=number)
+            _refuse_unstorable(path, number, obj)
             yield number, obj
+
+
+def _bounded_lines(handle: BinaryIO) -> Iterator[bytes | None]:
+    """The file's lines, none read past MAX_LINE_BYTES into memory: a longer line yields None (and ends the file)."""
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES:
+            yield None
+            return
+        yield raw
+
+
+def _refuse_unstorable(path: Path, number: int, value: Any, field: str | None = None) -> None:
+    """A lone surrogate ("\\ud800") or NUL ("\\u0000") in any string of a row is refused: no store holds it."""
+    if isinstance(value, str):
+        bad = unstorable_char(value)
+        if bad is not None:
+            what = "a NUL character" if bad == "\\u0000" else f"a lone surrogate ({bad}), which is not text"
+            raise DataError(path, f"holds {what}; no store can keep it. Remove it from the row", line=number,
+                            field=field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable(path, number, key, field)
+            _refuse_unstorable(path, number, item, key if field is None else f"{field}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_unstorable(path, number, item, field)
 
 
 def _text_field(path: Path, number: int, obj: dict[str, Any], name: str) -> str:
@@ -121,3 +163,13 @@ _NOT_WORD = re.compile(r"[^\w\s]")
 def fold(text: str) -> str:
     """Case, punctuation and whitespace folded ("Top-up?" == "top up"): equal after folding, the same input."""
     return " ".join(_NOT_WORD.sub(" ", text.casefold()).split())
+
+
+#: what the label parser trims from both ends of an answer line
+LABEL_TRIM = " \t\r\n\"'`*.,;:!?()[]{}<>"
+
+
+def label_key(text: str) -> str:
+    """A label as the parser matches it: trimmed of quotes and punctuation, whitespace collapsed, case folded.
+    Two labels with the same key cannot be told apart in an answer (task.py refuses such a label set)."""
+    return re.sub(r"\s+", " ", text.strip(LABEL_TRIM)).casefold()

@@ -251,12 +251,12 @@ class DistillJob:
             outcomes: dict[str, tuple[list[ResultRow], VariantSummary, dict[str, Any]]] = {}
             human = _reusable_finetune(store, run.id, data_hash(human_rows), config.run_fingerprint())
             todo: list[tuple[str, list[tuple[tuple[Message, ...], str]], str, dict[str, Any]]] = [
-                (DISTILLED, student_rows, f"{task.name}-{DISTILLED}",
+                (DISTILLED, student_rows, f"{task.file_stem}-{DISTILLED}",
                  {"teacher": self.teacher, "teacher_model": tinfo.fingerprint, "labels": "teacher",
                   "rows": len(chosen.inputs), "kept": len(kept), "labels_run": labels_run})]
             if human is None:
                 # the finetune rung's folder: the same rows and settings reuse the climb's adapter
-                todo.append((HUMAN, human_rows, f"{task.name}-finetune",
+                todo.append((HUMAN, human_rows, f"{task.file_stem}-finetune",
                              {"labels": "human", "rows": len(human_inputs.inputs)}))
             for name, train_rows, folder, extra in todo:
                 self.cancel_token.raise_if_cancelled()

@@ -13,18 +13,30 @@
     ├── BudgetExceeded            a climb would spend more than its cost cap
     ├── ClimbCancelled            a climb was cancelled; what it finished is stored and it resumes when run again
     ├── MetricError               a metric failed on a row (names the row and the variant)
-    └── MissingExtra              an optional dependency is not installed (names the extra to install)
+    ├── MissingExtra              an optional dependency is not installed (names the extra to install)
+    └── OutputError               a file for the user or another program (report, JUnit, export) cannot be written
+
+Exit codes of the CLI, distinct so that CI can tell them apart (docs/hardening.md):
+
+    0    done (the gate passed, the check found no leakage)
+    1    the verdict failed: `gate` found a regression or cannot rule one out, `check` found leakage
+    2    an error rungwise names: a task file, an option, a model, a store (every RungwiseError not below)
+    3    an output file could not be written (OutputError); nothing half-written is left behind
+    130  interrupted (Ctrl-C); every finished result is stored and the same command resumes
+    143  terminated (SIGTERM); the same as Ctrl-C
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_OUTPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
+
 
 class RungwiseError(Exception):
     """Base of every deliberate rungwise error. `str(err)` is meant for the user."""
 
-    exit_code = 2
+    exit_code = EXIT_ERROR
 
 
 class TaskError(RungwiseError):
@@ -87,7 +99,7 @@ class BudgetExceeded(RungwiseError):
 class ClimbCancelled(RungwiseError):
     """A climb was cancelled (Ctrl-C, or `ClimbJob.cancel()`); what it finished is stored."""
 
-    exit_code = 130
+    exit_code = EXIT_INTERRUPTED
 
     def __init__(self, message: str = "The climb was cancelled. Every finished result is stored; run the same "
                  "climb again to resume where it stopped.") -> None:
@@ -105,3 +117,9 @@ class MissingExtra(RungwiseError):
         super().__init__(
             f"{package} is not installed. Install it with: pip install 'rungwise[{extra}]' -c constraints.txt"
         )
+
+
+class OutputError(RungwiseError):
+    """A report, JUnit file or export cannot be written (a full disk, a missing folder, no permission)."""
+
+    exit_code = EXIT_OUTPUT

@@ -29,6 +29,7 @@ from rungwise.models.base import Model
 from rungwise.options import NOT_SET, ClimbOptions
 from rungwise.store import Store
 from rungwise.task import Task
+from rungwise.textsafe import xml_text
 
 Status = Literal["ok", "regressed", "inferior", "underpowered"]
 
@@ -113,17 +114,21 @@ class GateResult:
                 "model": self.model.to_dict() if self.model is not None else None}
 
     def junit_xml(self) -> str:
-        """The verdicts as a JUnit XML test suite (one test case per variant), which CI systems show natively."""
-        suite = ElementTree.Element("testsuite", name=f"rungwise gate {self.result.task}", tests=str(len(self.verdicts)),
+        """The verdicts as a JUnit XML test suite (one test case per variant), which CI systems show natively.
+        Every text passes `xml_text`: a task or variant name holding a control character still makes a
+        well-formed document."""
+        x = xml_text
+        task = x(self.result.task)
+        suite = ElementTree.Element("testsuite", name=f"rungwise gate {task}", tests=str(len(self.verdicts)),
                                     failures=str(len(self.failures)), errors="0", skipped="0")
         failing = {id(v) for v in self.failures}
         for v in self.verdicts:
             d = v.diff
-            case = ElementTree.SubElement(suite, "testcase", classname=f"rungwise.gate.{self.result.task}", name=d.variant)
-            detail = (f"{d.variant}: {d.score_a:.1%} -> {d.score_b:.1%} ({d.difference * 100:+.1f} points, 95% CI "
-                      f"[{d.low * 100:+.1f}, {d.high * 100:+.1f}], p={d.p_value:.3g}, n={d.n}) against run "
-                      f"{self.baseline_run}" + (f"; about {v.rows_needed} rows would rule out the margin"
-                                                 if v.rows_needed else ""))
+            case = ElementTree.SubElement(suite, "testcase", classname=f"rungwise.gate.{task}", name=x(d.variant))
+            detail = x(f"{d.variant}: {d.score_a:.1%} -> {d.score_b:.1%} ({d.difference * 100:+.1f} points, 95% CI "
+                       f"[{d.low * 100:+.1f}, {d.high * 100:+.1f}], p={d.p_value:.3g}, n={d.n}) against run "
+                       f"{self.baseline_run}" + (f"; about {v.rows_needed} rows would rule out the margin"
+                                                  if v.rows_needed else ""))
             if id(v) in failing:
                 ElementTree.SubElement(case, "failure", message=v.status, type=v.status).text = detail
             else:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rungwise.data import Example
+from rungwise.data import Example, label_key
 from rungwise.errors import MetricError, RungwiseError
 from rungwise.metrics import Metric, resolve_metric
 from rungwise.metrics.base import Failure
@@ -23,7 +23,6 @@ __all__ = ["Failure", "Scored", "Scorer", "extract_json", "json_field_f1", "labe
            "parse_label", "squad_normalize", "token_f1"]
 
 
-_TRIM = " \t\r\n\"'`*.,;:!?()[]{}<>"
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Scored:
 
 
 def _label_key(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip(_TRIM)).casefold()
+    return label_key(text)
 
 
 def label_lookup(labels: list[str]) -> dict[str, str]:

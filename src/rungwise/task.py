@@ -21,8 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rungwise.data import Example, read_examples
+from rungwise.data import MAX_LINE_BYTES, Example, label_key, read_bounded, read_examples
 from rungwise.errors import DataError, TaskError
+from rungwise.textsafe import file_stem, storable
 
 
 class _Spec(BaseModel):
@@ -46,6 +47,14 @@ class OutputSpec(_Spec):
     """How the answer should look, in words (used by the prompt rung)."""
     constrained: bool = True
     """Also score variants whose output the backend constrains to the labels or schema (where it can)."""
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: list[str] | None) -> list[str] | None:
+        problem = None if v is None else label_set_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> OutputSpec:
@@ -268,7 +277,7 @@ class TaskSpec(_Spec):
     def _name(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must not be empty")
-        return v
+        return storable(v)  # the name the store keeps, so that every lookup by name finds its runs
 
     @field_validator("models")
     @classmethod
@@ -303,6 +312,12 @@ class Task:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def file_stem(self) -> str:
+        """The name as one safe file-name component (`textsafe.file_stem`): what every file or folder named
+        after the task is called, so that a name like `../../x` never chooses where a file is written."""
+        return file_stem(self.spec.name)
 
     @classmethod
     def load(cls, folder: str | Path) -> Task:
@@ -418,7 +433,7 @@ def _validation_error(path: Path, text: str, exc: ValidationError) -> DataError:
 
 def parse_task_toml(path: Path) -> TaskSpec:
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_LINE_BYTES)
     except FileNotFoundError:
         raise TaskError(f"{path}: not found. A task folder needs a task.toml; create one with: rungwise init NAME") from None
     except OSError as exc:
@@ -438,6 +453,28 @@ def parse_task_toml(path: Path) -> TaskSpec:
         raise _validation_error(path, text, exc) from None
 
 
+def label_set_problem(labels: list[str]) -> str | None:
+    """Why this label set cannot be scored as written, or None. An answer is read one line at a time and matched
+    ignoring case, whitespace and surrounding punctuation (`data.label_key`): a label that holds a line break or a
+    control character, or is empty after that folding, can never be matched; two labels that fold to the same key
+    cannot be told apart (`yes` would score right for `Yes`)."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        if any(c in label for c in "\r\n") or not label.replace("\t", " ").isprintable():
+            return f"label {label!r} holds a line break or a control character; an answer is read one line at a " \
+                   "time, so it could never be matched. Write it on one line"
+        key = label_key(label)
+        if not key:
+            return f"label {label!r} is empty (or only spaces and punctuation); no answer can name it"
+        if key in seen:
+            if seen[key] == label:
+                return f"label {label!r} is listed twice"
+            return f"labels {seen[key]!r} and {label!r} differ only in case, spacing or surrounding punctuation; " \
+                   "answers are matched ignoring those, so they cannot be told apart. Merge them or rename one"
+        seen[key] = label
+    return None
+
+
 def _load_labels(folder: Path, spec: TaskSpec) -> list[str] | None:
     out = spec.output
     if out.type != "label":
@@ -448,16 +485,16 @@ def _load_labels(folder: Path, spec: TaskSpec) -> list[str] | None:
         assert out.labels_file is not None
         path = folder / out.labels_file
         try:
-            labels = json.loads(path.read_text(encoding="utf-8"))
+            labels = json.loads(read_bounded(path).decode("utf-8"))
         except FileNotFoundError:
             raise DataError(folder / "task.toml", f"labels file {out.labels_file} not found", field="output.labels_file") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(path, f"not a valid JSON list of labels ({exc})") from None
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise DataError(path, "expected a JSON list of strings")
-    if len(set(labels)) != len(labels):
-        dup = next(x for x in labels if labels.count(x) > 1)
-        raise DataError(folder / "task.toml", f"label {dup!r} is listed twice", field="output.labels")
+        problem = label_set_problem(labels)
+        if problem is not None:
+            raise DataError(path, problem)
     return labels
 
 

@@ -7,10 +7,13 @@ whichever comes first. A mode that never answers sleeps at most until then.
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
+import zlib
 from collections import Counter
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -54,6 +57,30 @@ CHAT_BODIES: dict[str, Any] = {
     "html": b"<html><body><h1>It works!</h1></body></html>",
     "huge": _chat("x" * (20 * 1024 * 1024)),
     "wrong_content_type": _chat(usage={"prompt_tokens": 7, "completion_tokens": 1}),
+    # text no store can hold: a lone surrogate, a NUL (json.dumps writes them as \ud800 and \u0000)
+    "content_surrogate": _chat("billing\ud800"),
+    "content_nul": _chat("billing\x00"),
+    # a valid answer of 10 MiB to a request for a few tokens: the server ignored max_tokens
+    "content_10mib": _chat("billing\n" + "y" * (10 * 1024 * 1024)),
+}
+
+
+@cache
+def _gzip_bomb(decoded_mib: int) -> bytes:
+    """A chat answer padded to `decoded_mib` MiB of spaces, gzipped twice: a few KB on the wire."""
+    inner = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts = [inner.compress(b'{"choices": [{"message": {"role": "assistant", "content": "billing"}}]}')]
+    block = b" " * (1 << 20)
+    parts += [inner.compress(block) for _ in range(decoded_mib)]
+    parts.append(inner.flush())
+    return gzip.compress(b"".join(parts), 9)
+
+
+#: mode -> (Content-Encoding, body): answers whose encoding is the attack
+ENCODED_BODIES: dict[str, tuple[str, Any]] = {
+    "gzip_bomb": ("gzip, gzip", lambda: _gzip_bomb(512)),  # 512 MiB decoded from a few KB
+    "deflate_corrupt": ("deflate", lambda: b"\x78\x9c" + b"not a deflate stream at all" * 8),
+    "encoding_unknown": ("br", lambda: b"\x0b\x02\x80billing\x03"),
 }
 
 #: mode -> the /v1/models body
@@ -67,9 +94,10 @@ MODELS_BODIES: dict[str, Any] = {
 }
 
 #: modes with their own behaviour (not a 200 with a body)
-SPECIAL = ("never_answers", "never_answers_chat", "drip", "error_escape", "error_escape_500", "redirect", "close_at_once")
+SPECIAL = ("never_answers", "never_answers_chat", "drip", "error_escape", "error_escape_500", "redirect", "close_at_once",
+           "retry_after_huge_year", "retry_after_huge_offset", "echo_authorization")
 
-MODES = (*CHAT_BODIES, *MODELS_BODIES, *SPECIAL)
+MODES = (*CHAT_BODIES, *MODELS_BODIES, *ENCODED_BODIES, *SPECIAL)
 
 
 class HostileServer:
@@ -79,6 +107,7 @@ class HostileServer:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         self.mode = mode
+        self.encoded = ENCODED_BODIES[mode][1]() if mode in ENCODED_BODIES else b""  # made before any request
         self.max_requests = max_requests
         self.lifetime_s = lifetime_s
         self.delay_s = delay_s
@@ -167,6 +196,15 @@ class HostileServer:
                     self._send(500, f"<h1>oops{ESCAPES}</h1>".encode(), "text/html")
                 elif mode == "redirect":
                     self._send(302, b"", headers={"Location": "http://127.0.0.1:1/elsewhere"})
+                elif mode in ENCODED_BODIES:
+                    self._send(200, server.encoded, headers={"Content-Encoding": ENCODED_BODIES[mode][0]})
+                elif mode == "retry_after_huge_year":
+                    self._send(429, b'{"error": "slow down"}', headers={"Retry-After": "Fri, 31 Dec 99999 23:59:59 GMT"})
+                elif mode == "retry_after_huge_offset":
+                    self._send(503, b'{"error": "busy"}', headers={"Retry-After": "Fri, 31 Dec 2027 23:59:59 +99999999"})
+                elif mode == "echo_authorization":  # an error body that quotes the request's headers
+                    echoed = json.dumps({"error": "bad request", "headers": dict(self.headers)})
+                    self._send(400, echoed.encode())
                 elif mode == "close_at_once":
                     self.close_connection = True
                     self.connection.shutdown(2)

@@ -20,12 +20,13 @@ TRAIN = [{"input": f"example number {w}", "target": "billing"} for w in ("one", 
 EVAL = [{"input": f"question {i}", "target": "billing"} for i in range(3)]
 
 #: modes whose answer is usable: the climb finishes and scores it
-ANSWERED = {"ok", "content_parts", "content_null", "content_escapes", "usage_string", "usage_list", "usage_infinity",
+ANSWERED = {"ok", "content_parts", "content_null", "content_escapes", "content_surrogate", "content_nul", "usage_string", "usage_list", "usage_infinity",
             "usage_negative", "usage_huge", "cached_string", "cached_list", "finish_reason_number", "wrong_content_type",
             *(m for m in MODES if m.startswith("models_"))}
 #: modes whose answers are malformed: the climb finishes with every row a server failure
 MALFORMED = {"content_number", "content_dict", "choices_empty", "choices_string", "message_missing", "body_list",
-             "body_string", "body_null", "truncated", "html", "huge"}
+             "body_string", "body_null", "truncated", "html", "huge", "content_10mib", "gzip_bomb", "deflate_corrupt",
+             "encoding_unknown"}
 
 
 def climb(folder: Path, url: str, tmp_path: Path, *extra: str, env_extra: dict[str, str] | None = None,
@@ -60,11 +61,15 @@ def test_every_hostile_shape_finishes_or_stops_cleanly(mode: str, tmp_path: Path
         data = json.loads(proc.stdout)
         assert data["server_failures"] == 3 and data["variants"][0]["score"] == 0.0
         assert server.chat_requests == 3 * 2  # each row: one attempt and one retry
+        # nothing of a refused answer is kept: the store holds the one-line reasons, not 3 x 10 MiB
+        store_bytes = sum(p.stat().st_size for p in tmp_path.glob("s.db*"))
+        assert store_bytes < 2 * 1024 * 1024, store_bytes
     else:  # never_answers, drip, error bodies, a redirect, a dropped connection: stop with one line
         assert proc.returncode == 2, proc.stderr
         lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("rungwise: ")]
         assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
-        assert "lower --concurrency" not in proc.stderr or mode in ("never_answers_chat", "drip", "error_escape_500")
+        assert "lower --concurrency" not in proc.stderr or mode in ("never_answers_chat", "drip", "error_escape_500",
+                                                                      "retry_after_huge_year", "retry_after_huge_offset")
 
 
 def test_a_server_that_never_answers_fails_in_bounded_time_with_progress_lines(tmp_path: Path) -> None:
@@ -109,3 +114,35 @@ def test_the_error_body_reaches_the_terminal_without_escapes(tmp_path: Path) -> 
         proc = climb(folder, server.base_url, tmp_path)
     assert proc.returncode == 2 and "rejected the request (HTTP 400)" in proc.stderr
     assert "bad request" in proc.stderr and not any(c in proc.stderr for c in ESCAPES if not c.isprintable())
+
+
+def test_an_api_key_echoed_by_the_server_is_never_printed(tmp_path: Path) -> None:
+    folder = write_task(tmp_path / "t", TOML, TRAIN, EVAL)
+    key = "sk-test-0123456789abcdef\"quoted\\"
+    with HostileServer("echo_authorization") as server:
+        proc = climb(folder, server.base_url, tmp_path, "--api-key-env", "RW_TEST_KEY",
+                     env_extra={"RW_TEST_KEY": key})
+    assert server.chat_requests >= 1 and proc.returncode == 2, proc.stderr
+    assert "rejected the request (HTTP 400)" in proc.stderr and "Bearer ***" in proc.stderr, proc.stderr
+    assert "0123456789abcdef" not in proc.stderr + proc.stdout
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert b"0123456789abcdef" not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("mode", ["content_surrogate", "content_nul"])
+def test_text_no_store_holds_is_stored_as_replacement_characters(mode: str, backend: str, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest) -> None:
+    store = str(tmp_path / "s.db") if backend == "sqlite" else str(request.getfixturevalue("pg_url"))
+    folder = write_task(tmp_path / "t", TOML, TRAIN, EVAL)
+    with HostileServer(mode) as server:
+        first = climb(folder, server.base_url, tmp_path, "--json", "--store", store)
+        again = climb(folder, server.base_url, tmp_path, "--json", "--store", store)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert server.chat_requests == 3  # the second climb is answered from the store
+    from rungwise.store import Store
+    with Store(store) as s:
+        run_id = s.list_runs()[0].id
+        outputs = {r.output for r in s.results(run_id)}
+    assert outputs == {"billing\ufffd"}

@@ -72,3 +72,36 @@ def test_ctrl_c_while_a_custom_metric_hangs(tmp_path: Path) -> None:
     proc, took = _interrupt_when(_climb(folder, tmp_path, "--model", "fake"), started.exists, tmp_path)
     assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr
     assert took < BOUND_S, took
+
+
+def test_sigterm_stores_what_finished_releases_the_run_and_exits_143(tmp_path: Path) -> None:
+    """What CI runners, systemd and Kubernetes send: handled like Ctrl-C, with its own exit code."""
+    eval_rows = [{"input": f"question {i}", "target": "billing"} for i in range(6)]
+    folder = write_task(tmp_path / "t", LABEL_TOML_EXACT, TRAIN, eval_rows)
+    env = {**os.environ, "RUNGWISE_CACHE_DIR": str(tmp_path / "cache")}
+    with HostileServer("ok", delay_s=0.5, lifetime_s=90) as server:
+        cmd = _climb(folder, tmp_path, "--model", server.base_url, "--model-name", "m", "--score-every-row")
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 60
+        while server.chat_requests < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.chat_requests >= 3, "the climb never reached its third row"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # to the process alone, as a runner's stop does
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+        assert proc.returncode == 143 and "Traceback" not in err, err
+        assert "terminated (SIGTERM)" in err and "resume" in err
+        assert took < BOUND_S, took
+        from rungwise.store import Store
+        with Store(tmp_path / "s.db") as store:
+            (run,) = store.list_runs()
+            stored = len(store.results(run.id))
+            with store._read() as c:
+                assert c.all("SELECT count(*) FROM run_leases")[0][0] == 0  # the lease is released
+        assert stored >= 2, stored  # the answers that had arrived are kept
+        sent_before = server.chat_requests
+        again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert "waiting" not in again.stderr  # no lease left behind to wait for
+    assert server.chat_requests - sent_before == 6 - stored  # the rerun asks only for what was not stored

@@ -33,7 +33,7 @@ def test_bad_json_names_file_and_line(tmp_path: Path) -> None:
     assert info.value.line == 2
     assert str(path) in str(info.value)
     assert "line 2" in str(info.value)
-    assert "invalid JSON" in str(info.value)
+    assert "not valid JSON" in str(info.value)
 
 
 def test_missing_text_names_file_line_and_field(tmp_path: Path) -> None:

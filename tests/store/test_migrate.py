@@ -86,3 +86,21 @@ def test_a_store_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
     proc = _cli(tmp_path, "store", "migrate", str(tmp_path / "s.db"), "postgresql://u:hunter2-long@127.0.0.1:1/x")
     assert proc.returncode == 2 and "cannot be reached" in proc.stderr and "Traceback" not in proc.stderr
     assert "hunter2-long" not in proc.stdout + proc.stderr
+
+
+def test_text_no_postgres_holds_is_copied_as_replacement_characters(tmp_path: Path, pg_url: str) -> None:
+    """A NUL that SQLite kept (older stores, or any program that wrote one) never stops a migrate halfway."""
+    folder = write_task(tmp_path / "route", LABEL_TOML_EXACT, LABEL_TRAIN, LABEL_EVAL)
+    db = tmp_path / "s.db"
+    done = climb(folder, FakeModel(lambda r: "billing"), ClimbOptions(rungs=["baseline"], store_path=db))
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE results SET output = 'bill' || char(0) || 'ing'")
+    conn.execute("UPDATE runs SET task_name = 'route' || char(0)")
+    conn.commit()
+    conn.close()
+    proc = _cli(tmp_path, "store", "migrate", str(db), pg_url)
+    assert proc.returncode == 0, proc.stderr
+    with Store(db) as src, Store(pg_url) as dst:
+        assert dst.count("results") == src.count("results") > 0
+        assert {r.output for r in dst.results(done.run_id)} == {"bill\ufffding"}
+        assert dst.get_run(done.run_id).task_name == "route\ufffd"

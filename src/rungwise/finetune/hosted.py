@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rungwise.finetune.dataset import TrainingExample
+from rungwise.outputs import write_output
 
 
 def openai_chat_record(example: TrainingExample) -> dict[str, Any]:
@@ -32,13 +33,10 @@ def prompt_completion_record(
 
 
 def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with open(path, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    """One JSON object per line, written atomically (`rungwise.outputs`)."""
+    lines = [json.dumps(rec, ensure_ascii=False, allow_nan=False) + "\n" for rec in records]
+    write_output(path, lines, what="the fine-tuning file")
+    return len(lines)
 
 
 def write_openai_jsonl(examples: Iterable[TrainingExample], path: Path | str) -> int:

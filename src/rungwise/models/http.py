@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ssl
 import urllib.request
+import zlib
+from collections.abc import Iterator
 from contextlib import suppress
 from functools import cache
 from typing import Any
@@ -34,22 +36,116 @@ SHARD_CONNECTIONS = 8
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
+#: at most this many content codings are undone (a body encoded three times over is not a chat answer)
+MAX_CODINGS = 2
+#: output of one inflate step, per layer: what a layer holds in memory at once
+_STEP_BYTES = 64 * 1024
+
+
 class BodyTooLarge(Exception):
-    """The server sent more than MAX_BODY_BYTES; the rest is not read."""
+    """The server sent more than MAX_BODY_BYTES (decoded); the rest is not read."""
+
+
+class BodyUnreadable(Exception):
+    """The body cannot be decoded: a corrupt gzip or deflate stream, or a content coding rungwise did not ask for."""
+
+
+class _Inflater:
+    """One content coding undone step by step: no call returns more than _STEP_BYTES, whatever the input."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self._raw_deflate = False
+        self._d = zlib.decompressobj(zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS)
+        self._first = True
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            try:
+                out = self._d.decompress(data, _STEP_BYTES)
+            except zlib.error as exc:
+                if self.coding == "deflate" and self._first and not self._raw_deflate:
+                    # servers send raw deflate (no zlib header) as often as zlib-wrapped: httpx tries both too
+                    self._raw_deflate = True
+                    self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise BodyUnreadable(f"the {self.coding} body is corrupt ({exc})") from None
+            self._first = False
+            data = self._d.unconsumed_tail
+            if out:
+                yield out
+            elif self._d.eof:
+                return  # trailing bytes after the end of the stream are ignored, as httpx does
+
+    def flush(self) -> Iterator[bytes]:
+        while True:
+            out = self._d.decompress(b"", _STEP_BYTES) if self._d.unconsumed_tail else self._d.flush(_STEP_BYTES)
+            if not out:
+                return
+            yield out
+
+
+def _codings(header: str) -> list[str]:
+    """The content codings to undo, outermost first (the header lists them in the order they were applied)."""
+    names = [c.strip().lower() for c in header.split(",") if c.strip()]
+    names = [c for c in names if c != "identity"]
+    for name in names:
+        if name not in ("gzip", "x-gzip", "deflate"):
+            raise BodyUnreadable(f"the body is sent with Content-Encoding {name[:40]!r}, which rungwise did not ask for")
+    if len(names) > MAX_CODINGS:
+        raise BodyUnreadable(f"the body is encoded {len(names)} times over (Content-Encoding: {header[:80]})")
+    return ["gzip" if c == "x-gzip" else c for c in reversed(names)]
+
+
+class _BoundedDecoder:
+    """Undoes a body's content codings as its bytes arrive, one bounded step at a time through every layer, and
+    stops the moment the decoded body passes `limit`: a small body that inflates to gigabytes (a "zip bomb",
+    `gzip, gzip` nested) costs at most a few steps of memory, never the whole expansion of a chunk."""
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        self.layers = [_Inflater(c) for c in _codings(content_encoding)]
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def _take(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise BodyTooLarge(f"the response body is larger than the {self.limit:,} bytes rungwise reads")
+        self.chunks.append(piece)
+
+    def _through(self, pieces: Iterator[bytes], depth: int) -> None:
+        if depth == len(self.layers):
+            for piece in pieces:
+                self._take(piece)
+            return
+        layer = self.layers[depth]
+        for piece in pieces:
+            self._through(layer.feed(piece), depth + 1)
+
+    def feed(self, raw: bytes) -> None:
+        self._through(iter((raw,)), 0)
+
+    def finish(self) -> bytes:
+        for depth, layer in enumerate(self.layers):
+            self._through(layer.flush(), depth + 1)
+        return b"".join(self.chunks)
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> None:
-    """Read the body as `response.aread()` would, refusing one larger than `limit` bytes (decoded)."""
-    size = int(response.headers.get("content-length") or 0) if response.headers.get("content-length", "").isdigit() else 0
-    if size > limit:
-        raise BodyTooLarge(f"the response body is {size:,} bytes, more than the {limit:,} rungwise reads")
-    chunks, total = [], 0
-    async for chunk in response.aiter_bytes():
-        total += len(chunk)
-        if total > limit:
+    """Read the body as `response.aread()` would, decoding its content codings with a bound on every layer, and
+    refuse one larger than `limit` bytes (decoded) or one that cannot be decoded (BodyUnreadable)."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(f"the response body is {int(length):,} bytes, more than the {limit:,} rungwise reads")
+    decoder = _BoundedDecoder(response.headers.get("content-encoding", ""), limit)
+    raw_total = 0
+    async for raw in response.aiter_raw():
+        raw_total += len(raw)
+        if raw_total > limit:
             raise BodyTooLarge(f"the response body is larger than the {limit:,} bytes rungwise reads")
-        chunks.append(chunk)
-    response._content = b"".join(chunks)  # what aread() sets: .content, .text and .json() then work
+        decoder.feed(raw)
+    response._content = decoder.finish()  # what aread() sets: .content, .text and .json() then work
 
 
 @cache

@@ -49,10 +49,11 @@ from rungwise.models.base import (
 from rungwise.models.calibration import PER_MESSAGE, TokenCalibration
 from rungwise.models.constraints import WRAPPER_TOKENS, constraint_fields, unwrap_choice
 from rungwise.models.deadlines import MAX_BACKOFF_S, Deadlines
-from rungwise.models.http import BodyTooLarge, HttpSender
+from rungwise.models.http import BodyTooLarge, BodyUnreadable, HttpSender
 from rungwise.models.ratelimit import RateLimiter, Slot
 from rungwise.models.response import ModelEntry, parse_chat, parse_models
 from rungwise.models.urls import redact_url, secret_in_url
+from rungwise.redaction import remember_secret
 from rungwise.textsafe import safe_text
 
 T = TypeVar("T")
@@ -69,6 +70,18 @@ PROBE_TEXT = ("Reply with one word. This short message only asks the server whic
               "sizes can be scaled to this model's own tokenizer before any real request is sent.")
 #: `owned_by` in /v1/models -> the server kind
 OWNERS = {"llamacpp": "llama.cpp", "vllm": "vllm", "sglang": "sglang", "library": "ollama", "ollama": "ollama"}
+
+
+#: the most characters one token spells in any tokenizer rungwise has met (runs of spaces or "=" run long)
+MAX_CHARS_PER_TOKEN = 256
+
+
+def answer_limit(max_tokens: Any) -> int | None:
+    """The longest answer a request for `max_tokens` can get back honestly; None when it set no budget. An answer
+    past it is malformed (the server ignored the budget) and is never stored or scored."""
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
+        return None
+    return (max_tokens + 1) * MAX_CHARS_PER_TOKEN
 
 
 class _Retryable(Exception):
@@ -91,11 +104,9 @@ def retry_after_s(value: str | None, now: float | None = None) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
+            seconds = when.timestamp() - (time.time() if now is None else now)
+        except (TypeError, ValueError, IndexError, OverflowError, OSError, AttributeError):
+            return None  # not a date, or one no clock can hold (year 10**9, an offset of centuries)
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
@@ -212,6 +223,7 @@ class OpenAIHttpModel(Model):
         if self.api_key_env is None:
             return None
         key = os.environ.get(self.api_key_env)
+        remember_secret(key)  # masked in every line rungwise prints or stores, whatever echoes it
         if not key:
             raise MissingApiKey(
                 f"No API key found: the environment variable {self.api_key_env} is not set. "
@@ -236,7 +248,7 @@ class OpenAIHttpModel(Model):
             resp = await asyncio.wait_for(self._ensure_http().send("GET", httpx.URL(url), headers=self._headers()),
                                           self.deadlines.attempt_s)
             return resp.json() if resp.status_code == 200 else None
-        except (httpx.HTTPError, BodyTooLarge, asyncio.TimeoutError, ValueError, RecursionError):
+        except (httpx.HTTPError, BodyTooLarge, BodyUnreadable, asyncio.TimeoutError, ValueError, RecursionError):
             return None
 
     @property
@@ -268,7 +280,7 @@ class OpenAIHttpModel(Model):
                 f"{self.base_url} accepted the connection but did not answer within {self.deadlines.read_s:g} s. "
                 "Is the server stuck or still loading? Give it more time with --timeout SECONDS."
             ) from None
-        except (httpx.HTTPError, BodyTooLarge) as exc:
+        except (httpx.HTTPError, BodyTooLarge, BodyUnreadable) as exc:
             raise ModelUnavailable(
                 f"Cannot reach {self.base_url} ({type(exc).__name__}). Is the server running? "
                 "Check the URL (it should end in /v1) and that the server listens there."
@@ -483,8 +495,10 @@ class OpenAIHttpModel(Model):
             raise _Retryable("timeout", "timeout") from None
         except httpx.TransportError as exc:
             raise _Retryable(f"connection error: {type(exc).__name__}", "connection") from None
-        except BodyTooLarge as exc:
+        except (BodyTooLarge, BodyUnreadable) as exc:
             raise _Retryable(str(exc), "malformed") from None
+        except httpx.DecodingError:
+            raise _Retryable("the response body cannot be decoded", "malformed") from None
         latency = time.perf_counter() - start
         if resp.status_code in RETRY_STATUS:
             wait = retry_after_s(resp.headers.get("retry-after"))
@@ -517,6 +531,10 @@ class OpenAIHttpModel(Model):
             answer = parse_chat(data)
         except MalformedResponse as exc:
             raise _Retryable(str(exc), "malformed") from None
+        limit = answer_limit(body.get("max_tokens"))
+        if limit is not None and len(answer.text) > limit:
+            raise _Retryable(f"the answer is {len(answer.text):,} characters, more than {body['max_tokens']} tokens "
+                             f"can spell (at most {limit:,}): the server ignored max_tokens", "malformed")
         return Completion(
             text=answer.text,
             prompt_tokens=answer.prompt_tokens or 0,

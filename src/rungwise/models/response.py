@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from rungwise.errors import MalformedResponse
+from rungwise.textsafe import storable
 
 #: a token count at or above this is not believed
 MAX_TOKENS = 2**31
@@ -68,7 +69,7 @@ class ChatMessage(_Lenient):
         if value is None:
             return ""
         if isinstance(value, str):
-            return value
+            return storable(value)  # a lone surrogate or NUL ("\ud800", "\u0000" in the JSON) becomes U+FFFD
         if isinstance(value, list):  # content parts: the text ones, joined; other kinds (images, audio) skipped
             texts: list[str] = []
             for part in value:
@@ -81,7 +82,7 @@ class ChatMessage(_Lenient):
                     texts.append(text)
                 elif not isinstance(part, dict):
                     raise ValueError(f"a part of the content is a {_kind(part)}, not an object")
-            return "".join(texts)
+            return storable("".join(texts))
         raise ValueError(f"the message content is a {_kind(value)}, not a string")
 
 
@@ -97,7 +98,7 @@ class Choice(_Lenient):
 
 def _short_text(value: Any) -> str | None:
     """A name the server gives (its model, its fingerprint): a string of at most 200 characters, else unknown."""
-    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+    return storable(value) if isinstance(value, str) and 0 < len(value) <= 200 else None
 
 
 class ChatResponse(_Lenient):

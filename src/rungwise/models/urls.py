@@ -8,13 +8,18 @@ is stored or printed, and every message that shows a URL shows it through `redac
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlsplit
+from contextlib import suppress
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from rungwise.redaction import remember_secret
 
 #: query parameters that carry a credential (compared in lower case, with - and _ removed)
 SECRET_PARAMS = frozenset({"key", "apikey", "token", "accesstoken", "authtoken", "auth", "secret", "password",
                            "pass", "pwd", "sig", "signature", "clientsecret", "sessiontoken", "bearer", "code"})
 
-_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#'\"]*@)?([^\s?#'\"]*)(\?[^\s#'\"]*)?(#[^\s'\"]*)?")
+#: a URL in running text; its userinfo runs to the last "@" before a "/" or a space, so that a password holding
+#: "?", "#" or a quote (which end the userinfo for a URL parser, not for libpq) is redacted whole
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s@/]*@)?([^\s?#'\"]*)(\?[^\s#'\"]*)?(#[^\s'\"]*)?")
 
 
 def redact_url(text: str) -> str:
@@ -31,6 +36,39 @@ def redact_url(text: str) -> str:
         return out
 
     return _URL.sub(one, text)
+
+
+def url_userinfo(url: str) -> tuple[str, list[str]] | None:
+    """A store URL's userinfo and its parts (user, password; as written and percent-decoded), or None. The userinfo
+    runs from "://" to the last "@": a password may hold "?", "#", "/", spaces or quotes."""
+    head, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    info = rest.rsplit("@", 1)[0]
+    user, _, password = info.partition(":")
+    parts = [p for p in {user, password, unquote(user), unquote(password)} if p]
+    return info, parts
+
+
+def redact_store_url(url: str) -> str:
+    """A store URL for messages: its whole userinfo as `***`, its query values redacted."""
+    found = url_userinfo(url)
+    if found is None:
+        return redact_url(url)
+    head, _, rest = url.partition("://")
+    return head + "://***@" + redact_url("x://" + rest.rsplit("@", 1)[1]).removeprefix("x://")
+
+
+def remember_url_secrets(url: str) -> None:
+    """Mask every part of `url`'s userinfo (and any query value) in everything rungwise prints or stores."""
+    found = url_userinfo(url)
+    if found is not None:
+        info, parts = found
+        for secret in (info, *parts):
+            remember_secret(secret)
+    with suppress(ValueError):
+        for _, value in parse_qsl(urlsplit(url).query, keep_blank_values=False):
+            remember_secret(value)
 
 
 def _norm(name: str) -> str:

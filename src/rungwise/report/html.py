@@ -50,7 +50,7 @@ def render_climb(report: ClimbReport) -> str:
 
 def write_climb(report: ClimbReport, path: str | Path) -> Path:
     """Write the report page to `path` (folders are created)."""
-    return write_page(render_climb(report), path, hint="Pass -o with a writable path.")
+    return write_page(render_climb(report), path)
 
 
 def write_run_report(store: Store, run_id: str, path: str | Path) -> Path:

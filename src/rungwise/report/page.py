@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rungwise.errors import RungwiseError
+from rungwise.outputs import write_output
 from rungwise.report.record import dumps_for_script
 
 
@@ -49,15 +49,10 @@ def page(title: str, body: str, data: dict[str, Any]) -> str:
     )
 
 
-def write_page(text: str, path: str | Path, *, hint: str = "Pass a writable path.") -> Path:
-    """Write a rendered page to `path` (folders are created); a path that cannot be written is a user error."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise RungwiseError(f"Cannot write the report to {path}: {exc.strerror or exc}. {hint}") from None
-    return path
+def write_page(text: str, path: str | Path) -> Path:
+    """Write a rendered page to `path` atomically (folders are created); a path that cannot be written is one
+    OutputError line (`rungwise.outputs`)."""
+    return write_output(path, text, what="the report")
 
 
 def pct(x: float | None, digits: int = 1) -> str:

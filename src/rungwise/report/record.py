@@ -12,13 +12,13 @@ summary and its results (the eval inputs and expected answers were not stored th
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rungwise.errors import StoreError
+from rungwise.outputs import finite
 from rungwise.store import RunInfo, Store
 
 if TYPE_CHECKING:
@@ -92,21 +92,6 @@ class ClimbReport(_Record):
 
     def dumps(self) -> str:
         return self.model_dump_json()
-
-
-def finite(value: Any) -> Any:
-    """A JSON-safe copy: NaN and infinities become None, tuples and sets lists, numpy scalars Python numbers."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [finite(v) for v in value]
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if hasattr(value, "item"):  # numpy scalar
-        return finite(value.item())
-    return str(value)
 
 
 def base_of(fingerprint: str) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from rungwise.data import iter_jsonl, read_bounded
 from rungwise.errors import DataError
+from rungwise.textsafe import unstorable_char
 
 FOLDER_SUFFIXES = (".txt", ".md")
 
@@ -33,32 +35,18 @@ def load_jsonl(path: Path | str) -> list[Document]:
     path = Path(path)
     docs: list[Document] = []
     seen: dict[str, int] = {}
-    try:
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                doc = _parse_line(path, lineno, line)
-                if doc.id in seen:
-                    raise DataError(
-                        path, f"duplicate id {doc.id!r} (first on line {seen[doc.id]})", line=lineno, field="id"
-                    )
-                seen[doc.id] = lineno
-                docs.append(doc)
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
+    for lineno, row in iter_jsonl(path):  # the one reader: bounded lines, UTF-8, storable text, file/line errors
+        doc = _parse_row(path, lineno, row)
+        if doc.id in seen:
+            raise DataError(path, f"duplicate id {doc.id!r} (first on line {seen[doc.id]})", line=lineno, field="id")
+        seen[doc.id] = lineno
+        docs.append(doc)
     if not docs:
         raise DataError(path, "the corpus is empty")
     return docs
 
 
-def _parse_line(path: Path, lineno: int, line: str) -> Document:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"invalid JSON ({err.msg} at column {err.colno})", line=lineno) from err
-    if not isinstance(row, dict):
-        raise DataError(path, f"expected a JSON object, got {type(row).__name__}", line=lineno)
+def _parse_row(path: Path, lineno: int, row: dict[str, Any]) -> Document:
     for name in ("id", "text"):
         if name not in row:
             raise DataError(path, "missing required field", line=lineno, field=name)
@@ -86,9 +74,11 @@ def load_folder(path: Path | str) -> list[Document]:
     docs: list[Document] = []
     for file in files:
         try:
-            text = file.read_text(encoding="utf-8")
+            text = read_bounded(file).decode("utf-8")
         except UnicodeDecodeError as err:
             raise DataError(file, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
+        if unstorable_char(text) is not None:
+            raise DataError(file, "holds a NUL character; no store can keep it. Is it a text file?")
         if text.strip():
             docs.append(Document(id=file.relative_to(root).as_posix(), text=text))
     if not docs:

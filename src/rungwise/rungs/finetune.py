@@ -98,7 +98,7 @@ class FinetuneRung(Rung):
         for n in curve_sizes(task.spec.finetune.curve, trained):
             name = f"finetune@{n}"
             config = lora_config(task).model_copy(update={"max_examples": n})
-            folder = Path(context.cache_dir or ".") / "adapters" / f"{task.name}-{name}"
+            folder = Path(context.cache_dir or ".") / "adapters" / f"{task.file_stem}-{name}"
             adapter, meta = tuner.train(rows, config, folder, progress=context.progress, cancel=context.cancel)
 
             def build(ex: Example) -> Request:
@@ -115,7 +115,7 @@ class FinetuneRung(Rung):
         """The tuned model with the short prompt; for label and JSON tasks also with its output constrained
         (a tuned small model learns the labels' style before it learns the label set itself)."""
         config = lora_config(task)
-        folder = Path(context.cache_dir or ".") / "adapters" / f"{task.name}-{name}"
+        folder = Path(context.cache_dir or ".") / "adapters" / f"{task.file_stem}-{name}"
         adapter, meta = tuner.train(rows, config, folder, progress=context.progress, cancel=context.cancel)
         model = tuner.serve(adapter)  # a variant's own model: the climb opens it and closes it
         budget = context.budget
@@ -158,7 +158,8 @@ def export_training_files(task: Task, out_dir: Path, *, max_examples: int | None
     rows = [ex for ex in task.train if fold(ex.input) not in eval_inputs][: max_examples or None]
     examples = [TrainingExample(messages=short_messages(task, ex.input), target=ex.target) for ex in rows]
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"openai": out_dir / f"{task.name}.openai-chat.jsonl", "prompt_completion": out_dir / f"{task.name}.prompt-completion.jsonl"}
+    paths = {"openai": out_dir / f"{task.file_stem}.openai-chat.jsonl",
+             "prompt_completion": out_dir / f"{task.file_stem}.prompt-completion.jsonl"}
     write_openai_jsonl(examples, paths["openai"])
     write_prompt_completion_jsonl(examples, paths["prompt_completion"])
     return paths

@@ -32,7 +32,9 @@ from typing import Any, ClassVar, Literal, Protocol
 from rungwise import leases
 from rungwise.errors import StoreError
 from rungwise.models.base import Completion
+from rungwise.outputs import strict_json
 from rungwise.store.migrations import ORDERED_TABLES
+from rungwise.textsafe import storable
 
 #: URL schemes that name a PostgreSQL store
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -93,6 +95,13 @@ KEYS: dict[str, tuple[str, ...]] = {
     "variants": ("run_id", "variant"), "artifacts": ("run_id", "name"), "reports": ("run_id",),
     "run_leases": ("run_id",), "baselines": ("task_name", "set_at"),
 }
+
+
+def storable_args(args: Sequence[Any]) -> tuple[Any, ...]:
+    """A query's arguments with every string made storable (`textsafe.storable`): each backend's cursor passes
+    its arguments here, so no text from outside (an answer, an input, a name) can fail a write on one backend and
+    not the other, or stop a `store migrate` halfway."""
+    return tuple(storable(a) if isinstance(a, str) else a for a in args)
 
 
 def _like(text: str) -> str:
@@ -225,13 +234,13 @@ class Store:
     def finish_run(self, run_id: str, summary: dict[str, Any], status: str = "done") -> None:
         with self._tx() as c:
             c.run("UPDATE runs SET status=?, finished_at=?, summary_json=? WHERE id=?",
-                  (status, time.time(), json.dumps(summary, sort_keys=True), run_id))
+                  (status, time.time(), strict_json(summary, sort_keys=True), run_id))
         self.release_lease(run_id)
 
     def set_summary(self, run_id: str, summary: dict[str, Any]) -> None:
         """Replace a finished run's result (distillation adds variants to a run after its climb)."""
         with self._tx() as c:
-            c.run("UPDATE runs SET summary_json=? WHERE id=?", (json.dumps(summary, sort_keys=True), run_id))
+            c.run("UPDATE runs SET summary_json=? WHERE id=?", (strict_json(summary, sort_keys=True), run_id))
 
     # -- leases: one climb per run at a time (see rungwise.leases) --------------------------------------
     def claim_run(self, task_name: str, task_folder: str, task_hash: str, model: str, settings: dict[str, Any], *,
@@ -364,7 +373,7 @@ class Store:
             (
                 run_id, row.variant, row.example_id, row.request_key, row.output, row.parsed, row.score,
                 row.failure, row.prompt_tokens, row.completion_tokens, row.cached_tokens, row.latency_s,
-                int(row.from_cache), json.dumps(row.extras, sort_keys=True), now, row.served_model,
+                int(row.from_cache), strict_json(row.extras, sort_keys=True), now, row.served_model,
                 row.system_fingerprint,
             )
             for row, _ in rows
@@ -424,7 +433,7 @@ class Store:
     def add_artifact(self, run_id: str, name: str, kind: str, path: str, meta: dict[str, Any]) -> None:
         with self._tx() as c:
             c.run(self.insert_sql("artifacts", ("run_id", "name", "kind", "path", "meta_json", "created_at"), "replace"),
-                  (run_id, name, kind, path, json.dumps(meta, sort_keys=True), time.time()))
+                  (run_id, name, kind, path, strict_json(meta, sort_keys=True), time.time()))
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         with self._read() as c:

@@ -20,11 +20,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import unquote, urlsplit
 
 from rungwise.errors import ForeignStore, MissingExtra, StoreError
-from rungwise.models.urls import redact_url
-from rungwise.store.contract import Store, store_target
+from rungwise.models.urls import redact_store_url, redact_url, remember_url_secrets, url_userinfo
+from rungwise.redaction import redact
+from rungwise.store.contract import Store, storable_args, store_target
 from rungwise.store.migrations import MIGRATIONS, newer_store_message, postgres_sql
 
 if TYPE_CHECKING:
@@ -55,14 +55,14 @@ class _Cursor:
         self.cur = cur
 
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        self.cur.execute(sql.replace("?", "%s"), tuple(args) or None)
+        self.cur.execute(sql.replace("?", "%s"), storable_args(args) or None)
         return list(self.cur.fetchall())
 
     def run(self, sql: str, args: Sequence[Any] = ()) -> None:
-        self.cur.execute(sql.replace("?", "%s"), tuple(args) or None)
+        self.cur.execute(sql.replace("?", "%s"), storable_args(args) or None)
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.cur.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
+        self.cur.executemany(sql.replace("?", "%s"), [storable_args(r) for r in rows])
 
 
 class PostgresStore(Store):
@@ -77,7 +77,8 @@ class PostgresStore(Store):
         if not isinstance(url, str):
             raise StoreError(f"PostgresStore takes a postgresql:// URL, not the path {url}.")
         self._url = url
-        self.name = redact_url(url)
+        remember_url_secrets(url)  # every part of the userinfo, masked wherever a driver or server echoes it
+        self.name = redact_store_url(url)
         self._pg = _psycopg()
         self._conn = self._connect()
         self._used = time.monotonic()
@@ -92,11 +93,10 @@ class PostgresStore(Store):
 
     def _error(self, exc: BaseException, doing: str = "failed") -> StoreError:
         """A driver error as one line, with the password (if the URL holds one) never shown."""
-        text = " ".join(str(exc).split())
-        with suppress(ValueError):
-            password = urlsplit(self._url).password
-            for secret in {password, unquote(password or "")} - {None, ""}:
-                text = text.replace(str(secret), "***")
+        text = redact(" ".join(str(exc).split()))
+        found = url_userinfo(self._url)
+        for secret in sorted(found[1] if found else [], key=len, reverse=True):  # short ones too, here
+            text = text.replace(secret, "***")
         text = redact_url(text)[:240]  # cut after the redaction, so that no part of a secret is left behind
         if isinstance(exc, self._pg.OperationalError) and doing == "failed":
             doing = "lost its connection or failed"

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from rungwise import store_guard
 from rungwise.errors import StoreError
-from rungwise.store.contract import Store, store_target
+from rungwise.store.contract import Store, storable_args, store_target
 from rungwise.store.migrations import MIGRATIONS, newer_store_message
 
 
@@ -28,13 +28,13 @@ class _Cursor:
         self.conn = conn
 
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, tuple(args)).fetchall()
+        return self.conn.execute(sql, storable_args(args)).fetchall()
 
     def run(self, sql: str, args: Sequence[Any] = ()) -> None:
-        self.conn.execute(sql, tuple(args))
+        self.conn.execute(sql, storable_args(args))
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.conn.executemany(sql, rows)
+        self.conn.executemany(sql, [storable_args(r) for r in rows])
 
 
 class SQLiteStore(Store):
