@@ -9,6 +9,7 @@ from typing import Any
 from rungwise.climb import ClimbResult
 from rungwise.costs import RungCost
 from rungwise.decide import Comparison, Decision, Diagnosis, RungVerdict
+from rungwise.report.record_types import AdapterRecord, ClimbRecord
 from rungwise.runner import RunStats
 from rungwise.summary import VariantSummary
 
@@ -66,8 +67,8 @@ def _verdict(rung: str, best: str, score: float, verdict: str, against: str | No
     return RungVerdict(rung, best, score, score >= TARGET, verdict, comp)  # type: ignore[arg-type]
 
 
-def banking77_result() -> ClimbResult:
-    """Every rung of a banking77 climb, as the terminal receives it from `climb()`."""
+def banking77_result() -> ClimbRecord:
+    """Every rung of a banking77 climb, as the terminal receives it: the record of what `climb()` returned."""
     variants = [_summary(*row) for row in _ROWS]
     rungs = [
         _verdict("baseline", "baseline", 0.0, "first", None, 0, 1, 0),
@@ -84,7 +85,7 @@ def banking77_result() -> ClimbResult:
                         eval_too_small=True, minimum_detectable_difference=0.07, recommendation=recommendation)
     costs = {v.name: RungCost(v.name, v.mean_prompt_tokens * 1.5e-7, v.mean_prompt_tokens * 1.5e-7 * 300_000, "USD")
              for v in variants}
-    return ClimbResult(
+    result = ClimbResult(
         run_id=RUN_ID, task="banking77", model="embedded:smollm2-135m:5c3f0e9d2a7b1146", target=TARGET,
         metric="accuracy", n_eval=N, variants=variants, skipped={}, recommendation=recommendation,
         shipped="fewshot-knn-constrained", budget={"max_tokens": 14, "stop": ["\n"], "reason": "the longest label"},
@@ -92,7 +93,9 @@ def banking77_result() -> ClimbResult:
         extra={"stale_adapters": {"finetune-rag": ADAPTERS["finetune-rag"]["base_model"]},
                "finetune_costs": {"finetune": {"training": 0.0468, "retraining_per_year": 0.19},
                                   "finetune-rag": {"training": 0.1753, "retraining_per_year": 0.70}}},
-        recorded_adapters={name: [{"name": name.removesuffix("-constrained"), "kind": "lora-gguf", "path": "a.gguf",
-                                   "meta": ADAPTERS[name.removesuffix("-constrained")]}]
-                           for name in ("finetune", "finetune-constrained", "finetune-rag")},
-    )
+    ).record()
+    tuned = ("finetune", "finetune-constrained", "finetune-rag")
+    return result.model_copy(update={"variants": [
+        v.model_copy(update={"adapters": [AdapterRecord(name=v.name.removesuffix("-constrained"), kind="lora-gguf",
+                                                        path="a.gguf", meta=ADAPTERS[v.name.removesuffix("-constrained")])]})
+        if v.name in tuned else v for v in result.variants]})

@@ -19,7 +19,7 @@ from rungwise.errors import DataError, TaskError
 from rungwise.models.base import Message, Model, Request
 from rungwise.models.fake import FakeModel
 from rungwise.report.html import render_climb
-from rungwise.report.record import load_report, to_climb_result
+from rungwise.report.record import load_report
 from rungwise.report.terminal import print_climb
 from rungwise.rungs.finetune import data_hash, short_messages
 from rungwise.store import ResultRow, Store
@@ -228,11 +228,12 @@ def test_distill_with_a_fake_tuner_records_the_student_beside_the_human_labels(t
     assert result.vs_teacher is not None and result.vs_teacher["a"] == "fewshot-fixed"
     assert result.agreement == pytest.approx(sum(r.score for r in answers.values()) / 6) and result.agreement < 1
     # the run's record: both new variants, the distill section, shown in the terminal and the HTML
-    names = [v["name"] for v in record.result["variants"]]
+    names = [v.name for v in record.result.variants]
     assert names[-2:] == [DISTILLED, HUMAN] and "fewshot-fixed" in names
-    assert record.result["distill"]["kept"] == 6 - unsure and record.result["shipped"] == to_climb_result(record).shipped
+    assert record.result.distill and record.result.distill["kept"] == 6 - unsure
+    assert record.result.decision and record.result.shipped == record.result.decision.shipped  # left as it was
     out = io.StringIO()
-    print_climb(to_climb_result(record), Console(file=out, width=200))
+    print_climb(record.result, Console(file=out, width=200))
     assert f"{DISTILLED} (distilled)" in out.getvalue()
     assert f"{6 - unsure} kept ({(6 - unsure) / 6:.1%}), {unsure} dropped for their format" in out.getvalue()
     assert 'id="distill"' in render_climb(record)

@@ -144,7 +144,7 @@ def test_the_terminal_and_the_report_say_why_a_variant_has_fewer_rows(tmp_path: 
     folder = _task(tmp_path, 60)
     result = climb(folder, FakeModel(_answer), ClimbOptions(store_path=tmp_path / "s.db"))
     console = Console(record=True, width=200)
-    print_climb(result, console)
+    print_climb(result.record(), console)
     text = console.export_text()
     assert "0.0% [0.0%, 16.1%] (20 rows)" in text
     assert "baseline stopped after 20 of 60 rows: it cannot reach the target of 80%" in text

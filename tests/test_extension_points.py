@@ -61,7 +61,7 @@ def test_a_rung_from_outside_is_climbed_judged_and_reported(toy_rung: None, labe
     assert result.decision is not None and any(v.rung == "toy" and v.best == "toy-echo" for v in result.decision.rungs)
     assert result.shipped == "toy-echo"
     console = Console(record=True, width=200)
-    print_climb(result, console)
+    print_climb(result.record(), console)
     assert "toy-echo" in console.export_text()
     assert any(v["name"] == "toy-echo" for v in result.to_dict()["variants"])
 

@@ -142,7 +142,7 @@ def test_two_models_at_their_own_prices_and_the_frontier(tmp_path: Path) -> None
     # every run's record holds the frontier: its report shows it, the label escaped
     with Store(db) as store:
         report = load_report(store, a.run_id)
-    assert report.result["frontier"]["recommended"] == f.recommended.key
+    assert (report.result.frontier or {})["recommended"] == f.recommended.key
     page = render_climb(report)
     assert "Across models: the frontier" in page and "&lt;b&gt;cheap&lt;/b&gt;" in page and "<b>cheap</b>" not in page
     shown = CliRunner().invoke(app, ["show", a.run_id, "--store", str(db)])
@@ -169,4 +169,4 @@ def test_cli_with_one_model_is_unchanged(tmp_path: Path) -> None:
                                    "--store", str(tmp_path / "s.db")])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout[res.stdout.index("{"):])
-    assert "frontier" not in data and data["model"] == "fake:fake" and data["variants"][0]["name"] == "baseline"
+    assert data["frontier"] is None and data["model"] == "fake:fake" and data["variants"][0]["name"] == "baseline"

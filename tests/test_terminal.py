@@ -10,9 +10,10 @@ import pytest
 from ladder_result import banking77_result
 from rich.console import Console
 
-from rungwise.climb import ClimbOptions, ClimbResult, climb
+from rungwise.climb import ClimbOptions, climb
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
+from rungwise.report.record_types import ClimbRecord
 from rungwise.report.terminal import print_climb
 from rungwise.task import Task
 
@@ -26,7 +27,7 @@ def _render(label_task: Path, tmp_path: Path, width: int) -> str:
 
     result = climb(task, FakeModel(answer), ClimbOptions(store_path=tmp_path / f"s{width}.db"))
     console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
-    print_climb(result, console)
+    print_climb(result.record(), console)
     return console.export_text()
 
 
@@ -50,9 +51,9 @@ def test_a_stale_adapter_is_shown_with_what_retraining_costs(label_task: Path, t
     name = result.variants[0].name
     result = dataclasses.replace(result, extra={
         **result.extra, "stale_adapters": {name: "embedded:0123456789abcdef"},
-        "finetune_costs": {name: {"training": 1.5, "retraining_per_year": 6.0}}})
+        "finetune_costs": {name: {"training": 1.5, "retraining_per_year": 6.0}}}, stored=None)
     console = Console(file=io.StringIO(), width=200, record=True, color_system=None)
-    print_climb(result, console)
+    print_climb(result.record(), console)
     text = console.export_text()
     assert f"stale adapter: {name} was trained on embedded:0123456789abcdef" in text
     assert "retraining it costs about 1.50" in text and "6.00 a year" in text
@@ -61,7 +62,7 @@ def test_a_stale_adapter_is_shown_with_what_retraining_costs(label_task: Path, t
 WIDTHS = (80, 120, 160)
 
 
-def _print(result: ClimbResult, width: int, terminal: bool) -> str:
+def _print(result: ClimbRecord, width: int, terminal: bool) -> str:
     """What print_climb shows at `width` columns, on a terminal (colours) or in a log."""
     console = Console(file=io.StringIO(), width=width, record=True, force_terminal=terminal,
                       color_system="standard" if terminal else None)

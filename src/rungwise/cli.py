@@ -204,9 +204,9 @@ def climb_cmd(
     with _progress() as (callback, _):
         result = climb(t, m, options, progress=callback)
     if as_json:
-        out.print_json(strict_json(result.to_dict()))
+        out.print_json(strict_json(result.record().model_dump(mode="json")))
     else:
-        print_climb(result, out)
+        print_climb(result.record(), out)
     if report is not None and not dry_run:
         _write_report(store, result.run_id, report)
 
@@ -240,7 +240,7 @@ def distill_cmd(
     is scored beside the fine-tune on human labels (docs/distill.md)."""
     from rungwise.distill import DistillOptions, distill
     from rungwise.models.registry import resolve_model
-    from rungwise.report.record import load_report, to_climb_result
+    from rungwise.report.record import load_report
     from rungwise.report.terminal import ladder_notes, ladder_table, print_distill
     from rungwise.store import Store
     from rungwise.task import Task
@@ -261,7 +261,7 @@ def distill_cmd(
         out.print_json(strict_json(result.to_dict()))
     else:
         with Store(store) as s:
-            climbed = to_climb_result(load_report(s, result.run_id))
+            climbed = load_report(s, result.run_id).result
         out.print(ladder_table(climbed, out.width))
         for line in ladder_notes(climbed, out.width):
             out.print(line)
@@ -593,11 +593,11 @@ def report_cmd(
 @friendly
 def show(run: str = typer.Argument(..., help="The run id (a prefix is enough)."), store: str = StoreOpt) -> None:
     """Print a stored run's ladder and recommendation in the terminal, from its stored record."""
-    from rungwise.report.record import load_report, to_climb_result
+    from rungwise.report.record import load_report
     from rungwise.report.terminal import print_climb
     from rungwise.store import Store
 
-    print_climb(to_climb_result(load_report(Store(store), run)), out)
+    print_climb(load_report(Store(store), run).result, out)
 
 
 def main() -> None:  # pragma: no cover

@@ -35,7 +35,9 @@ from rungwise.estimate import Estimate, estimate_variant
 from rungwise.models.base import Model, ModelInfo
 from rungwise.models.registry import resolve_model
 from rungwise.options import ClimbOptions, NotSet
+from rungwise.outputs import finite
 from rungwise.progress import ProgressEvent, ProgressSink
+from rungwise.report.record_types import ClimbRecord
 from rungwise.rungs import Rung, RungContext, RungSkipped, SharedResources, Variant, ladder, rung_names
 from rungwise.rungs.constrained import why_unconstrained
 from rungwise.rungs.finetune import is_stale
@@ -87,14 +89,18 @@ class ClimbResult:
     #: learning curves (`LearningCurve.to_dict()`), one per variant scored on smaller pools (climb --curve)
     curves: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[VariantOutcome] = field(default_factory=list, repr=False)
-    #: per variant, the adapters it stands on, where no outcomes carry them: a result rebuilt from a stored record
-    recorded_adapters: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    #: the record the climb stored (None for a dry run, or before it is stored)
+    stored: ClimbRecord | None = field(default=None, repr=False)
 
     def adapters(self) -> dict[str, list[dict[str, Any]]]:
         """Per variant, the adapters it stands on: name, kind, path and meta (base model, training time, rows)."""
-        live = {o.summary.name: [{"name": n, "kind": k, "path": p, "meta": m} for n, k, p, m in o.artifacts]
+        return {o.summary.name: [{"name": n, "kind": k, "path": p, "meta": m} for n, k, p, m in o.artifacts]
                 for o in self.outcomes if o.artifacts}
-        return live or dict(self.recorded_adapters)
+
+    def record(self) -> ClimbRecord:
+        """The typed record of this result: what the store keeps and every renderer reads (the stored one, once
+        the climb has stored it, so that what a climb prints is what `rungwise show` prints again)."""
+        return self.stored if self.stored is not None else ClimbRecord.model_validate(finite(self.to_dict()))
 
     def to_dict(self) -> dict[str, Any]:
         adapters = self.adapters()
@@ -432,7 +438,7 @@ class ClimbJob:
         if run_id != "dry-run":
             store.finish_run(run_id, result.to_dict())
             from rungwise.report.record import record_climb  # the versioned record every report is rendered from
-            record_climb(result, store, examples)
+            result.stored = record_climb(result, store, examples).result
         return result
 
     def _tuner_base(self, outcomes: list[VariantOutcome]) -> str | None:

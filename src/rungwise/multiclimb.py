@@ -137,7 +137,8 @@ class MultiClimbResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "models": [{"label": label, **r.to_dict()} for label, r in zip(self.labels, self.results, strict=True)],
+            "models": [{"label": label, **r.record().model_dump(mode="json")}
+                       for label, r in zip(self.labels, self.results, strict=True)],
             "frontier": self.frontier.to_dict() if self.frontier else None,
         }
 
@@ -187,11 +188,13 @@ def _prefixed(sink: ProgressSink, label: str) -> ProgressSink:
 
 def _record_frontier(options: ClimbOptions, results: list[ClimbResult], frontier: Frontier) -> None:
     """Add the frontier to each run's record, so `rungwise report RUN` and `show RUN` show it."""
-    from rungwise.report.record import finite, load_report, save_report
+    from rungwise.outputs import finite
+    from rungwise.report.record import load_report, save_report
     from rungwise.store import Store
 
     with Store(options.store_path) as store:
         for r in results:
             report = load_report(store, r.run_id)
-            report.result["frontier"] = finite(frontier.to_dict())
+            report = report.model_copy(update={"result": report.result.model_copy(
+                update={"frontier": finite(frontier.to_dict())})})
             save_report(store, report)

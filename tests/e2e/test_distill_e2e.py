@@ -13,7 +13,7 @@ from rich.console import Console
 from rungwise.distill import DISTILLED, HUMAN, DistillOptions, distill
 from rungwise.models.embedded import EmbeddedModel
 from rungwise.report.html import render_climb
-from rungwise.report.record import load_report, to_climb_result
+from rungwise.report.record import load_report
 from rungwise.report.terminal import print_climb
 from rungwise.rungs.finetune import data_hash, short_messages
 from rungwise.store import Store
@@ -58,15 +58,15 @@ def test_distill_fewshot_into_the_short_prompt(embedded: EmbeddedModel, tmp_path
     # scored on the run's own eval rows, beside the teacher, with its figures recorded
     assert {"fewshot-knn", DISTILLED, HUMAN} <= variants
     assert len(record.variants[DISTILLED].score) == len(record.rows) == len(EVAL)
-    d = record.result["distill"]
+    d = record.result.distill or {}
     assert d["vs_human"]["a"] == HUMAN and d["vs_teacher"]["a"] == "fewshot-knn"
     assert d["labelling"]["calls"] == 24 and d["labelling"]["prompt_tokens"] > 0
     assert d["per_call"]["student_prompt_tokens"] < d["per_call"]["teacher_prompt_tokens"]
-    summary = next(v for v in record.result["variants"] if v["name"] == DISTILLED)
-    assert summary["purpose"] == "distilled" and summary["n"] == len(EVAL)
+    summary = record.result.variant(DISTILLED)
+    assert summary is not None and summary.purpose == "distilled" and summary.n == len(EVAL)
     # the terminal summary and the HTML report show it
     out = io.StringIO()
-    print_climb(to_climb_result(record), Console(file=out, width=200))
+    print_climb(record.result, Console(file=out, width=200))
     text = out.getvalue()
     assert f"{DISTILLED} (distilled)" in text and "distillation (fewshot-knn -> finetune-distilled" in text
     assert "human labels for the same 24 rows" in text

@@ -196,10 +196,10 @@ def test_a_full_ladder_fits_at_1400_px(browser: Any, tmp_path: Path) -> None:
     from ladder_result import banking77_result
 
     from rungwise.report.html import write_climb
-    from rungwise.report.record import ClimbReport, EvalRow, RunMeta, VariantRows, finite
+    from rungwise.report.record import ClimbReport, EvalRow, RunMeta, VariantRows
 
     r = banking77_result()
-    record = ClimbReport(run=RunMeta(id=r.run_id, task=r.task, model=r.model), result=finite(r.to_dict()),
+    record = ClimbReport(run=RunMeta(id=r.run_id, task=r.task, model=r.model), result=r,
                          rows=[EvalRow(id="e1", input="Where is my card?", target="card_arrival")],
                          variants={v.name: VariantRows(output=["card_arrival"], score=[1.0], failure=[None])
                                    for v in r.variants})

@@ -17,7 +17,9 @@ from rungwise.errors import StoreError
 from rungwise.report.charts import pareto
 from rungwise.report.compare_html import render_compare
 from rungwise.report.html import render_climb
-from rungwise.report.record import REPORT_VERSION, base_of, dumps_for_script, load_report, to_climb_result
+from rungwise.outputs import finite
+from rungwise.report.record import REPORT_VERSION, base_of, dumps_for_script, load_report
+from rungwise.report.record_types import ClimbRecord
 from rungwise.store import Store
 
 
@@ -27,7 +29,9 @@ def test_a_finished_climb_stores_its_record(tmp_path: Path) -> None:
     store = Store(db)
     report = load_report(store, result.run_id[:12])
     assert report.version == REPORT_VERSION and not report.rebuilt
-    assert report.result == json.loads(json.dumps(result.to_dict()))
+    # what was stored is the climb's own result, typed: every key of to_dict() kept, every number as it was
+    assert report.result == ClimbRecord.model_validate(finite(result.to_dict()))
+    assert report.result.model_dump(mode="json").items() >= json.loads(json.dumps(finite(result.to_dict()))).items()
     assert len(report.rows) == 60 and report.rows[3].input.endswith(HOSTILE[0])
     assert list(report.variants) == ["baseline", "prompt", "prompt-constrained"]
     base = report.variants["baseline"]
@@ -41,7 +45,7 @@ def test_a_finished_climb_stores_its_record(tmp_path: Path) -> None:
             assert base.output[i] is None and base.failure[i] is None
     assert "format" in base.failure and "content" in base.failure
     # the terminal renders the same ladder from the record
-    again = to_climb_result(report)
+    again = report.result
     assert [v.name for v in again.variants] == [v.name for v in result.variants]
     assert again.recommendation == result.recommendation and again.decision is not None
 

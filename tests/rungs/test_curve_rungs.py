@@ -13,7 +13,7 @@ from rungwise.climb import ClimbOptions, climb
 from rungwise.curves import nested_subset
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
-from rungwise.report.record import load_report, to_climb_result
+from rungwise.report.record import load_report
 from rungwise.rungs.base import GenerationBudget, RungContext, SharedResources
 from rungwise.rungs.fewshot import FewShotRung, _pool
 from rungwise.store import Store
@@ -127,8 +127,8 @@ def test_a_climb_with_curve_records_the_curve_and_keeps_the_decision(task: Task,
     # the stored record carries it, and a renderer reads it back
     with Store(tmp_path / "b.db") as store:
         report = load_report(store, result.run_id)
-    assert report.result["curves"][0]["sizes"] == curve["sizes"]
-    assert to_climb_result(report).curves[0]["sentence"] == curve["sentence"]
+    assert report.result.curves[0]["sizes"] == curve["sizes"]
+    assert report.result.curves[0]["sentence"] == curve["sentence"]
 
 
 # -- the fine-tune's curve, on a fake tuner (the real one: tests/e2e/test_finetune_rung.py) ----------------------
@@ -222,7 +222,7 @@ def test_the_curve_is_printed_and_drawn(task: Task, tmp_path: Path, bow: Any) ->
     result = climb(task, FakeModel(_answer), ClimbOptions(store_path=tmp_path / "s.db", cache_dir=tmp_path / "c",
                                                           rungs=["fewshot"], curve=True))
     console = Console(record=True, width=200)
-    print_climb(result, console)
+    print_climb(result.record(), console)
     text = console.export_text()
     assert "learning curve of fewshot-knn (10 rows" in text and result.curves[0]["sentence"][:40] in text
     assert "fewshot-knn@10 (curve)" in text

@@ -82,7 +82,7 @@ def render_compare(store: Store, run_a: str, run_b: str) -> str:
         ["run", esc(a.run.id), esc(b.run.id)], ["task", esc(a.run.task), esc(b.run.task)],
         ["task hash", esc(a.run.task_hash), esc(b.run.task_hash)],
         ["model", esc(a.run.served_model or a.run.model), esc(b.run.served_model or b.run.model)],
-        ["shipped", esc(a.result.get("shipped")), esc(b.result.get("shipped"))],
+        ["shipped", esc(a.result.shipped), esc(b.result.shipped)],
         ["rungwise", esc(a.run.rungwise_version), esc(b.run.rungwise_version)],
     ], cls="runs")
     warn = ("<p class=\"note\">The runs scored different task data (the task hashes differ): only the rows both "

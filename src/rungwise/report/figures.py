@@ -14,7 +14,7 @@ from rungwise.report.fit import Col
 from rungwise.report.terminal import escape
 
 if TYPE_CHECKING:
-    from rungwise.climb import ClimbResult
+    from rungwise.report.record_types import ClimbRecord
 
 #: the summary extra that holds a retriever's mean reciprocal rank
 _RR = "reciprocal_rank"
@@ -23,7 +23,7 @@ _STOPPED = {"completed": "every step", "early_stopping": "no better on validatio
             "cancelled": "cancelled"}
 
 
-def retrieval_columns(result: ClimbResult) -> list[Col]:
+def retrieval_columns(result: ClimbRecord) -> list[Col]:
     """recall@k and MRR of every variant that recorded them (the rag rung's, on the rows with gold ids)."""
     found = [v for v in result.variants if any(k.startswith("recall@") or k == _RR for k in v.extras)]
     if not found:
@@ -36,19 +36,19 @@ def retrieval_columns(result: ClimbResult) -> list[Col]:
     return columns
 
 
-def adapter_columns(result: ClimbResult) -> list[Col]:
+def adapter_columns(result: ClimbRecord) -> list[Col]:
     """One row per adapter: the variants that stand on it, its training time, rows and stop, its cost, and whether
     the model served now is its base."""
     by_adapter: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for variant, adapters in result.adapters().items():
         for a in adapters[:1]:
-            meta, users = by_adapter.setdefault(str(a.get("name")), (a.get("meta") or {}, []))
+            meta, users = by_adapter.setdefault(a.name, (a.meta, []))
             users.append(variant)
     if not by_adapter:
         return []
-    stale: dict[str, str] = result.extra.get("stale_adapters") or {}
-    bills: dict[str, dict[str, Any]] = result.extra.get("finetune_costs") or {}
-    currency = next(iter(result.costs.values())).currency if result.costs else ""
+    stale = result.stale_adapters
+    bills = result.finetune_costs
+    currency = result.currency
     rows = list(by_adapter.items())
 
     def base(users: list[str]) -> str:
@@ -56,8 +56,8 @@ def adapter_columns(result: ClimbResult) -> list[Col]:
         return f"[yellow]stale: trained on {escape(old)}[/yellow]" if old else "current"
 
     def cost(users: list[str]) -> str:
-        bill = next((bills[u] for u in users if "training" in bills.get(u, {})), None)
-        return f"{bill['training']:.2f} {escape(currency)}".strip() if bill else "-"
+        bill = next((bills[u].training for u in users if u in bills and bills[u].training is not None), None)
+        return f"{bill:.2f} {escape(currency)}".strip() if bill is not None else "-"
 
     seconds = [meta.get("train_seconds") for _, (meta, _) in rows]
     return [
@@ -72,7 +72,7 @@ def adapter_columns(result: ClimbResult) -> list[Col]:
     ]
 
 
-def print_figures(result: ClimbResult, console: Console) -> None:
+def print_figures(result: ClimbRecord, console: Console) -> None:
     """The retrieval and adapter tables of `result`, where it has them, with the columns that fit the terminal."""
     for title, columns in (("retrieval", retrieval_columns(result)), ("adapters", adapter_columns(result))):
         if columns:

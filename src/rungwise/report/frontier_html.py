@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rungwise.outputs import finite
 from rungwise.report import charts
 from rungwise.report.page import esc, money, num, page, pct, table, write_page
-from rungwise.report.record import finite
 
 if TYPE_CHECKING:
     from rungwise.multiclimb import MultiClimbResult

@@ -16,6 +16,7 @@ from rungwise.report import charts
 from rungwise.report.frontier_html import frontier_section
 from rungwise.report.page import esc, money, num, page, pct, table, write_page
 from rungwise.report.record import ClimbReport
+from rungwise.report.record_types import ComparisonRecord, VariantRecord
 from rungwise.stats import describe_detectable
 from rungwise.store import Store
 
@@ -23,7 +24,8 @@ from rungwise.store import Store
 def render_climb(report: ClimbReport) -> str:
     """The report page of one climb, as a string."""
     d = report.result
-    variants: list[dict[str, Any]] = d.get("variants") or []
+    variants = d.variants
+    drawn = [v.model_dump() for v in variants]  # the charts draw plain data
     body = [
         _header(report),
         _verdict(report),
@@ -31,10 +33,10 @@ def render_climb(report: ClimbReport) -> str:
         "<p class=\"muted\">Each variant's score on the eval rows (a variant stopped early: on the rows it scored), "
         "with its 95% interval; the dashed line is "
         "the target. Probes (references that are not rungs) are drawn apart, hollow.</p>" if variants else "",
-        charts.ladder(variants, float(d.get("target") or 0), d.get("shipped")) if variants else "<p>No variant ran.</p>",
+        charts.ladder(drawn, d.target, d.shipped) if variants else "<p>No variant ran.</p>",
         _stopped(variants),
         _cost_section(report, variants),
-        frontier_section(d.get("frontier") or {}),
+        frontier_section(d.frontier or {}),
         _diagnosis(report, variants),
         _finetune(report),
         _curves(report),
@@ -61,13 +63,12 @@ def write_run_report(store: Store, run_id: str, path: str | Path) -> Path:
 
 
 def _data(report: ClimbReport) -> dict[str, Any]:
-    meta = {v["name"]: v for v in report.result.get("variants") or []}
     names = list(report.variants)
     return {
         "kind": "climb",
         "binary": _binary(report),
-        "variants": [{"name": n, "rung": meta.get(n, {}).get("rung", ""), "probe": bool(meta.get(n, {}).get("probe"))}
-                     for n in names],
+        "variants": [{"name": n, "rung": v.rung if v else "", "probe": bool(v and v.probe)}
+                     for n in names for v in [report.result.variant(n)]],
         "ids": [r.id for r in report.rows],
         "inputs": [r.input for r in report.rows],
         "targets": [r.target for r in report.rows],
@@ -77,17 +78,17 @@ def _data(report: ClimbReport) -> dict[str, Any]:
     }
 
 
-def _stopped(variants: list[dict[str, Any]]) -> str:
+def _stopped(variants: list[VariantRecord]) -> str:
     """The variants stopped at an early-stop look, and why they have fewer rows than the eval set."""
-    items = "".join(f"<li><code>{esc(v['name'])}</code> {esc(EarlyStop.from_dict(v['stopped']).sentence())}</li>"
-                    for v in variants if v.get("stopped"))
+    items = "".join(f"<li><code>{esc(v.name)}</code> {esc(EarlyStop.from_dict(v.stopped).sentence())}</li>"
+                    for v in variants if v.stopped)
     return ("<p class=\"muted\">Stopped early: these variants could not reach the target, so scoring them on every "
             f"row would change no decision (climb with --score-every-row to score them all).</p><ul>{items}</ul>"
             if items else "")
 
 
 def _binary(report: ClimbReport) -> bool:
-    methods = {v.get("method") for v in report.result.get("variants") or []}
+    methods = {v.method for v in report.result.variants}
     return bool(methods) and methods <= {"wilson"}
 
 
@@ -98,44 +99,44 @@ def _when(ts: float | None) -> str:
 def _header(report: ClimbReport) -> str:
     d = report.result
     notes = "".join(f"<p class=\"note\">{esc(n)}</p>" for n in report.notes)
-    return (f"<h1>{esc(report.run.task)}: which rung to ship</h1><p class=\"sub\">{esc(d.get('metric'))} on "
-            f"{esc(d.get('n_eval'))} eval rows &middot; target {pct(d.get('target'), 0)} &middot; model "
+    return (f"<h1>{esc(report.run.task)}: which rung to ship</h1><p class=\"sub\">{esc(d.metric)} on "
+            f"{esc(d.n_eval)} eval rows &middot; target {pct(d.target, 0)} &middot; model "
             f"<code>{esc(report.run.served_model or report.run.model)}</code> &middot; run <code>{esc(report.run.id)}"
             f"</code> &middot; {_when(report.run.finished_at or report.run.created_at)}</p>{notes}")
 
 
 def _verdict(report: ClimbReport) -> str:
     d = report.result
-    shipped = d.get("shipped")
-    by_name = {v["name"]: v for v in d.get("variants") or []}
-    decision = d.get("decision") or {}
+    shipped = d.shipped
+    by_name = {v.name: v for v in d.variants}
+    decision = d.decision
     if shipped and shipped in by_name:
         v = by_name[shipped]
-        head = (f"<div class=\"big\">Ship <code>{esc(shipped)}</code> ({esc(v.get('rung'))} rung): "
-                f"{pct(v.get('score'))} <span class=\"muted\">[{pct(v.get('low'))}, {pct(v.get('high'))}]</span> "
-                f"against a target of {pct(d.get('target'), 0)}</div>")
+        head = (f"<div class=\"big\">Ship <code>{esc(shipped)}</code> ({esc(v.rung)} rung): "
+                f"{pct(v.score)} <span class=\"muted\">[{pct(v.low)}, {pct(v.high)}]</span> "
+                f"against a target of {pct(d.target, 0)}</div>")
         cls = "ok"
     elif by_name:
-        best = max((v for v in by_name.values() if not v.get("probe")), key=lambda v: v.get("score") or 0,
+        best = max((v for v in by_name.values() if not v.probe), key=lambda v: v.score or 0,
                    default=next(iter(by_name.values())))
-        head = (f"<div class=\"big\">No rung meets the target of {pct(d.get('target'), 0)}: the best is "
-                f"<code>{esc(best['name'])}</code> at {pct(best.get('score'))} "
-                f"<span class=\"muted\">[{pct(best.get('low'))}, {pct(best.get('high'))}]</span></div>")
+        head = (f"<div class=\"big\">No rung meets the target of {pct(d.target, 0)}: the best is "
+                f"<code>{esc(best.name)}</code> at {pct(best.score)} "
+                f"<span class=\"muted\">[{pct(best.low)}, {pct(best.high)}]</span></div>")
         cls = "miss"
     else:
         head, cls = "<div class=\"big\">No variant ran.</div>", "miss"
-    text = d.get("recommendation") or ""
+    text = d.recommendation
     # the headline already says what the first sentence says when nothing meets the target
     reasons = [("<li class=\"warn\">" if any(w in s for w in _WARN) else "<li>") + esc(s) + "</li>"
                for s in _sentences(text) if not s.startswith("No rung meets the target")]
-    diagnosis = decision.get("diagnosis") or {}
-    if diagnosis.get("cheaper_reference") and diagnosis["cheaper_reference"] not in text:
-        reasons.append(f"<li class=\"warn\">{esc(diagnosis['cheaper_reference'])}</li>")
-    if decision.get("eval_too_small") and "too small" not in text:
-        mdd = decision.get("minimum_detectable_difference")
+    cheaper = decision.diagnosis.cheaper_reference if decision else None
+    if cheaper and cheaper not in text:
+        reasons.append(f"<li class=\"warn\">{esc(cheaper)}</li>")
+    if decision and decision.eval_too_small and "too small" not in text:
+        mdd = decision.minimum_detectable_difference
         reasons.append(f"<li class=\"warn\">The eval is too small to decide: the smallest difference it detects is "
                        f"{esc(describe_detectable(mdd))}. Score more rows (climb --full) before shipping.</li>")
-    for name, why in (d.get("skipped") or {}).items():
+    for name, why in d.skipped.items():
         reasons.append(f"<li class=\"muted\">skipped {esc(name)}: {esc(why)}</li>")
     return f"<section class=\"verdict {cls}\" id=\"verdict\">{head}<ul>{''.join(reasons)}</ul></section>"
 
@@ -158,79 +159,85 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
-def _cost_section(report: ClimbReport, variants: list[dict[str, Any]]) -> str:
+def _cost_section(report: ClimbReport, variants: list[VariantRecord]) -> str:
     if not variants:
         return ""
-    priced = any((v.get("cost") or {}).get("cost_per_call") for v in variants)
-    currency = next((v["cost"].get("currency") for v in variants if v.get("cost")), "")
+    priced = any(v.cost and v.cost.cost_per_call for v in variants)
+    currency = report.result.currency
     key, label = ("cost_per_call", f"cost per call ({currency})") if priced else ("mean_prompt_tokens", "prompt tokens per call")
     note = "" if priced else ("<p class=\"muted\">The task sets no token prices, so the chart places variants by "
                               "prompt tokens per call. Set [costs] in task.toml to see money.</p>")
     rows = []
     for v in variants:
-        c = v.get("cost") or {}
-        mark = "distilled" if v.get("purpose") == "distilled" else "probe"
-        rows.append([esc(v["name"]) + (f" <span class=\"muted\">({mark})</span>" if v.get("probe") else ""),
-                     pct(v.get("score")) + (f" <span class=\"muted\">({esc(v.get('n'))} rows)</span>"
-                                            if v.get("stopped") else ""),
-                     num(v.get("mean_prompt_tokens"), 0), num(v.get("mean_completion_tokens"), 1),
-                     num(v.get("latency_p50_s")), num(v.get("latency_p95_s")), money(c.get("cost_per_call")),
-                     money(c.get("cost_per_month"))])
+        mark = "distilled" if v.purpose == "distilled" else "probe"
+        rows.append([esc(v.name) + (f" <span class=\"muted\">({mark})</span>" if v.probe else ""),
+                     pct(v.score) + (f" <span class=\"muted\">({esc(v.n)} rows)</span>" if v.stopped else ""),
+                     num(v.mean_prompt_tokens, 0), num(v.mean_completion_tokens, 1),
+                     num(v.latency_p50_s), num(v.latency_p95_s), money(v.cost.cost_per_call if v.cost else None),
+                     money(v.cost.cost_per_month if v.cost else None)])
     tbl = table(["variant", "score", "prompt tok", "compl tok", "p50 s", "p95 s", f"{esc(currency)}/call",
                  f"{esc(currency)}/month"], rows, numeric={1, 2, 3, 4, 5, 6, 7}, cls="costs")
     return (f"<h2 id=\"cost\">Quality against cost</h2>{note}<div class=\"grid\"><div>"
-            f"{charts.quality_cost(variants, x_key=key, x_label=label)}<p class=\"muted\">Filled large points lie on "
+            f"{charts.quality_cost([v.model_dump() for v in variants], x_key=key, x_label=label)}<p class=\"muted\">Filled large points lie on "
             f"the Pareto frontier (no other variant is both cheaper and better).</p></div><div>{tbl}</div></div>")
 
 
-def _diagnosis(report: ClimbReport, variants: list[dict[str, Any]]) -> str:
+def _diagnosis(report: ClimbReport, variants: list[VariantRecord]) -> str:
     if not variants:
         return ""
-    decision = report.result.get("decision") or {}
-    dg = decision.get("diagnosis") or {}
+    decision = report.result.decision
+    dg = decision.diagnosis if decision else None
     words = []
-    if dg.get("knowledge_gap") is True:
+    if dg is None:
+        pass
+    elif dg.knowledge_gap is True:
         words.append("A <b>knowledge gap</b>: context (retrieval or the oracle) measurably lifts the score. Improve the "
                      "corpus and retrieval before any fine-tune.")
-    elif dg.get("knowledge_gap") is False:
+    elif dg.knowledge_gap is False:
         words.append("No knowledge gap shows: context does not measurably lift the score.")
-    if dg.get("behavioural_gap"):
-        words.append(f"A <b>behavioural gap</b>: {pct(dg.get('format_share'), 0)} of the remaining failures are format "
+    if dg is not None and dg.behavioural_gap:
+        words.append(f"A <b>behavioural gap</b>: {pct(dg.format_share, 0)} of the remaining failures are format "
                      "failures, which constrained output or a fine-tune addresses.")
-    elif dg.get("format_share") is not None:
-        words.append(f"{pct(dg.get('format_share'), 0)} of the remaining failures are format failures; the rest are content.")
-    notes = "".join(f"<li>{esc(n)}</li>" for n in dg.get("notes") or [])
-    rag = [v for v in variants if v.get("rung") == "rag" or v.get("name") == "oracle"]
+    elif dg is not None and dg.format_share is not None:
+        words.append(f"{pct(dg.format_share, 0)} of the remaining failures are format failures; the rest are content.")
+    notes = "".join(f"<li>{esc(n)}</li>" for n in (dg.notes if dg else []))
+    rag = [v for v in variants if v.rung == "rag" or v.name == "oracle"]
     rag_html = ""
     if rag:
-        keys = sorted({k for v in rag for k in (v.get("extras") or {})})
-        comps = {(c["a"], c["b"]): c for c in decision.get("comparisons") or []}
+        keys = sorted({k for v in rag for k in v.extras})
+        comps = {(c.a, c.b): c for c in (decision.comparisons if decision else [])}
         rows = []
         for v in rag:
-            vs = next((c for (a, b), c in comps.items() if b == v["name"]), None)
-            rows.append([esc(v["name"]), f"{pct(v.get('score'))} [{pct(v.get('low'))}, {pct(v.get('high'))}]"]
-                        + [pct((v.get("extras") or {}).get(k)) for k in keys]
-                        + [f"{vs['difference'] * 100:+.1f} vs {esc(vs['a'])} (p={vs['p_value']:.3g})" if vs else ""])
+            vs = next((c for (a, b), c in comps.items() if b == v.name), None)
+            rows.append([esc(v.name), f"{pct(v.score)} [{pct(v.low)}, {pct(v.high)}]"]
+                        + [pct(v.extras.get(k)) for k in keys] + [_versus(vs)])
         rag_html = ("<h3>Retrieval against the oracle</h3>" + table(
             ["variant", "score [95% CI]", *(esc(k) for k in keys), "paired difference"], rows,
             numeric=set(range(2, 2 + len(keys))), cls="rag"))
     return (f"<h2 id=\"diagnosis\">Diagnosis</h2><p>{' '.join(words)}</p><ul>{notes}</ul>"
-            f"{charts.failures(variants)}{rag_html}")
+            f"{charts.failures([v.model_dump() for v in variants])}{rag_html}")
+
+
+def _versus(c: ComparisonRecord | None) -> str:
+    if c is None or c.difference is None:
+        return ""
+    p = "n/a" if c.p_value is None else f"{c.p_value:.3g}"
+    return f"{c.difference * 100:+.1f} vs {esc(c.a)} (p={p})"
 
 
 def _finetune(report: ClimbReport) -> str:
-    costs: dict[str, dict[str, Any]] = report.result.get("finetune_costs") or {}
+    costs = report.result.finetune_costs
     adapters = report.artifacts
     if not costs and not adapters:
         return ""
     parts = ["<h2 id=\"finetune\">Fine-tuning's bill</h2><p class=\"muted\">Fixed costs amortised over 12 months; "
              "retraining at each base-model update; the eval runs that keep it honest.</p>"]
     if costs:
-        rows = [[esc(name), money(c.get("dataset")), money(c.get("training")), money(c.get("retraining_per_year")),
-                 money(c.get("eval_runs_per_month")), money(c.get("fixed_per_month")), money(c.get("calls_per_month")),
-                 money(c.get("total_per_month")),
-                 ("never" if c.get("break_even_calls_per_month") is None else num(c["break_even_calls_per_month"], 0))
-                 + (f" <span class=\"muted\">vs {esc(c.get('reference'))}</span>" if c.get("reference") else "")]
+        rows = [[esc(name), money(c.dataset), money(c.training), money(c.retraining_per_year),
+                 money(c.eval_runs_per_month), money(c.fixed_per_month), money(c.calls_per_month),
+                 money(c.total_per_month),
+                 ("never" if c.break_even_calls_per_month is None else num(c.break_even_calls_per_month, 0))
+                 + (f" <span class=\"muted\">vs {esc(c.reference)}</span>" if c.reference else "")]
                 for name, c in costs.items()]
         parts.append(table(["variant", "dataset", "training", "retraining / year", "eval runs / month",
                             "fixed / month", "calls / month", "total / month", "break-even calls / month"], rows,
@@ -253,7 +260,7 @@ def _finetune(report: ClimbReport) -> str:
 def _curves(report: ClimbReport) -> str:
     """Each learning curve: its chart, the rows the target needs (or why no amount will do), its points, and the
     honest check of its extrapolation."""
-    curves: list[dict[str, Any]] = report.result.get("curves") or []
+    curves = report.result.curves
     if not curves:
         return ""
     parts = ["<h2 id=\"curves\">What more data would buy</h2><p class=\"muted\">Each variant scored with smaller "
@@ -282,7 +289,7 @@ def _distill(report: ClimbReport) -> str:
     teacher's labels against human ones, and the savings per call and per month."""
     from rungwise.distill import distill_sentences
 
-    d: dict[str, Any] = report.result.get("distill") or {}
+    d: dict[str, Any] = report.result.distill or {}
     if not d:
         return ""
     cur = esc(d.get("currency"))
@@ -290,8 +297,8 @@ def _distill(report: ClimbReport) -> str:
     teacher, student, human = str(d.get("teacher")), str(d.get("student")), str(d.get("human"))
     pc, pm, lab = d.get("per_call") or {}, d.get("per_month") or {}, d.get("labelling") or {}
     trained = d.get("trained_examples") or {}
-    hv: dict[str, Any] = next((v for v in report.result.get("variants") or [] if v.get("name") == human), {})
-    hc = hv.get("cost") or {}
+    hv = report.result.variant(human)
+    hc = hv.cost if hv else None
 
     def vs(c: dict[str, Any] | None) -> str:
         return "" if not c else (f"{c['difference'] * 100:+.1f} points [{c['low'] * 100:+.1f}, {c['high'] * 100:+.1f}], "
@@ -304,7 +311,8 @@ def _distill(report: ClimbReport) -> str:
          money(pc.get("student")), money(pm.get("student")), esc(trained.get(student)),
          f"{money(lab.get('cost'))} (teacher)"],
         [esc(human) + " <span class=\"muted\">(human labels)</span>", pct(scores.get(human)), "",
-         num(hv.get("mean_prompt_tokens"), 0), money(hc.get("cost_per_call")), money(hc.get("cost_per_month")),
+         num(hv.mean_prompt_tokens if hv else None, 0), money(hc.cost_per_call if hc else None),
+         money(hc.cost_per_month if hc else None),
          esc(trained.get(human)), money(d.get("human_labelling_cost"))],
     ]
     tbl = table(["variant", "score", "vs teacher", "prompt tok", f"{cur}/call", f"{cur}/month", "trained on",
@@ -335,26 +343,26 @@ def _rows_section(report: ClimbReport) -> str:
 
 
 def _checks(report: ClimbReport) -> str:
-    findings = (report.result.get("checks") or {}).get("findings") or []
+    findings = report.result.checks.findings if report.result.checks else []
     if not findings:
         return "<h2 id=\"checks\">Dataset checks</h2><p>No finding.</p>"
     cls = {"error": "bad", "warning": "warn", "info": "muted"}
-    rows = [[f"<span class=\"{cls.get(f.get('severity'), '')}\">{esc(f.get('severity'))}</span>", esc(f.get("code")),
-             esc(f.get("message")), esc(", ".join(map(str, f.get("rows") or [])))] for f in findings]
+    rows = [[f"<span class=\"{cls.get(f.severity, '')}\">{esc(f.severity)}</span>", esc(f.code),
+             esc(f.message), esc(", ".join(f.rows))] for f in findings]
     return "<h2 id=\"checks\">Dataset checks</h2>" + table(["severity", "check", "finding", "rows"], rows, cls="checks")
 
 
 def _metadata(report: ClimbReport) -> str:
     r, d = report.run, report.result
-    budget = d.get("budget") or {}
+    budget = d.budget
     items = [
         ("run", r.id), ("status", r.status), ("task", r.task), ("task hash", r.task_hash),
         ("model fingerprint", r.model), ("served model", r.served_model or "not recorded"),
         ("rungwise version", r.rungwise_version or "older than report records"),
         ("started", _when(r.created_at)), ("finished", _when(r.finished_at)),
-        ("model calls", d.get("calls")), ("answers from cache", d.get("cache_hits")),
-        ("results kept from an interrupted run", d.get("resumed")),
-        ("generation budget", f"{budget.get('max_tokens')} tokens ({budget.get('reason')})" if budget else "n/a"),
+        ("model calls", d.calls), ("answers from cache", d.cache_hits),
+        ("results kept from an interrupted run", d.resumed),
+        ("generation budget", f"{budget.max_tokens} tokens ({budget.reason})"),
         ("settings", ", ".join(f"{k}={v}" for k, v in sorted(r.settings.items()))),
     ]
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)

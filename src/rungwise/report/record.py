@@ -1,24 +1,29 @@
-"""The versioned record a climb's report is rendered from: everything the page needs, stored with the run.
+"""The versioned record a climb's report is rendered from: everything every renderer needs, stored with the run.
 
 A stored run can always be shown again, without its task folder and without live objects: the record holds the
-climb's result (`ClimbResult.to_dict()`), the eval rows scored (id, input, expected answer), every variant's
-answer, score and failure kind per row, and the run's artifacts (adapters). Renderers (terminal, HTML) read it.
+climb's typed result (`record_types.ClimbRecord`, from `ClimbResult.record()`), the eval rows scored (id, input,
+expected answer), every variant's answer, score and failure kind per row, and the run's artifacts (adapters). The
+terminal, the HTML pages, `--json` and compare read it, and nothing else: the live climb renders the record it
+stored, so `rungwise show RUN` prints what the climb printed.
 
-Versions: a record carries `version`. This rungwise reads versions up to `REPORT_VERSION`; a newer record is a
-StoreError that says to upgrade. A run finished by a rungwise without records gets one rebuilt from the run's
-summary and its results (the eval inputs and expected answers were not stored then, so they show as unknown).
+Versions: a record carries `version`. A record of an older version is migrated on read (`MIGRATIONS`, one step per
+version); a newer record is a StoreError that says to upgrade. A run finished by a rungwise without records gets
+one rebuilt from the run's summary and its results (the eval inputs and expected answers were not stored then, so
+they show as unknown). `python -m rungwise.report.record` prints the record's JSON Schema
+(docs/record.schema.json).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rungwise.errors import StoreError
 from rungwise.outputs import finite
+from rungwise.report.record_types import AdapterRecord, ClimbRecord, VariantRecord
 from rungwise.store import RunInfo, Store
 
 if TYPE_CHECKING:
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
     from rungwise.summary import VariantSummary
 
 #: the record version this rungwise writes (and the newest it reads)
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 class _Record(BaseModel):
@@ -80,9 +85,9 @@ class ClimbReport(_Record):
 
     version: int = REPORT_VERSION
     run: RunMeta
-    result: dict[str, Any]
-    """`ClimbResult.to_dict()`: variants with scores, intervals, tokens, latency and costs; the decision; checks;
-    fine-tuning's costs; estimates; the generation budget."""
+    result: ClimbRecord
+    """The climb's result: variants with scores, intervals, tokens, latency, costs and adapters; the decision;
+    checks; fine-tuning's costs; estimates; the generation budget; the warnings the climb printed."""
     rows: list[EvalRow]
     variants: dict[str, VariantRows]
     artifacts: list[Artifact] = Field(default_factory=list)
@@ -136,10 +141,10 @@ def _variant_rows(store: Store, run_id: str, order: list[str], rows: list[EvalRo
     return dict(sorted(by_variant.items(), key=lambda kv: ranked.get(kv[0], len(ranked))))
 
 
-def _meta(run: RunInfo, result: dict[str, Any], version: str | None) -> RunMeta:
+def _meta(run: RunInfo, result: ClimbRecord, version: str | None) -> RunMeta:
     return RunMeta(
         id=run.id, task=run.task_name, task_folder=run.task_folder, task_hash=run.task_hash, model=run.model,
-        served_model=result.get("served_model"), settings=finite(run.settings), status=run.status,
+        served_model=result.served_model, settings=finite(run.settings), status=run.status,
         created_at=run.created_at, finished_at=run.finished_at, rungwise_version=version,
     )
 
@@ -148,13 +153,29 @@ def build_report(result: ClimbResult, store: Store, examples: Sequence[Example])
     """The record of a finished climb: its result, the eval rows it scored and every answer, from the store."""
     from rungwise import __version__
 
-    data = finite(result.to_dict())
     run = store.get_run(result.run_id)
+    artifacts = _artifacts(store, run)
+    record = with_artifacts(ClimbRecord.model_validate(finite(result.to_dict())), artifacts)
     rows = [EvalRow(id=ex.id, input=ex.input, target=ex.target) for ex in examples]
-    order = [v["name"] for v in data.get("variants", [])]
-    variants = _variant_rows(store, run.id, order, rows)
-    return ClimbReport(run=_meta(run, data, __version__), result=data, rows=rows, variants=variants,
-                       artifacts=_artifacts(store, run))
+    variants = _variant_rows(store, run.id, [v.name for v in record.variants], rows)
+    return ClimbReport(run=_meta(run, record, __version__), result=record, rows=rows, variants=variants,
+                       artifacts=artifacts)
+
+
+def with_artifacts(record: ClimbRecord, artifacts: Sequence[Artifact]) -> ClimbRecord:
+    """The record with every adapter the run stored listed under the variant it is named after (a fine-tune's
+    adapter is), and every stale one (trained on another base than the run's model) in `stale_adapters`."""
+    variants, stale = [], dict(record.stale_adapters)
+    for v in record.variants:
+        listed = {a.name for a in v.adapters}
+        extra = [AdapterRecord(name=a.name, kind=a.kind, path=a.path, meta=a.meta)
+                 for a in artifacts if a.name == v.name and a.name not in listed]
+        adapters = [*v.adapters, *extra]
+        for a in artifacts:
+            if a.stale and any(x.name == a.name for x in adapters):
+                stale.setdefault(v.name, str(a.meta.get("base_model")))
+        variants.append(v.model_copy(update={"adapters": adapters}) if extra else v)
+    return record.model_copy(update={"variants": variants, "stale_adapters": stale})
 
 
 def save_report(store: Store, report: ClimbReport) -> None:
@@ -168,12 +189,12 @@ def rebuild_report(store: Store, run: RunInfo) -> ClimbReport:
             f"Run {run.id} has no result to report (status {run.status!r}: it was interrupted or is still climbing). "
             "Run the same `rungwise climb` command again to finish it (it resumes), then report it."
         )
-    data = finite(run.summary)
+    artifacts = _artifacts(store, run)
+    record = with_artifacts(result_record(run.summary, run), artifacts)
     rows: list[EvalRow] = []
-    order = [v.get("name", "") for v in data.get("variants", [])]
-    variants = _variant_rows(store, run.id, order, rows)
+    variants = _variant_rows(store, run.id, [v.name for v in record.variants], rows)
     return ClimbReport(
-        run=_meta(run, data, None), result=data, rows=rows, variants=variants, artifacts=_artifacts(store, run),
+        run=_meta(run, record, None), result=record, rows=rows, variants=variants, artifacts=artifacts,
         rebuilt=True,
         notes=["This run was stored by an older rungwise, without its eval inputs and expected answers: "
                "rows show their ids only. Climb again to record them."],
@@ -193,7 +214,7 @@ def load_report(store: Store, run_id: str) -> ClimbReport:
             f"up to {REPORT_VERSION}). Upgrade rungwise (pip install -U rungwise) to show it."
         )
     try:
-        return ClimbReport.model_validate_json(blob)
+        return ClimbReport.model_validate(migrate(version, json.loads(blob)))
     except ValueError as exc:
         raise StoreError(f"The stored report of run {run.id} cannot be read ({str(exc).splitlines()[0]}). "
                          f"Climb again to record a new one.") from None
@@ -211,94 +232,54 @@ def amend_record(store: Store, run_id: str, summaries: Sequence[VariantSummary],
     """Add variants scored after the climb (`rungwise distill`) to a finished run: its result and its record gain
     their summaries, costs, adapters, answers and the `distill` section; the climb's decision is left as it was."""
     report = load_report(store, run_id)
-    result = dict(report.result)
     names = {s.name for s in summaries}
     adapters = {a["name"]: a for a in store.artifacts(report.run.id)}
-    added = [{**s.to_dict(), "cost": costs.get(s.name),
-              "adapters": [{"name": n, "kind": a["kind"], "path": a["path"], "meta": a["meta"]}
-                           for n, a in adapters.items() if n == s.name]} for s in summaries]
-    result["variants"] = [v for v in result.get("variants") or [] if v.get("name") not in names] + added
-    result["distill"] = distill
-    result = finite(result)
-    store.set_summary(report.run.id, result)
+    added = [VariantRecord.model_validate(finite({
+        **s.to_dict(), "cost": costs.get(s.name),
+        "adapters": [{"name": n, "kind": a["kind"], "path": a["path"], "meta": a["meta"]}
+                     for n, a in adapters.items() if n == s.name]})) for s in summaries]
+    kept = [v for v in report.result.variants if v.name not in names]
+    result = report.result.model_copy(update={"variants": kept + added, "distill": finite(distill)})
+    store.set_summary(report.run.id, result.model_dump(mode="json"))
     rows = list(report.rows)
-    order = [v["name"] for v in result["variants"]]
+    order = [v.name for v in result.variants]
     amended = report.model_copy(update={"result": result, "variants": _variant_rows(store, report.run.id, order, rows),
                                         "rows": rows, "artifacts": _artifacts(store, store.get_run(report.run.id))})
     save_report(store, amended)
     return amended
 
 
-def to_climb_result(report: ClimbReport) -> ClimbResult:
-    """The ClimbResult a record was made from, rebuilt for the terminal renderer."""
-    from rungwise.checks import CheckReport, Finding
-    from rungwise.climb import ClimbResult
-    from rungwise.costs import RungCost
-    from rungwise.decide import Comparison, Decision, Diagnosis, RungVerdict
-    from rungwise.runner import RunStats
-    from rungwise.summary import VariantSummary
-
-    d = report.result
-    fields = set(VariantSummary.__dataclass_fields__)
-    variants, costs = [], {}
-    for v in d.get("variants", []):
-        variants.append(VariantSummary(**{k: val for k, val in v.items() if k in fields}))
-        if v.get("cost"):
-            costs[v["name"]] = RungCost(**v["cost"])
-    decision = None
-    if d.get("decision"):
-        dd = d["decision"]
-        comp = lambda c: Comparison(**c) if c else None  # noqa: E731
-        decision = Decision(
-            shipped=dd.get("shipped"),
-            rungs=[RungVerdict(**{**r, "against": comp(r.get("against"))}) for r in dd.get("rungs", [])],
-            diagnosis=Diagnosis(**dd["diagnosis"]), eval_too_small=dd.get("eval_too_small", False),
-            minimum_detectable_difference=dd.get("minimum_detectable_difference") or float("inf"),
-            recommendation=dd.get("recommendation", ""), comparisons=[Comparison(**c) for c in dd.get("comparisons", [])],
-        )
-    checks = None
-    if d.get("checks"):
-        checks = CheckReport(task=d["checks"].get("task", report.run.task),
-                             findings=[Finding(**f) for f in d["checks"].get("findings", [])],
-                             leaked=set(d["checks"].get("leaked", [])))
-    adapters, stale = _adapters(report)
-    stats = RunStats()
-    for name in ("calls", "cache_hits", "resumed"):
-        if hasattr(stats, name) and isinstance(d.get(name), int):
-            setattr(stats, name, d[name])
-    return ClimbResult(
-        run_id=report.run.id, task=d.get("task", report.run.task), model=d.get("model", report.run.model),
-        target=d.get("target", 0.0), metric=d.get("metric", ""), n_eval=d.get("n_eval", len(report.rows)),
-        variants=variants, skipped=d.get("skipped", {}), recommendation=d.get("recommendation", ""),
-        shipped=d.get("shipped"), budget=d.get("budget") or {"max_tokens": 0, "stop": [], "reason": "unknown"},
-        stats=stats, costs=costs, decision=decision, checks=checks, curves=list(d.get("curves") or []),
-        extra={**{k: d[k] for k in _EXTRA if d.get(k) and k != "stale_adapters"},
-               **({"stale_adapters": stale} if stale else {})},
-        recorded_adapters=adapters,
-    )
+def result_record(summary: dict[str, Any], run: RunInfo | None = None) -> ClimbRecord:
+    """A run's stored summary (`ClimbResult.to_dict()`, as every rungwise stored it) as a typed record."""
+    data = finite(summary)
+    if run is not None:
+        data.setdefault("run_id", run.id)
+        data.setdefault("task", run.task_name)
+        data.setdefault("model", run.model)
+    return ClimbRecord.model_validate(data)
 
 
-def _adapters(report: ClimbReport) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
-    """Per variant, the adapters it stands on (those its result lists, and any other adapter the run recorded,
-    under its own name: a fine-tune's adapter is named after its variant), and the variants whose adapter was
-    trained on another base than the run's model (the result's own list, and what the record found)."""
-    adapters = {v["name"]: list(v["adapters"]) for v in report.result.get("variants", []) if v.get("adapters")}
-    listed = {a.get("name") for found in adapters.values() for a in found}
-    for a in report.artifacts:
-        if a.name not in listed:
-            adapters.setdefault(a.name, []).append({"name": a.name, "kind": a.kind, "path": a.path, "meta": a.meta})
-    stale = {str(k): str(v) for k, v in (report.result.get("stale_adapters") or {}).items()}
-    for a in report.artifacts:
-        if a.stale:
-            for variant, found in adapters.items():
-                if any(x.get("name") == a.name for x in found):
-                    stale.setdefault(variant, str(a.meta.get("base_model")))
-    return adapters, stale
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 kept the result as an untyped `ClimbResult.to_dict()`, whose keys version 2 types as they were;
+    what version 1 left out (a run id in the result of an older climb) is taken from the run."""
+    result = dict(data.get("result") or {})
+    run = data.get("run") or {}
+    result.setdefault("run_id", run.get("id", ""))
+    result.setdefault("task", run.get("task", ""))
+    result.setdefault("model", run.get("model", ""))
+    return {**data, "result": result, "version": 2}
 
 
-#: what a stored result carries beyond the ladder that the terminal shows: the distillation, the frontier across
-#: models, fine-tuning's bill, stale adapters, a served model that changed, how token counts were estimated
-_EXTRA = ("distill", "frontier", "finetune_costs", "stale_adapters", "served_model_changed", "token_counts")
+#: version -> the step that makes a record of that version one of the next
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def migrate(version: int, data: dict[str, Any]) -> dict[str, Any]:
+    """A stored record of `version` as one of REPORT_VERSION, step by step."""
+    while version < REPORT_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+    return data
 
 
 def dumps_for_script(data: Any) -> str:
@@ -307,3 +288,7 @@ def dumps_for_script(data: Any) -> str:
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+if __name__ == "__main__":  # the published schema: python -m rungwise.report.record > docs/record.schema.json
+    print(json.dumps(ClimbReport.model_json_schema(), indent=2, sort_keys=True))

@@ -11,10 +11,10 @@ from rich.markup import escape as _markup_escape
 from rich.table import Table
 
 from rungwise.checks import CheckReport
-from rungwise.climb import ClimbResult
 from rungwise.early_stop import EarlyStop
 from rungwise.report import fit
 from rungwise.report.fit import Col
+from rungwise.report.record_types import ChecksRecord, ClimbRecord
 from rungwise.textsafe import safe_text
 
 if TYPE_CHECKING:
@@ -34,35 +34,47 @@ _RANKS = ("variant", "score [95% CI]", "prompt tok", "format fail", "p50 s", "vs
           "p95 s", "/call", "/month", "rung")
 
 
-def _verdicts(result: ClimbResult) -> dict[str, str]:
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def _n(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _verdicts(result: ClimbRecord) -> dict[str, str]:
     """Each rung's best variant against the best rung below that brought a gain: the verdict, in short."""
     verdicts = {}
     for verdict in result.decision.rungs if result.decision else []:
         if verdict.against is not None:
             c = verdict.against
             rows = f", {c.n} rows" if c.n and c.n < result.n_eval else ""
-            verdicts[verdict.best] = f"{verdict.verdict} ({c.difference * 100:+.1f}, p={c.p_value:.2g}{rows})"
+            verdicts[verdict.best] = f"{verdict.verdict} ({_n(_x100(c.difference), '+.1f')}, p={_n(c.p_value, '.2g')}{rows})"
     return verdicts
 
 
-def ladder_columns(result: ClimbResult) -> list[Col]:
+def _x100(x: float | None) -> float | None:
+    return None if x is None else x * 100
+
+
+def ladder_columns(result: ClimbRecord) -> list[Col]:
     """Every column the ladder has, with its cells."""
-    currency = next(iter(result.costs.values())).currency if result.costs else ""
+    currency = result.currency
     verdicts = _verdicts(result)
     cells: dict[str, list[str]] = {name: [] for name in _RANKS}
     for v in result.variants:
-        cost = result.costs.get(v.name)
+        cost = v.cost
         mark = " [bold green]*[/bold green]" if v.name == result.shipped else ""
         for name, cell in (
             ("rung", escape(v.rung)),
             ("variant", escape(v.name + (f" ({_mark(v.purpose)})" if v.probe else "")) + mark),
-            ("score [95% CI]", f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]" + (f" ({v.n} rows)" if v.stopped else "")),
+            ("score [95% CI]", f"{_pct(v.score)} [{_pct(v.low)}, {_pct(v.high)}]" + (f" ({v.n} rows)" if v.stopped else "")),
             ("vs below", escape(verdicts.get(v.name, ""))),
-            ("prompt tok", f"{v.mean_prompt_tokens:.0f}"), ("compl tok", f"{v.mean_completion_tokens:.1f}"),
-            ("p50 s", f"{v.latency_p50_s:.2f}"), ("p95 s", f"{v.latency_p95_s:.2f}"),
+            ("prompt tok", _n(v.mean_prompt_tokens, ".0f")), ("compl tok", _n(v.mean_completion_tokens, ".1f")),
+            ("p50 s", _n(v.latency_p50_s, ".2f")), ("p95 s", _n(v.latency_p95_s, ".2f")),
             ("format fail", str(v.format_failures)), ("content fail", str(v.content_failures)),
-            ("/call", f"{cost.cost_per_call:.6f}" if cost else ""),
-            ("/month", f"{cost.cost_per_month:,.2f}" if cost else ""),
+            ("/call", _n(cost.cost_per_call, ".6f") if cost else ""),
+            ("/month", _n(cost.cost_per_month, ",.2f") if cost else ""),
         ):
             cells[name].append(cell)
     order = ("rung", "variant", "score [95% CI]", "vs below", "prompt tok", "compl tok", "p50 s", "p95 s",
@@ -72,13 +84,13 @@ def ladder_columns(result: ClimbResult) -> list[Col]:
             for name in order]
 
 
-def ladder_table(result: ClimbResult, width: int = 10_000) -> Table:
+def ladder_table(result: ClimbRecord, width: int = 10_000) -> Table:
     """The ladder: a row per variant, with the columns that fit `width` whole (`ladder_notes` says the rest)."""
     title = f"{escape(result.task)}: {result.metric} on {result.n_eval} eval rows, target {result.target:.0%}"
     return fit.build(fit.fit(ladder_columns(result), width, always=2), title)
 
 
-def ladder_notes(result: ClimbResult, width: int) -> list[str]:
+def ladder_notes(result: ClimbRecord, width: int) -> list[str]:
     """What the ladder table left out at `width`, as lines under it: each rung's verdict when its column did not
     fit, and the width that shows every column."""
     columns = ladder_columns(result)
@@ -91,7 +103,7 @@ def ladder_notes(result: ClimbResult, width: int) -> list[str]:
                 rows = f", {c.n} rows" if c.n and c.n < result.n_eval else ""
                 than = "than" if verdict.verdict == "worse" else "over"
                 lines.append(f"{escape(verdict.best)}: {verdict.verdict} {than} {escape(c.a)} "
-                             f"({c.difference * 100:+.1f}, p={c.p_value:.2g}{rows})")
+                             f"({_n(_x100(c.difference), '+.1f')}, p={_n(c.p_value, '.2g')}{rows})")
     if len(shown) < len(columns):
         lines.append(f"[dim](a terminal of {fit.table_width(columns)} columns, or --json, shows every column)[/dim]")
     return lines
@@ -163,7 +175,7 @@ def print_distill(distill: dict[str, object], console: Console) -> None:
         console.print(f"- {escape(line)}")
 
 
-def checks_table(report: CheckReport, *, show_info: bool = True) -> Table:
+def checks_table(report: CheckReport | ChecksRecord, *, show_info: bool = True) -> Table:
     table = Table(title=f"checks: {escape(report.task)}")
     for col in ("severity", "check", "finding", "rows"):
         table.add_column(col)
@@ -175,7 +187,8 @@ def checks_table(report: CheckReport, *, show_info: bool = True) -> Table:
     return table
 
 
-def print_climb(result: ClimbResult, console: Console | None = None) -> None:
+def print_climb(result: ClimbRecord, console: Console | None = None) -> None:
+    """A climb's summary, from its record: what the live climb prints and `rungwise show RUN` prints again."""
     console = console or Console()
     if result.checks and any(f.severity != "info" for f in result.checks.findings):
         console.print(checks_table(result.checks, show_info=False))
@@ -184,9 +197,11 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         for col in ("variant", "calls", "prompt tokens", "completion tokens (max)", "cost (max)"):
             est.add_column(col, justify="left" if col == "variant" else "right")
         for e in result.estimates:
-            est.add_row(escape(e.variant), str(e.calls), f"{e.prompt_tokens:,}", f"{e.completion_tokens:,}", f"{e.cost:.4f}")
+            est.add_row(escape(e.variant), str(e.calls), f"{e.prompt_tokens:,}", f"{e.completion_tokens:,}",
+                        _n(e.cost, ".4f"))
         console.print(est)
-        console.print(f"total estimated cost at most {sum(e.cost for e in result.estimates):.4f}")
+        total = sum(e.cost for e in result.estimates if e.cost is not None)
+        console.print(f"total estimated cost at most {total:.4f}")
         return
     console.print(ladder_table(result, console.width))
     for line in ladder_notes(result, console.width):
@@ -209,32 +224,30 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
                                                                    strict=False))
         console.print(f"learning curve of {escape(str(curve.get('name')))} ({escape(points)}): "
                       f"{escape(str(curve.get('sentence')))}")
-    if result.extra.get("distill"):
-        print_distill(result.extra["distill"], console)
+    if result.distill:
+        print_distill(result.distill, console)
     console.print(
-        f"[dim]run {result.run_id}: {result.stats.calls} model calls, {result.stats.cache_hits} answers from cache, "
-        f"{result.stats.resumed} results kept from an interrupted run; generation budget "
-        f"{result.budget['max_tokens']} tokens ({escape(result.budget['reason'])})[/dim]"
+        f"[dim]run {escape(result.run_id)}: {result.calls} model calls, {result.cache_hits} answers from cache, "
+        f"{result.resumed} results kept from an interrupted run; generation budget "
+        f"{result.budget.max_tokens} tokens ({escape(result.budget.reason)})[/dim]"
     )
-    changed = result.extra.get("served_model_changed")
-    if changed:
-        console.print(f"[yellow]served model changed:[/yellow] {escape(str(changed))}")
-    bills = result.extra.get("finetune_costs") or {}
-    for name, base in (result.extra.get("stale_adapters") or {}).items():
-        bill = bills.get(name) or {}
-        redo = (f"; retraining it costs about {bill['training']:.2f} {result.costs[name].currency}, "
-                f"{bill['retraining_per_year']:.2f} a year at the task's base-model updates"
-                if "training" in bill and name in result.costs else "")
+    if result.served_model_changed:
+        console.print(f"[yellow]served model changed:[/yellow] {escape(result.served_model_changed)}")
+    for name, base in result.stale_adapters.items():
+        bill = result.finetune_costs.get(name)
+        redo = (f"; retraining it costs about {bill.training:.2f} {escape(result.currency)}, "
+                f"{bill.retraining_per_year or 0:.2f} a year at the task's base-model updates"
+                if bill is not None and bill.training is not None and result.currency else "")
         console.print(f"[yellow]stale adapter:[/yellow] {escape(name)} was trained on "
                       f"{escape(base)}, not on the model served now{redo}")
-    if result.extra.get("token_counts"):
-        console.print(f"[dim]token counts of the estimates: {escape(str(result.extra['token_counts']))}[/dim]")
-    if result.stats.server_failures:
-        console.print(f"[yellow]the server failed {result.stats.server_failures} rows[/yellow] (answers that were not a "
+    if result.token_counts:
+        console.print(f"[dim]token counts of the estimates: {escape(result.token_counts)}[/dim]")
+    if result.server_failures:
+        console.print(f"[yellow]the server failed {result.server_failures} rows[/yellow] (answers that were not a "
                       "chat completion after every retry: scored 0, failure kind 'server'; a resumed run asks again)")
     console.print(escape(result.recommendation))
-    if result.extra.get("frontier"):
-        print_frontier(result.extra["frontier"], console)
+    if result.frontier:
+        print_frontier(result.frontier, console)
 
 
 def frontier_columns(data: dict[str, Any]) -> tuple[list[Col], list[Col]]:
@@ -295,7 +308,7 @@ def print_multi(result: MultiClimbResult, console: Console | None = None) -> Non
     console = console or Console()
     for label, r in zip(result.labels, result.results, strict=True):
         console.rule(f"model {escape(label)} ({escape(r.model)})")
-        print_climb(r, console)
+        print_climb(r.record().model_copy(update={"frontier": None}), console)
     if result.frontier is not None:
         console.rule("across models")
         print_frontier(result.frontier.to_dict(), console)
