@@ -103,6 +103,33 @@ def test_bad_models_entries_name_the_file_line_and_field(tmp_path: Path, edit: t
     assert "Traceback" not in proc.stderr
 
 
+def test_a_task_with_models_climbs_them_all_from_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`climb_models(task)` climbs the task's [[models]] as `rungwise climb TASK` does; `climb(task)` climbs a task's
+    one [[models]] entry at its prices, and refuses several with a pointer to climb_models (one result type each)."""
+    from rungwise import climb
+
+    from e2e.hostile_server import HostileServer
+
+    monkeypatch.setenv("RUNGWISE_CACHE_DIR", str(tmp_path / "cache"))
+    options = ClimbOptions(rungs=["baseline"], store_path=tmp_path / "s.db")
+    with HostileServer("ok", lifetime_s=60) as server:
+        two = (LABEL_TOML_EXACT + "[costs]\ncalls_per_month = 1000\n[[models]]\nurl = \"URL\"\nname = \"a\"\n"
+               "input_price_per_million = 1.0\n[[models]]\nurl = \"URL\"\nname = \"b\"\n"
+               "input_price_per_million = 50.0\n").replace("URL", server.base_url)
+        task = Task.load(write_task(tmp_path / "two", two, LABEL_TRAIN, LABEL_EVAL))
+        with pytest.raises(TaskError, match=r"lists 2 models in \[\[models\]\] \(a, b\).*climb_models\(task\)"):
+            climb(task, options=options)
+        both = climb_models(task, options=options)
+        assert both.labels == ["a", "b"] and both.frontier is not None
+        a, b = both.results
+        assert b.costs["baseline"].cost_per_call == pytest.approx(50 * a.costs["baseline"].cost_per_call)
+        one = Task.load(write_task(tmp_path / "one", two.split("[[models]]")[0] + "[[models]]" + two.split("[[models]]")[2],
+                                   LABEL_TRAIN, LABEL_EVAL))
+        only = climb(one, options=options)
+        assert only.costs["baseline"].cost_per_call == pytest.approx(b.costs["baseline"].cost_per_call)
+        assert only.model == b.model  # the entry's model, not the embedded one
+
+
 # -- the orchestration on fake models ---------------------------------------------------------------
 
 RIGHT = {r["input"]: r["target"] for r in LABEL_EVAL}
