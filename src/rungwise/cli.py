@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
+from rungwise import cli_flags as flag
 from rungwise.cancel import Terminated, stop_on_sigterm
 from rungwise.climb import ClimbOptions, ClimbResult, climb
 from rungwise.compare import compare_runs, model_change
@@ -39,6 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def friendly(func: F) -> F:
     """Turn rungwise errors into a one-line message and their exit code (docs/hardening.md lists them); Ctrl-C and
     SIGTERM into a resume hint."""
+
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         stop_on_sigterm()
@@ -58,40 +60,6 @@ def friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-StoreOpt = typer.Option(None, "--store", envvar="RUNGWISE_STORE",
-                        help="Where runs, results and the response cache live: a SQLite file (default .rungwise/rungwise.db) "
-                        "or a PostgreSQL URL, postgresql://host/database (credentials from the URL or PG* variables).")
-TimeoutOpt = typer.Option(None, "--timeout", envvar="RUNGWISE_TIMEOUT", min=0.001,
-                          help="Seconds to wait for each answer of an endpoint (default 15), per attempt.")
-RetriesOpt = typer.Option(None, "--retries", envvar="RUNGWISE_RETRIES", min=0,
-                          help="Attempts after the first on timeouts, 429/5xx and malformed answers (default 3).")
-RpmOpt = typer.Option(None, "--rpm", envvar="RUNGWISE_RPM", min=1,
-                      help="Requests per minute, never exceeded (default: task.toml's [model] rpm, else no limit).")
-TpmOpt = typer.Option(None, "--tpm", envvar="RUNGWISE_TPM", min=1,
-                      help="Tokens per minute, never exceeded (default: task.toml's [model] tpm, else no limit).")
-CapsOpt = typer.Option(None, "--capabilities", envvar="RUNGWISE_CAPABILITIES",
-                       help="Force a capability profile instead of discovering it: auto, grammar, choice, guided, "
-                            "sglang, json_schema or none (docs/endpoints.md).")
-ModelOpt = typer.Option("local", "--model", "-m", envvar="RUNGWISE_MODEL",
-                        help="'local' (the embedded model) or an OpenAI-compatible base URL ending in /v1.")
-ModelNameOpt = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME", help="The model's name on the endpoint.")
-ConcurrencyOpt = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's).")
-TaskArg = typer.Argument(..., help="The task folder.")
-
-
-def _api_key(whose: str = "the endpoint's") -> Any:
-    return typer.Option(None, "--api-key-env", envvar="RUNGWISE_API_KEY_ENV",
-                        help=f"The environment variable that holds {whose} API key.")
-
-
-def _json(what: str) -> Any:
-    return typer.Option(False, "--json", help=f"Print {what} as JSON on stdout.")
-
-
-def _report(what: str = "the run's HTML report") -> Any:
-    return typer.Option(None, "--report", help=f"Also write {what} to this file.")
-
-
 @app.command()
 @friendly
 def init(name: Path = typer.Argument(..., help="The task folder to create.")) -> None:
@@ -105,13 +73,13 @@ def init(name: Path = typer.Argument(..., help="The task folder to create.")) ->
 @app.command("models")
 @friendly
 def models_cmd(
-    model: str = ModelOpt,
-    model_name: str = ModelNameOpt,
-    api_key_env: str = _api_key(),
-    capabilities: str = CapsOpt,
-    as_json: bool = _json("the capabilities"),
-    timeout: float = TimeoutOpt,
-    retries: int = RetriesOpt,
+    model: str = flag.ModelOpt,
+    model_name: str = flag.ModelNameOpt,
+    api_key_env: str = flag.api_key(),
+    capabilities: str = flag.CapsOpt,
+    as_json: bool = flag.json_flag("the capabilities"),
+    timeout: float = flag.TimeoutOpt,
+    retries: int = flag.RetriesOpt,
 ) -> None:
     """What a model's server is and can do: its kind, context length, constrained-output methods, tokenizer, logprobs."""
     info = open_model(resolve_model(model, model_name=model_name, api_key_env=api_key_env, capabilities=capabilities,
@@ -134,7 +102,7 @@ def climb_cmd(
     model_name: list[str] = typer.Option(None, "--model-name", envvar="RUNGWISE_MODEL_NAME",
                                          help="The model's name on the endpoint; with several --model, the n-th name "
                                          "goes to the n-th URL."),
-    api_key_env: str = _api_key("the endpoint's (every URL's)"),
+    api_key_env: str = flag.api_key("the endpoint's (every URL's)"),
     full: bool = typer.Option(False, "--full", help="Score every eval row, not the task's seeded sample."),
     sample: int = typer.Option(None, "--sample", min=1, help="Score this many eval rows (seeded), instead of the task's sample size."),
     all_rungs: bool = typer.Option(False, "--all", help="Climb every rung, even after one meets the target."),
@@ -142,21 +110,21 @@ def climb_cmd(
                                          "early stop of a variant that cannot meet the target (docs/early-stop.md)."),
     rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, in ladder order: "
                               f"{', '.join(rung_names())}."),
-    concurrency: int = ConcurrencyOpt,
-    store: str = StoreOpt,
+    concurrency: int = flag.ConcurrencyOpt,
+    store: str = flag.StoreOpt,
     new: bool = typer.Option(False, "--new", help="Start a new run instead of resuming an unfinished one."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Estimate the tokens and cost of every variant; call no model."),
     max_cost: float = typer.Option(None, "--max-cost", min=0, help="Stop before a variant that would take the climb past this cost."),
     leakage: str = typer.Option(None, "--leakage", help="When eval rows leak from train: stop, drop or warn (overrides task.toml)."),
-    as_json: bool = _json("the result"),
-    report: Path = _report(),
+    as_json: bool = flag.json_flag("the result"),
+    report: Path = flag.report_flag(),
     curve: bool = typer.Option(False, "--curve", help="Also score the kNN few-shot and fine-tune variants on smaller "
                                "pools: learning curves, the rows the target needs and their labelling cost."),
-    timeout: float = TimeoutOpt,
-    retries: int = RetriesOpt,
-    rpm: int = RpmOpt,
-    tpm: int = TpmOpt,
-    capabilities: str = CapsOpt,
+    timeout: float = flag.TimeoutOpt,
+    retries: int = flag.RetriesOpt,
+    rpm: int = flag.RpmOpt,
+    tpm: int = flag.TpmOpt,
+    capabilities: str = flag.CapsOpt,
 ) -> None:
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     t = Task.load(task)
@@ -199,13 +167,13 @@ def distill_cmd(
                               help="The student's model: it must be one rungwise can fine-tune (the embedded one)."),
     run: str = typer.Option(None, "--run", help="The run to add the student to (default: the task's latest "
                             "finished run of the student's model)."),
-    api_key_env: str = _api_key("the teacher endpoint's"),
-    concurrency: int = ConcurrencyOpt,
-    store: str = StoreOpt,
-    as_json: bool = _json("the distillation"),
-    report: Path = _report(),
-    timeout: float = TimeoutOpt,
-    retries: int = RetriesOpt,
+    api_key_env: str = flag.api_key("the teacher endpoint's"),
+    concurrency: int = flag.ConcurrencyOpt,
+    store: str = flag.StoreOpt,
+    as_json: bool = flag.json_flag("the distillation"),
+    report: Path = flag.report_flag(),
+    timeout: float = flag.TimeoutOpt,
+    retries: int = flag.RetriesOpt,
 ) -> None:
     """Distil: the teacher variant labels inputs nobody labelled; the short-prompt fine-tune learns its answers and
     is scored beside the fine-tune on human labels (docs/distill.md)."""
@@ -235,9 +203,9 @@ def _progress() -> LiveProgress:
 @app.command()
 @friendly
 def check(
-    task: Path = TaskArg,
+    task: Path = flag.TaskArg,
     near: bool = typer.Option(True, "--near/--exact-only", help="Also look for near-identical inputs by embedding."),
-    as_json: bool = _json("the findings"),
+    as_json: bool = flag.json_flag("the findings"),
 ) -> None:
     """Check the dataset before anything is scored: leakage, duplicates, conflicts, spec breaks, eval size.
 
@@ -258,7 +226,7 @@ def check(
 @app.command("export-finetune")
 @friendly
 def export_finetune(
-    task: Path = TaskArg,
+    task: Path = flag.TaskArg,
     out_dir: Path = typer.Option(Path("finetune-data"), "--out", help="Where to write the files."),
     max_examples: int = typer.Option(None, "--max-examples", min=1, help="At most this many train rows."),
 ) -> None:
@@ -275,9 +243,9 @@ def export_finetune(
 def compare_cmd(
     run_a: str = typer.Argument(..., help="The reference run id (a prefix is enough)."),
     run_b: str = typer.Argument(..., help="The run to compare with it."),
-    store: str = StoreOpt,
-    as_json: bool = _json("the comparison"),
-    report: Path = _report("the comparison as an HTML page"),
+    store: str = flag.StoreOpt,
+    as_json: bool = flag.json_flag("the comparison"),
+    report: Path = flag.report_flag("the comparison as an HTML page"),
 ) -> None:
     """Paired diff of two runs, variant by variant, on the examples both scored (b minus a)."""
     diffs = compare_runs(Store(store), run_a, run_b)
@@ -295,27 +263,27 @@ def compare_cmd(
 @app.command()
 @friendly
 def gate(
-    task: Path = TaskArg,
+    task: Path = flag.TaskArg,
     baseline: str = typer.Option(None, "--baseline",
                                  help="The run to hold the line against (its id or a prefix); default: the task's "
                                  "baseline (rungwise baseline set)."),
-    model: str = ModelOpt,
-    model_name: str = ModelNameOpt,
-    api_key_env: str = _api_key(),
+    model: str = flag.ModelOpt,
+    model_name: str = flag.ModelNameOpt,
+    api_key_env: str = flag.api_key(),
     margin: float = typer.Option(None, "--margin", min=0.0001, max=0.9999, envvar="RUNGWISE_GATE_MARGIN",
                                  help="Fail unless the eval rules out a drop larger than this (0.02: 2 points), on "
                                  "the paired difference's 95% interval. Default: fail on significant drops only."),
     allow_underpowered: bool = typer.Option(False, "--allow-underpowered",
                                             help="Pass a variant whose eval is too small to rule out the margin."),
-    as_json: bool = _json("the verdicts"),
+    as_json: bool = flag.json_flag("the verdicts"),
     junit: Path = typer.Option(None, "--junit", help="Also write the verdicts as a JUnit XML file for CI."),
-    report: Path = _report("the new run's HTML report"),
-    store: str = StoreOpt,
-    timeout: float = TimeoutOpt,
-    retries: int = RetriesOpt,
-    rpm: int = RpmOpt,
-    tpm: int = TpmOpt,
-    capabilities: str = CapsOpt,
+    report: Path = flag.report_flag("the new run's HTML report"),
+    store: str = flag.StoreOpt,
+    timeout: float = flag.TimeoutOpt,
+    retries: int = flag.RetriesOpt,
+    rpm: int = flag.RpmOpt,
+    tpm: int = flag.TpmOpt,
+    capabilities: str = flag.CapsOpt,
 ) -> None:
     """For CI: re-score the baseline run's rungs on its own eval rows; exit 1 on a significant regression, or, with
     --margin, unless the eval rules out a drop larger than the margin."""
@@ -345,9 +313,9 @@ app.add_typer(baseline_app, name="baseline")
 @baseline_app.command("set")
 @friendly
 def baseline_set(
-    task: Path = TaskArg,
+    task: Path = flag.TaskArg,
     run: str = typer.Argument(..., help="The run to promote (its id or a prefix); see: rungwise runs --task NAME."),
-    store: str = StoreOpt,
+    store: str = flag.StoreOpt,
 ) -> None:
     """Promote a finished run of the task to its baseline (the gate uses it when --baseline is not given)."""
     name = Task.load(task).name
@@ -357,7 +325,7 @@ def baseline_set(
 
 @baseline_app.command("show")
 @friendly
-def baseline_show(task: Path = TaskArg, store: str = StoreOpt) -> None:
+def baseline_show(task: Path = flag.TaskArg, store: str = flag.StoreOpt) -> None:
     """The task's baseline run and the ones before it."""
     name = Task.load(task).name
     with Store(store) as s:
@@ -372,7 +340,7 @@ def baseline_show(task: Path = TaskArg, store: str = StoreOpt) -> None:
 @app.command()
 @friendly
 def runs(
-    store: str = StoreOpt,
+    store: str = flag.StoreOpt,
     limit: int = typer.Option(20, "--limit", min=1),
     task: str = typer.Option(None, "--task", help="Only runs of this task (its name in task.toml)."),
     model: str = typer.Option(None, "--model", help="Only runs of a model whose fingerprint contains this."),
@@ -400,11 +368,11 @@ def store_migrate(
 
 
 def _write_report(store: str | None, result: Any, path: Path) -> None:
-    """The HTML report of a run (a result with a run_id, or a run id), or of a multi-model climb's frontier."""
+    """The HTML report of a run (a run id, or a result with one), or of a multi-model climb's frontier."""
     from rungwise.report.frontier_html import write_frontier
     from rungwise.report.html import write_run_report
 
-    if hasattr(result, "frontier"):
+    if isinstance(result, MultiClimbResult):
         if result.frontier is not None:
             console.print(f"report written to {escape(str(write_frontier(result, path)))}")
         return
@@ -417,7 +385,7 @@ def _write_report(store: str | None, result: Any, path: Path) -> None:
 def report_cmd(
     run: str = typer.Argument(..., help="The run id (a prefix is enough); see: rungwise runs."),
     output: Path = typer.Option(None, "--output", "-o", help="The HTML file to write (default: rungwise-report-RUN.html)."),
-    store: str = StoreOpt,
+    store: str = flag.StoreOpt,
 ) -> None:
     """Write the self-contained HTML report of a stored run (it opens offline, from disk)."""
     run_id = Store(store).get_run(run).id
@@ -426,7 +394,7 @@ def report_cmd(
 
 @app.command()
 @friendly
-def show(run: str = typer.Argument(..., help="The run id (a prefix is enough)."), store: str = StoreOpt) -> None:
+def show(run: str = typer.Argument(..., help="The run id (a prefix is enough)."), store: str = flag.StoreOpt) -> None:
     """Print a stored run's ladder and recommendation in the terminal, from its stored record."""
     from rungwise.report.record import load_report, to_climb_result
 
