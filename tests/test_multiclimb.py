@@ -82,6 +82,20 @@ def test_models_from_task_toml(tmp_path: Path) -> None:
         ("local", None, "small", None, None, None), ("http://127.0.0.1:9/v1", "big-model", "big-model", "BIG_KEY", 10.0, 60)]
 
 
+def test_model_choices_are_the_flags_else_the_tasks_else_local(tmp_path: Path) -> None:
+    """What `rungwise climb` climbs, decided in the API: --model, else [[models]], else local; flags' limits win."""
+    from rungwise.multiclimb import model_choices
+
+    listed = Task.load(write_task(tmp_path / "t", MODELS_TOML, LABEL_TRAIN, LABEL_EVAL))
+    plain = Task.load(write_task(tmp_path / "p", LABEL_TOML_EXACT, LABEL_TRAIN, LABEL_EVAL))
+    assert [(c.spec, c.rpm, c.capabilities) for c in model_choices(plain)] == [("local", None, None)]
+    got = model_choices(listed, rpm=5, capabilities="none")
+    assert [(c.label, c.rpm, c.tpm, c.capabilities) for c in got] == [("small", 5, None, "none"), ("big-model", 5, None, "none")]
+    assert [c.rpm for c in model_choices(listed)] == [None, 60]  # the entry's own, when no flag says otherwise
+    given = model_choices(listed, ["http://h:1/v1"], ["m"], api_key_env="K", tpm=9)
+    assert [(c.spec, c.name, c.api_key_env, c.tpm) for c in given] == [("http://h:1/v1", "m", "K", 9)]
+
+
 def _climb_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rungwise", "climb", *args], capture_output=True, text=True, timeout=120)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys  # noqa: F401 - the progress bar asks sys.stderr whether it is a terminal (tests patch it here)
 from collections.abc import Callable
 from functools import wraps
@@ -20,7 +19,7 @@ from rungwise.distill import DistillOptions, distill
 from rungwise.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, RungwiseError
 from rungwise.gate import gate as run_gate
 from rungwise.models.registry import open_model, resolve_model
-from rungwise.multiclimb import MultiClimbResult, climb_models, models_from_cli, models_from_task
+from rungwise.multiclimb import MultiClimbResult, climb_models, model_choices
 from rungwise.outputs import strict_json, write_output
 from rungwise.report import terminal as term
 from rungwise.report.live import LiveProgress
@@ -132,10 +131,8 @@ def climb_cmd(
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
                            early_stop=not score_every_row, timeout_s=timeout, retries=retries)
-    choices = models_from_cli(model, model_name or [], api_key_env=api_key_env) if model else models_from_task(t)
-    # the flags' limits win over the task's and each [[models]] entry's
-    choices = [dataclasses.replace(c, rpm=rpm or c.rpm, tpm=tpm or c.tpm, capabilities=capabilities)
-               for c in choices or models_from_cli(["local"])]
+    choices = model_choices(t, model or [], model_name or [], api_key_env=api_key_env, rpm=rpm, tpm=tpm,
+                            capabilities=capabilities)
     multi = len(choices) > 1 or (not model and bool(t.spec.models))
     with _progress() as (callback, _):
         result: ClimbResult | MultiClimbResult = (

@@ -25,7 +25,8 @@ from rungwise.options import ClimbOptions
 from rungwise.progress import ProgressEvent, ProgressSink
 from rungwise.task import Task
 
-__all__ = ["ModelChoice", "MultiClimbResult", "climb_models", "models_from_cli", "models_from_task", "points_of"]
+__all__ = ["ModelChoice", "MultiClimbResult", "climb_models", "model_choices", "models_from_cli", "models_from_task",
+           "points_of"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,15 @@ def models_from_task(task: Task) -> list[ModelChoice]:
     """The models of task.toml's `[[models]]` (validated when the task loaded)."""
     return _labelled([ModelChoice(m.url, m.name, m.label or "", m.api_key_env, m.input_price_per_million,
                                   m.output_price_per_million, m.rpm, m.tpm) for m in task.spec.models])
+
+
+def model_choices(task: Task, models: Sequence[str] = (), names: Sequence[str] = (), *, api_key_env: str | None = None,
+                  rpm: int | None = None, tpm: int | None = None, capabilities: str | None = None) -> list[ModelChoice]:
+    """The models `rungwise climb` climbs: those given (`models_from_cli`), else the task's `[[models]]`, else the
+    embedded model; `rpm`/`tpm`/`capabilities` given win over the task's and each entry's."""
+    choices = models_from_cli(models, names, api_key_env=api_key_env) if models else models_from_task(task)
+    return [dataclasses.replace(c, rpm=rpm or c.rpm, tpm=tpm or c.tpm, capabilities=capabilities or c.capabilities)
+            for c in choices or models_from_cli(["local"])]
 
 
 def priced_task(task: Task, choice: ModelChoice) -> Task:
