@@ -66,3 +66,13 @@ def test_export_finetune_files(tmp_path: Path) -> None:
     assert chat[0]["messages"][0]["content"].startswith("Which team?")
     pc = [json.loads(line) for line in (tmp_path / "out" / "route.prompt-completion.jsonl").read_text().splitlines()]
     assert pc[0]["completion"] == [{"role": "assistant", "content": "billing"}]
+
+
+def test_a_bad_option_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Options are validated by ClimbOptions: the CLI prints its OptionsError on one line, exit code 2."""
+    folder = write_task(tmp_path / "t", LABEL_TOML, LABEL_TRAIN, [{"input": "x", "target": "billing"}])
+    proc = _run("climb", str(folder), "--model", "fake", "--leakage", "maybe", "--store", str(tmp_path / "s.db"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "option leakage" in lines[0] and "'stop', 'drop' or 'warn'" in lines[0] and "'maybe'" in lines[0]

@@ -311,3 +311,21 @@ def test_an_interrupted_labelling_resumes_without_repeating_a_call(tmp_path: Pat
     assert result.labels_run_id == interrupted.id and result.asked == 6
     labelling_calls = [r for r in model.calls if len(r.messages) > 1]  # few-shot requests; the student's are short
     assert len(labelling_calls) == 3 and not {r.messages[-1].content for r in labelling_calls} & set(asked[:3])
+
+
+def test_the_tasks_deadlines_apply_to_the_student_and_the_teacher(tmp_path: Path) -> None:
+    """As a climb does, a distillation gives its models the task's [model] timeout_s/retries; its options win."""
+    from rungwise.distill import DistillJob
+
+    folder = write_task(tmp_path / "t", LABEL_TOML_EXACT + "[model]\ntimeout_s = 3\nretries = 0\n", TRAIN, LABEL_EVAL)
+    seen: list[tuple[str, float | None, int | None]] = []
+
+    class Recording(FakeModel):
+        def set_deadlines(self, timeout_s: float | None = None, retries: int | None = None) -> None:
+            seen.append((self._name, timeout_s, retries))
+
+    DistillJob(folder, Recording(name="student"), DistillOptions(teacher="fewshot-knn", teacher_model=Recording(name="teacher")))
+    assert seen == [("student", 3.0, 0), ("teacher", 3.0, 0)]
+    seen.clear()
+    DistillJob(folder, Recording(name="student"), DistillOptions(teacher="fewshot-knn", retries=2))
+    assert seen == [("student", 3.0, 2)]  # a teacher that is the student is given them once

@@ -142,16 +142,28 @@ def test_the_callers_task_is_not_changed(label_task: Path, tmp_path: Path) -> No
 
 
 def test_options_are_validated() -> None:
-    from pydantic import ValidationError
-
-    from rungwise import NOT_SET
+    """A wrong option is one line naming it and what it takes: an OptionsError (a TaskError, and a ValueError)."""
+    from rungwise import NOT_SET, TaskError
+    from rungwise.errors import OptionsError
 
     assert ClimbOptions().sample is NOT_SET and ClimbOptions(sample=None).sample is NOT_SET
-    with pytest.raises(ValidationError):
+    assert ClimbOptions(timeout_s=None).timeout_s is NOT_SET and ClimbOptions(retries=0).retries == 0
+    with pytest.raises(OptionsError) as leak:
         ClimbOptions(leakage="sometimes")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
+    assert str(leak.value) == "option leakage: input should be 'stop', 'drop' or 'warn', not 'sometimes'."
+    assert isinstance(leak.value, TaskError) and isinstance(leak.value, ValueError)
+    with pytest.raises(OptionsError, match="option concurrency: .*greater than or equal to 1, not 0"):
         ClimbOptions(concurrency=0)
-    with pytest.raises(ValidationError):
+    with pytest.raises(OptionsError, match="ClimbOptions has no option 'sampel'"):
         ClimbOptions(sampel=3)  # type: ignore[call-arg]
+    for bad in ({"timeout_s": 0}, {"timeout_s": float("nan")}, {"retries": -1}):
+        with pytest.raises(OptionsError, match=f"option {next(iter(bad))}"):
+            ClimbOptions(**bad)  # type: ignore[arg-type]
+    options = ClimbOptions()
+    with pytest.raises(OptionsError, match="option sample: sample must be at least 1"):
+        options.sample = 0  # assignment is validated the same way
+    with pytest.raises(OptionsError) as two:
+        ClimbOptions(leakage="maybe", sample=0)  # type: ignore[arg-type]
+    assert "\n" not in str(two.value) and "leakage" in str(two.value) and "sample" in str(two.value)
 
 

@@ -138,6 +138,44 @@ def test_baselines_are_named_on_purpose_and_the_gate_uses_them(tmp_path: Path) -
     assert gate(folder, None, FakeModel(), store_path=db).baseline_run == second.run_id
 
 
+def test_the_store_refuses_a_baseline_of_another_task_or_unfinished_from_python(tmp_path: Path) -> None:
+    """The checks `rungwise baseline set` makes live in Store.set_baseline: Python gets them too."""
+    folder = _task(tmp_path, 5)
+    db = tmp_path / "s.db"
+    done = climb(folder, FakeModel(), ClimbOptions(rungs=["baseline"], store_path=db))
+    with Store(db) as s:
+        other = s.create_run("other", "f", "h", "m", {})
+        s.finish_run(other, {})
+        running = s.create_run("route", "f", "h", "m", {})
+        with pytest.raises(StoreError, match=f"^Run {other} is a run of task 'other', not 'route'.$"):
+            s.set_baseline("route", other)
+        with pytest.raises(StoreError, match=f"^Run {running} is running, not finished") as unfinished:
+            s.set_baseline("route", running)
+        assert "\n" not in str(unfinished.value)
+        with pytest.raises(StoreError, match="No run 'nope'"):
+            s.set_baseline("route", "nope")
+        assert s.baseline("route") is None  # nothing refused was written
+        promoted = s.set_baseline("route", done.run_id[:-1])  # a prefix is enough, as on the command line
+        assert promoted.id == done.run_id and s.baseline("route") == done.run_id
+
+
+def test_the_gate_applies_the_tasks_deadlines_and_its_own(tmp_path: Path) -> None:
+    """gate() takes the task's [model] timeout_s/retries, as climb() does; its own arguments win."""
+    folder = write_task(tmp_path / "t", TOML + "[model]\ntimeout_s = 7\nretries = 1\n",
+                        [{"input": "x", "target": "billing"}], [{"input": f"question {i}", "target": "billing"} for i in range(5)])
+    db = tmp_path / "s.db"
+    base = climb(folder, FakeModel(), ClimbOptions(rungs=["baseline"], store_path=db))
+    seen: list[tuple[float, int]] = []
+
+    class Recording(FakeModel):
+        def set_deadlines(self, timeout_s: float | None = None, retries: int | None = None) -> None:
+            seen.append((timeout_s, retries))  # type: ignore[arg-type]
+
+    gate(folder, base.run_id, Recording(), store_path=db)
+    gate(folder, base.run_id, Recording(), store_path=db, retries=0)
+    assert seen == [(7.0, 1), (7.0, 0)]
+
+
 def test_gate_cli_json_and_junit(tmp_path: Path) -> None:
     folder = _task(tmp_path, 40)
     db = str(tmp_path / "s.db")

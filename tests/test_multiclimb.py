@@ -82,6 +82,20 @@ def test_models_from_task_toml(tmp_path: Path) -> None:
         ("local", None, "small", None, None, None), ("http://127.0.0.1:9/v1", "big-model", "big-model", "BIG_KEY", 10.0, 60)]
 
 
+def test_model_choices_are_the_flags_else_the_tasks_else_local(tmp_path: Path) -> None:
+    """What `rungwise climb` climbs, decided in the API: --model, else [[models]], else local; flags' limits win."""
+    from rungwise.multiclimb import model_choices
+
+    listed = Task.load(write_task(tmp_path / "t", MODELS_TOML, LABEL_TRAIN, LABEL_EVAL))
+    plain = Task.load(write_task(tmp_path / "p", LABEL_TOML_EXACT, LABEL_TRAIN, LABEL_EVAL))
+    assert [(c.spec, c.rpm, c.capabilities) for c in model_choices(plain)] == [("local", None, None)]
+    got = model_choices(listed, rpm=5, capabilities="none")
+    assert [(c.label, c.rpm, c.tpm, c.capabilities) for c in got] == [("small", 5, None, "none"), ("big-model", 5, None, "none")]
+    assert [c.rpm for c in model_choices(listed)] == [None, 60]  # the entry's own, when no flag says otherwise
+    given = model_choices(listed, ["http://h:1/v1"], ["m"], api_key_env="K", tpm=9)
+    assert [(c.spec, c.name, c.api_key_env, c.tpm) for c in given] == [("http://h:1/v1", "m", "K", 9)]
+
+
 def _climb_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rungwise", "climb", *args], capture_output=True, text=True, timeout=120)
 
@@ -101,6 +115,33 @@ def test_bad_models_entries_name_the_file_line_and_field(tmp_path: Path, edit: t
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "task.toml" in proc.stderr and where in " ".join(proc.stderr.split()), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_task_with_models_climbs_them_all_from_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`climb_models(task)` climbs the task's [[models]] as `rungwise climb TASK` does; `climb(task)` climbs a task's
+    one [[models]] entry at its prices, and refuses several with a pointer to climb_models (one result type each)."""
+    from rungwise import climb
+
+    from e2e.hostile_server import HostileServer
+
+    monkeypatch.setenv("RUNGWISE_CACHE_DIR", str(tmp_path / "cache"))
+    options = ClimbOptions(rungs=["baseline"], store_path=tmp_path / "s.db")
+    with HostileServer("ok", lifetime_s=60) as server:
+        two = (LABEL_TOML_EXACT + "[costs]\ncalls_per_month = 1000\n[[models]]\nurl = \"URL\"\nname = \"a\"\n"
+               "input_price_per_million = 1.0\n[[models]]\nurl = \"URL\"\nname = \"b\"\n"
+               "input_price_per_million = 50.0\n").replace("URL", server.base_url)
+        task = Task.load(write_task(tmp_path / "two", two, LABEL_TRAIN, LABEL_EVAL))
+        with pytest.raises(TaskError, match=r"lists 2 models in \[\[models\]\] \(a, b\).*climb_models\(task\)"):
+            climb(task, options=options)
+        both = climb_models(task, options=options)
+        assert both.labels == ["a", "b"] and both.frontier is not None
+        a, b = both.results
+        assert b.costs["baseline"].cost_per_call == pytest.approx(50 * a.costs["baseline"].cost_per_call)
+        one = Task.load(write_task(tmp_path / "one", two.split("[[models]]")[0] + "[[models]]" + two.split("[[models]]")[2],
+                                   LABEL_TRAIN, LABEL_EVAL))
+        only = climb(one, options=options)
+        assert only.costs["baseline"].cost_per_call == pytest.approx(b.costs["baseline"].cost_per_call)
+        assert only.model == b.model  # the entry's model, not the embedded one
 
 
 # -- the orchestration on fake models ---------------------------------------------------------------

@@ -33,6 +33,7 @@ from rungwise.embeddings import resolve_cache_dir
 from rungwise.errors import ClimbCancelled, TaskError
 from rungwise.estimate import Estimate, estimate_variant
 from rungwise.models.base import Model, ModelInfo
+from rungwise.models.deadlines import apply_deadlines
 from rungwise.models.registry import resolve_model
 from rungwise.options import ClimbOptions, NotSet
 from rungwise.outputs import finite
@@ -163,23 +164,28 @@ def checked_task(task: Task, options: ClimbOptions, report: CheckReport) -> Task
 
 def climb(
     task: Task | str | Path,
-    model: str | Model = "local",
+    model: str | Model | None = None,
     options: ClimbOptions | None = None,
     *,
     progress: ProgressSink | None = None,
 ) -> ClimbResult:
-    """Climb the ladder on `task` with `model` ('local', or a Model). See ClimbOptions."""
+    """Climb the ladder on `task` with `model` ('local', a URL, or a Model; None: the task's `[[models]]` entry
+    when it lists one, else 'local'). A task that lists several models is climbed with `climb_models`. The
+    task's `[model] timeout_s`/`retries` apply unless `options` sets them. See ClimbOptions."""
     return ClimbJob(task, model, options, progress=progress).run()
 
 
 class ClimbJob:
     """One climb you can run, poll and cancel. Thread-safe: `cancel()` and `status` from any thread."""
 
-    def __init__(self, task: Task | str | Path, model: str | Model = "local", options: ClimbOptions | None = None,
+    def __init__(self, task: Task | str | Path, model: str | Model | None = None, options: ClimbOptions | None = None,
                  *, progress: ProgressSink | None = None) -> None:
         self.task = task if isinstance(task, Task) else Task.load(task)
         self.options = options or ClimbOptions()
-        self._model_spec = model
+        self._choice: Any = None  # the task's one [[models]] entry, when no model is given
+        if model is None:
+            self.task, self._choice = _task_choice(self.task)
+        self._model_spec: str | Model = model or "local"
         self.cancel_token = CancelToken()
         self.status: Status = "pending"
         self.last_progress: ProgressEvent | None = None
@@ -243,8 +249,13 @@ class ClimbJob:
     # -- plan, run, judge ---------------------------------------------------------------------------
     def _run(self) -> ClimbResult:
         options = self.options
-        model = self._model_spec if isinstance(self._model_spec, Model) else resolve_model(self._model_spec)
+        model = (self._model_spec if isinstance(self._model_spec, Model)
+                 else self._choice.resolve(concurrency=options.concurrency) if self._choice is not None
+                 else resolve_model(self._model_spec))
         limits = self.task.spec.model
+        apply_deadlines(model, None if isinstance(options.timeout_s, NotSet) else options.timeout_s,
+                        None if isinstance(options.retries, NotSet) else options.retries,
+                        task_timeout_s=limits.timeout_s, task_retries=limits.retries)
         set_rate_limits = getattr(model, "set_rate_limits", None)  # HTTP-backed models; the CLI's limits win
         if set_rate_limits is not None and (limits.rpm or limits.tpm):
             set_rate_limits(limits.rpm, limits.tpm)
@@ -445,6 +456,21 @@ class ClimbJob:
         model = self._model_spec if isinstance(self._model_spec, Model) else None
         tuner = model.tuner() if model is not None and any(o.artifacts for o in outcomes) else None
         return tuner.base_fingerprint if tuner is not None else None
+
+
+def _task_choice(task: Task) -> tuple[Task, Any]:
+    """What a climb given no model climbs: the task's one `[[models]]` entry (its ModelChoice, with the task priced
+    at its prices), else None (the embedded model)."""
+    if not task.spec.models:
+        return task, None
+    from rungwise.multiclimb import models_from_task, priced_task
+
+    choices = models_from_task(task)
+    if len(choices) > 1:
+        raise TaskError(f"{task.folder / 'task.toml'} lists {len(choices)} models in [[models]] "
+                        f"({', '.join(c.label for c in choices)}): climb them all with rungwise.climb_models(task), "
+                        "which returns each model's climb and the frontier, or pass climb() the one model to climb.")
+    return priced_task(task, choices[0]), choices[0]
 
 
 def served_models(outcomes: list[VariantOutcome]) -> list[str]:

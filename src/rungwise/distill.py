@@ -36,6 +36,7 @@ from rungwise.distill_inputs import DistillInputs, eval_twins, kept_answers, sel
 from rungwise.embeddings import resolve_cache_dir
 from rungwise.errors import MissingExtra, TaskError
 from rungwise.models.base import Message, Model, ModelInfo, Request
+from rungwise.models.deadlines import apply_deadlines
 from rungwise.models.registry import resolve_model
 from rungwise.progress import ProgressEvent, ProgressSink
 from rungwise.rungs import RungContext, RungSkipped, SharedResources, Variant, registered, rung_names
@@ -70,6 +71,10 @@ class DistillOptions:
     store_path: str | Path | None = None
     cache_dir: Path | None = None
     concurrency: int | None = None
+    #: seconds to wait for each answer per attempt, and retries, for the student and the teacher; None: the task's
+    #: `[model]` values (RUNGWISE_TIMEOUT/RUNGWISE_RETRIES win over those), else the backend's, as for a climb
+    timeout_s: float | None = None
+    retries: int | None = None
 
 
 @dataclass
@@ -142,6 +147,10 @@ class DistillJob:
         teacher = options.teacher_model
         self._teacher = (self._student if teacher is None else teacher if isinstance(teacher, Model)
                          else resolve_model(teacher))
+        limits = self.task.spec.model
+        for m in {id(self._student): self._student, id(self._teacher): self._teacher}.values():
+            apply_deadlines(m, options.timeout_s, options.retries, task_timeout_s=limits.timeout_s,
+                            task_retries=limits.retries)
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
@@ -203,7 +212,8 @@ class DistillJob:
 
         options = ClimbOptions(rungs=rungs, all_rungs=True, store_path=self.options.store_path,
                                cache_dir=self.options.cache_dir, concurrency=self.options.concurrency,
-                               early_stop=False)  # teacher and students are compared on every row
+                               early_stop=False,  # teacher and students are compared on every row
+                               timeout_s=self.options.timeout_s, retries=self.options.retries)
         job = ClimbJob(self.task, model, options, progress=self._sink)
         remove = self.cancel_token.on_cancel(job.cancel)
         try:

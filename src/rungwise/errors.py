@@ -2,7 +2,8 @@
 
     RungwiseError                 base: a message a user can act on; the CLI prints it and exits 2
     ├── TaskError                 a task folder that cannot be used
-    │   └── DataError             one bad line or field in a data file (names file, line and field)
+    │   ├── DataError             one bad line or field in a data file (names file, line and field)
+    │   └── OptionsError          an option out of range or not one of its choices (names the option); a ValueError
     ├── ModelError                a model that cannot answer
     │   ├── ModelUnavailable      endpoint unreachable, embedded model missing, server failed to start
     │   ├── MissingApiKey         the environment variable that should hold the key is unset
@@ -56,6 +57,11 @@ class DataError(TaskError):
         if field is not None:
             where += f", field '{field}'"
         super().__init__(f"{where}: {message}")
+
+
+class OptionsError(TaskError, ValueError):
+    """An option (`ClimbOptions`, a CLI flag) out of range or not one of its choices: one line naming the option
+    and what it takes."""
 
 
 class ModelError(RungwiseError):

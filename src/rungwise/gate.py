@@ -138,9 +138,10 @@ class GateResult:
 
 def gate(task: Task | str | Path, baseline: str | None = None, model: str | Model = "local", *,
          store_path: str | Path | None = None, margin: float | None = None,
-         allow_underpowered: bool = False) -> GateResult:
+         allow_underpowered: bool = False, timeout_s: float | None = None, retries: int | None = None) -> GateResult:
     """Re-score `baseline`'s rungs (a run id or prefix; None: the task's baseline, `rungwise baseline set`) on its
-    own rows and judge each variant (see the module docstring)."""
+    own rows and judge each variant (see the module docstring). `timeout_s`/`retries`: the model's deadlines
+    (None: the task's `[model]` values, else the backend's), as for a climb."""
     if margin is not None and not 0 < margin < 1:
         raise ValueError(f"the margin is a share of the score between 0 and 1 (0.02 is 2 points), not {margin}")
     loaded = task if isinstance(task, Task) else Task.load(task)
@@ -158,7 +159,7 @@ def gate(task: Task | str | Path, baseline: str | None = None, model: str | Mode
                                resume=False, leakage=settings.get("leakage"),
                                sample=settings.get("sample") if not settings.get("full") else NOT_SET,
                                # every row: a regression must not be stopped early into a weaker test
-                               seed=settings.get("seed"), early_stop=False)
+                               seed=settings.get("seed"), early_stop=False, timeout_s=timeout_s, retries=retries)
         result = climb(loaded, model, options)
         return GateResult(ref.id, result, compare_runs(store, ref.id, result.run_id), margin, allow_underpowered,
                           model=model_change(store, ref.id, result.run_id))

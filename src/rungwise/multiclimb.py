@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rungwise.climb import ClimbJob, ClimbResult
@@ -24,7 +25,8 @@ from rungwise.options import ClimbOptions
 from rungwise.progress import ProgressEvent, ProgressSink
 from rungwise.task import Task
 
-__all__ = ["ModelChoice", "MultiClimbResult", "climb_models", "models_from_cli", "models_from_task", "points_of"]
+__all__ = ["ModelChoice", "MultiClimbResult", "climb_models", "model_choices", "models_from_cli", "models_from_task",
+           "points_of"]
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,15 @@ class ModelChoice:
     rpm: int | None = None
     tpm: int | None = None
     model: Model | None = None
+    capabilities: str | None = None
+    """A forced capability profile (see `models.base.PROFILES`); None: discovered."""
 
     def resolve(self, *, concurrency: int | None = None, capabilities: str | None = None) -> Model:
         """The model to climb: the live one given, else one resolved from the spec."""
         if self.model is not None:
             return self.model
         return resolve_model(self.spec, model_name=self.name, api_key_env=self.api_key_env, concurrency=concurrency,
-                             rpm=self.rpm, tpm=self.tpm, capabilities=capabilities)
+                             rpm=self.rpm, tpm=self.tpm, capabilities=capabilities or self.capabilities)
 
 
 def _is_url(spec: str) -> bool:
@@ -92,6 +96,8 @@ def models_from_cli(models: Sequence[str], names: Sequence[str] = (), *, api_key
             raise TaskError(f"--model {raw!r}: only a URL takes a name after '#'.")
         specs.append((spec, inline.strip() or None))
     if len(specs) == 1:  # one model: as it always was, the name goes to it
+        if len(names) > 1:
+            raise TaskError(f"{len(names)} --model-name for one --model: give one name per endpoint URL.")
         only, named = specs[0]
         name = named or (names[0] if names else None)
         return [ModelChoice(only, name, label=name or only, api_key_env=api_key_env)]
@@ -115,6 +121,15 @@ def models_from_task(task: Task) -> list[ModelChoice]:
     """The models of task.toml's `[[models]]` (validated when the task loaded)."""
     return _labelled([ModelChoice(m.url, m.name, m.label or "", m.api_key_env, m.input_price_per_million,
                                   m.output_price_per_million, m.rpm, m.tpm) for m in task.spec.models])
+
+
+def model_choices(task: Task, models: Sequence[str] = (), names: Sequence[str] = (), *, api_key_env: str | None = None,
+                  rpm: int | None = None, tpm: int | None = None, capabilities: str | None = None) -> list[ModelChoice]:
+    """The models `rungwise climb` climbs: those given (`models_from_cli`), else the task's `[[models]]`, else the
+    embedded model; `rpm`/`tpm`/`capabilities` given win over the task's and each entry's."""
+    choices = models_from_cli(models, names, api_key_env=api_key_env) if models else models_from_task(task)
+    return [dataclasses.replace(c, rpm=rpm or c.rpm, tpm=tpm or c.tpm, capabilities=capabilities or c.capabilities)
+            for c in choices or models_from_cli(["local"])]
 
 
 def priced_task(task: Task, choice: ModelChoice) -> Task:
@@ -158,11 +173,15 @@ def points_of(label: str, result: ClimbResult) -> list[Point]:
     return points
 
 
-def climb_models(task: Task, models: Sequence[ModelChoice], options: ClimbOptions | None = None, *,
-                 progress: ProgressSink | None = None) -> MultiClimbResult:
+def climb_models(task: Task | str | Path, models: Sequence[ModelChoice] | None = None,
+                 options: ClimbOptions | None = None, *, progress: ProgressSink | None = None) -> MultiClimbResult:
     """Climb the ladder for each model on the same eval rows, then build the frontier and add it to each run's
-    stored record."""
+    stored record. `models` None: the task's `[[models]]`, as `rungwise climb TASK` climbs them. The task's
+    `[model] timeout_s`/`retries` apply to every model unless `options` sets them."""
     options = options or ClimbOptions()
+    task = task if isinstance(task, Task) else Task.load(task)
+    if models is None:
+        models = models_from_task(task)
     if not models:
         raise TaskError("No model to climb: give --model (once or more) or [[models]] in task.toml.")
     models = _labelled(list(models))  # a choice without a label is called by its name or spec

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import core_schema
+
+from rungwise.errors import OptionsError
 
 
 class NotSet:
@@ -42,6 +45,18 @@ class ClimbOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise options_error(exc) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise options_error(exc) from None
+
     full: bool = False
     """Score every eval row instead of the task's seeded sample."""
     all_rungs: bool = False
@@ -72,8 +87,14 @@ class ClimbOptions(BaseModel):
     """Override the task's [eval] sample size (rows drawn at random with the seed)."""
     seed: int | NotSet = NOT_SET
     """Override the task's [eval] seed (the gate re-scores a baseline's own rows with it)."""
+    timeout_s: float | NotSet = NOT_SET
+    """Seconds to wait for each answer, per attempt: overrides the task's `[model] timeout_s` (itself overridden
+    by RUNGWISE_TIMEOUT); not set anywhere, the backend's default (15 s, the embedded model 120 s)."""
+    retries: int | NotSet = NOT_SET
+    """Attempts after the first on timeouts, 429/5xx and malformed answers: overrides the task's `[model] retries`
+    (itself overridden by RUNGWISE_RETRIES); not set anywhere, the backend's default (3)."""
 
-    @field_validator("leakage", "sample", "seed", mode="before")
+    @field_validator("leakage", "sample", "seed", "timeout_s", "retries", mode="before")
     @classmethod
     def _none_is_not_set(cls, value: Any) -> Any:
         return NOT_SET if value is None else value
@@ -84,3 +105,37 @@ class ClimbOptions(BaseModel):
         if isinstance(value, int) and value < 1:
             raise ValueError("sample must be at least 1 (use full=True for every row)")
         return value
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _positive_seconds(cls, value: float | NotSet) -> float | NotSet:
+        if isinstance(value, float | int) and not (math.isfinite(value) and value > 0):
+            raise ValueError("a timeout is a positive number of seconds")
+        return value
+
+    @field_validator("retries")
+    @classmethod
+    def _no_negative_retries(cls, value: int | NotSet) -> int | NotSet:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("retries are 0 or more")
+        return value
+
+
+def options_error(exc: ValidationError) -> OptionsError:
+    """A ValidationError of an options model as one line: each wrong option, what it takes and what it got."""
+    by_field: dict[str, Any] = {}
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "options"
+        # a field that may also be NOT_SET fails both ways: the NOT_SET branch says nothing useful
+        if err["type"] == "is_instance_of" and name in by_field:
+            continue
+        if name not in by_field or by_field[name]["type"] == "is_instance_of":
+            by_field[name] = dict(err)
+    parts = []
+    for name, err in by_field.items():
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            parts.append(f"{exc.title} has no option {name!r}")
+        else:
+            parts.append(f"option {name}: {message[:1].lower()}{message[1:]}, not {err.get('input')!r}")
+    return OptionsError("; ".join(parts) + ".")

@@ -108,6 +108,31 @@ def test_task_toml_sets_the_deadlines_and_a_flag_overrides_them(tmp_path: Path) 
     assert server.chat_requests == 1
 
 
+def test_the_tasks_deadlines_hold_from_python_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """climb(task, OpenAIHttpModel(...)) honours the task's [model] timeout_s/retries, as `rungwise climb` does;
+    ClimbOptions(retries=...) overrides them."""
+    from rungwise import ClimbOptions, ModelError
+    from rungwise import climb as climb_api
+    from rungwise.models.openai_http import OpenAIHttpModel
+
+    for name in ("RUNGWISE_TIMEOUT", "RUNGWISE_RETRIES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RUNGWISE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_task(tmp_path / "t", TOML + "\n[model]\ntimeout_s = 1\nretries = 1\n", TRAIN, EVAL)
+    options = ClimbOptions(rungs=["baseline"], store_path=tmp_path / "s.db", concurrency=1)
+    with HostileServer("drip", lifetime_s=60) as server:
+        start = time.monotonic()
+        with pytest.raises(ModelError, match="failed 2 times in a row"):
+            climb_api(folder, OpenAIHttpModel(server.base_url, "m", max_concurrency=1), options)
+        elapsed = time.monotonic() - start
+    assert server.chat_requests == 2 and elapsed < 15, (server.chat_requests, elapsed)  # the default: 4 of 15 s
+    with HostileServer("drip", lifetime_s=60) as server:
+        with pytest.raises(ModelError):
+            climb_api(folder, OpenAIHttpModel(server.base_url, "m", max_concurrency=1),
+                      options.model_copy(update={"retries": 0, "resume": False}))
+    assert server.chat_requests == 1
+
+
 def test_the_error_body_reaches_the_terminal_without_escapes(tmp_path: Path) -> None:
     folder = write_task(tmp_path / "t", TOML, TRAIN, EVAL)
     with HostileServer("error_escape") as server:

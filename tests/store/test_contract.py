@@ -182,6 +182,8 @@ def test_other_urls_are_refused(tmp_path: Path) -> None:
 def test_baselines_keep_their_history(any_store: Store) -> None:
     assert any_store.baseline("t") is None and any_store.baselines("t") == []
     first, second = any_store.create_run("t", "f", "h", "m", {}), any_store.create_run("t", "f", "h", "m", {})
+    for run in (first, second):
+        any_store.finish_run(run, {})
     any_store.set_baseline("t", first)
     any_store.set_baseline("t", second)
     assert any_store.baseline("t") == second
@@ -246,6 +248,7 @@ def test_a_store_of_an_earlier_rungwise_is_brought_up_to_date(target: str) -> No
         c.run("DELETE FROM migrations WHERE name = '006_baselines'")
     with Store(target) as s:
         run = s.create_run("t", "f", "h", "m", {})
+        s.finish_run(run, {})
         s.set_baseline("t", run)
         assert s.baseline("t") == run
         with s._read() as c:

@@ -7,6 +7,10 @@
 
 The defaults fail a server that accepts connections and never answers in about a minute (4 attempts of 15 s
 and about 2 s of backoff); `--timeout`/`--retries` or RUNGWISE_TIMEOUT/RUNGWISE_RETRIES change them.
+
+`apply_deadlines` is the one place the order is decided, for a climb, a gate and a distillation alike: the value
+given (`ClimbOptions`, a flag), else RUNGWISE_TIMEOUT/RUNGWISE_RETRIES, else the task's `[model]` value, else what
+the model already has (its backend's default).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from rungwise.errors import TaskError
 
@@ -71,3 +76,24 @@ def _env_number(name: str, kind: type[float] | type[int]) -> float | int | None:
         return kind(raw)
     except ValueError:
         raise TaskError(f"{name}={raw!r} is not a {'whole ' if kind is int else ''}number.") from None
+
+
+def apply_deadlines(model: Any, timeout_s: float | None = None, retries: int | None = None, *,
+                    task_timeout_s: float | None = None, task_retries: int | None = None) -> None:
+    """Set the deadlines of a model that takes them (`set_deadlines`: the HTTP-backed ones, the embedded model
+    included): `timeout_s`/`retries` when given, else the task's values unless RUNGWISE_TIMEOUT/RUNGWISE_RETRIES
+    is set (the variable wins over the task); a value set nowhere keeps the model's own."""
+    set_deadlines = getattr(model, "set_deadlines", None)
+    if set_deadlines is None:
+        return
+    if timeout_s is None and _env_number("RUNGWISE_TIMEOUT", float) is None:
+        timeout_s = task_timeout_s
+    if retries is None and _env_number("RUNGWISE_RETRIES", int) is None:
+        retries = task_retries
+    if timeout_s is None and retries is None:
+        return
+    current = getattr(model, "deadlines", None)
+    if isinstance(current, Deadlines):  # the one not given stays as the model has it
+        timeout_s = current.read_s if timeout_s is None else timeout_s
+        retries = current.retries if retries is None else retries
+    set_deadlines(timeout_s, retries)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rungwise.errors import ModelUnavailable
-from rungwise.models.base import Model
+from rungwise.models.base import Model, ModelInfo
+from rungwise.models.deadlines import apply_deadlines
 from rungwise.models.urls import redact_url
 
 
@@ -16,12 +17,36 @@ def resolve_model(
     rpm: int | None = None,
     tpm: int | None = None,
     capabilities: str | None = None,
+    timeout_s: float | None = None,
+    retries: int | None = None,
 ) -> Model:
     """`local` | `fake` | `http(s)://host:port/v1` (with `model_name`; the key comes from `api_key_env`).
 
-    `rpm`/`tpm` limit requests and tokens per minute; `capabilities` forces a profile (see `models.base.PROFILES`)."""
+    `rpm`/`tpm` limit requests and tokens per minute; `capabilities` forces a profile (see `models.base.PROFILES`);
+    `timeout_s`/`retries` set the deadlines (None: RUNGWISE_TIMEOUT/RUNGWISE_RETRIES, else the backend's; a
+    climb of a task applies the task's `[model]` values where these are None)."""
     if isinstance(spec, Model):
         return spec
+    model = _resolve(spec, model_name, api_key_env, concurrency, rpm, tpm, capabilities)
+    apply_deadlines(model, timeout_s, retries)
+    return model
+
+
+def open_model(model: Model) -> ModelInfo:
+    """Open `model` once, in an event loop of its own, and close it: what it is and can do (`rungwise models`)."""
+    import asyncio
+
+    async def discover() -> ModelInfo:
+        try:
+            return await model.open()
+        finally:
+            await model.aclose()
+
+    return asyncio.run(discover())
+
+
+def _resolve(spec: str, model_name: str | None, api_key_env: str | None, concurrency: int | None, rpm: int | None,
+             tpm: int | None, capabilities: str | None) -> Model:
     if spec == "local":
         from rungwise.models.embedded import EmbeddedModel
 

@@ -18,8 +18,12 @@ from rungwise.report.record_types import ChecksRecord, ClimbRecord
 from rungwise.textsafe import safe_text
 
 if TYPE_CHECKING:
+    from rungwise.compare import ModelChange, VariantDiff
+    from rungwise.gate import GateResult
+    from rungwise.models.base import ModelInfo
     from rungwise.multiclimb import MultiClimbResult
     from rungwise.store import RunInfo
+    from rungwise.store.copy import CopyReport
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -312,3 +316,85 @@ def print_multi(result: MultiClimbResult, console: Console | None = None) -> Non
     if result.frontier is not None:
         console.rule("across models")
         print_frontier(result.frontier.to_dict(), console)
+
+
+# -- the other commands' output (rungwise models, compare, gate, baseline set, store migrate, distill) ----------
+def print_model_info(info: ModelInfo, console: Console) -> None:
+    """What `rungwise models` found a model's server to be and offer, one item a line."""
+    caps = info.capabilities
+    unknown = "unknown"
+    lines = [
+        ("model", info.served_model), ("server", info.server_kind), ("fingerprint", info.fingerprint),
+        ("context length", f"{caps.context_length:,} tokens" if caps.context_length else unknown),
+        ("constrained output", ", ".join(caps.methods()) + f" (sent as: {caps.dialect})" if caps.methods() else "none"),
+        ("tokenizer", "the server's /tokenize" if caps.tokenize else "none: counts are estimates, calibrated from usage"),
+        ("logprobs", unknown if caps.logprobs is None else "yes" if caps.logprobs else "no"),
+        ("capabilities", caps.source),
+    ]
+    for key, value in lines:
+        console.print(f"{key:>19}: {escape(str(value))}")
+
+
+def model_info_dict(info: ModelInfo) -> dict[str, Any]:
+    """What `rungwise models --json` prints."""
+    caps = info.capabilities
+    return {"model": info.served_model, "fingerprint": info.fingerprint, "server_kind": info.server_kind,
+            **caps.to_dict(), "constrained_output": caps.methods()}
+
+
+def print_compare(diffs: Sequence[VariantDiff], change: ModelChange, console: Console) -> None:
+    """`rungwise compare`: what changed about the model, then the paired diff of each variant (b minus a)."""
+    from rich.table import Column
+
+    for line in change.lines():
+        console.print(f"[yellow]{escape(line)}[/yellow]")
+    table = Table("variant", "n", "a", "b", "b - a [95% CI]", "p", Column("rows -/+", no_wrap=True),
+                  Column("verdict", no_wrap=True))
+    for d in diffs:
+        verdict = "[red]regressed[/red]" if d.regressed else "[green]improved[/green]" if d.improved else "no measurable change"
+        table.add_row(escape(d.variant), str(d.n), f"{d.score_a:.1%}", f"{d.score_b:.1%}",
+                      f"{d.difference * 100:+.1f} [{d.low * 100:+.1f}, {d.high * 100:+.1f}]", f"{d.p_value:.3g}",
+                      f"{d.worse_rows}/{d.better_rows}", verdict)
+    console.print(table)
+
+
+def print_gate(outcome: GateResult, console: Console) -> None:
+    """`rungwise gate`: the model's change against the baseline's, then one verdict a variant (the verdict line is
+    the caller's: it goes to stderr when the gate fails)."""
+    for note in outcome.model.lines() if outcome.model is not None else []:
+        console.print(f"[yellow]{escape(note)}[/yellow]")
+    for v in outcome.verdicts:
+        d = v.diff
+        need = f", about {v.rows_needed} rows would rule out the margin" if v.rows_needed else ""
+        console.print(f"{v.status.upper():12} {escape(d.variant)}: {d.score_a:.1%} -> {d.score_b:.1%} "
+                      f"({d.difference * 100:+.1f} points, 95% CI [{d.low * 100:+.1f}, {d.high * 100:+.1f}], "
+                      f"p={d.p_value:.3g}, n={d.n}{need})")
+
+
+def print_baseline_set(task_name: str, run: RunInfo, console: Console) -> None:
+    """`rungwise baseline set`: the run promoted, and a note when variants of it stopped early."""
+    console.print(f"baseline of {escape(task_name)}: run {escape(run.id)}")
+    stopped = [v for v in (run.summary or {}).get("variants") or [] if v.get("stopped")]
+    if stopped:
+        short = ", ".join(f"{v['name']} ({v['stopped']['rows']} rows)" for v in stopped)
+        console.print(f"[yellow]note:[/yellow] {escape(short)} stopped early in this run: the gate can compare them "
+                      f"on those rows only, not on all {stopped[0]['stopped']['of']}. For a baseline with every row: "
+                      "climb with --score-every-row and promote that run.")
+
+
+def print_store_copy(done: CopyReport, source: str, target: str, console: Console) -> None:
+    """`rungwise store migrate`: per table, the rows in the source, added, already there and left out."""
+    table = Table("table", "in source", "added", "already there", "left out (no such run)")
+    for name, seen in done.source.items():
+        added, orphans = done.added[name], done.orphans[name]
+        table.add_row(name, str(seen), str(added), str(seen - added - orphans), str(orphans))
+    console.print(table)
+    console.print(f"copied {escape(source)} into {escape(target)}")
+
+
+def print_distilled(climbed: ClimbRecord, distill: dict[str, object], console: Console) -> None:
+    """`rungwise distill`: the run's ladder with the student in it, then the distillation in words."""
+    console.print(ladder_table(climbed, console.width))
+    for line in ladder_notes(climbed, console.width):
+        console.print(line)
+    print_distill(distill, console)

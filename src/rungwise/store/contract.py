@@ -454,10 +454,18 @@ class Store:
         return (int(rows[0][0]), rows[0][1]) if rows else None
 
     # -- baselines: the run a task's gate holds the line against, promoted on purpose ------------------------
-    def set_baseline(self, task_name: str, run_id: str) -> None:
-        """Make `run_id` the baseline of `task_name` (earlier baselines stay in its history)."""
+    def set_baseline(self, task_name: str, run_id: str) -> RunInfo:
+        """Make `run_id` (an id or a prefix) the baseline of `task_name` (earlier baselines stay in its history) and
+        return it. Only a finished run of that task can be one: anything else is refused with a StoreError."""
+        info = self.get_run(run_id)
+        if info.task_name != task_name:
+            raise StoreError(f"Run {info.id} is a run of task {info.task_name!r}, not {task_name!r}.")
+        if info.status != "done":
+            raise StoreError(f"Run {info.id} is {info.status}, not finished: finish it (run the same climb again) "
+                             "before promoting it.")
         with self._tx() as c:
-            c.run("INSERT INTO baselines (task_name, run_id, set_at) VALUES (?, ?, ?)", (task_name, run_id, time.time()))
+            c.run("INSERT INTO baselines (task_name, run_id, set_at) VALUES (?, ?, ?)", (task_name, info.id, time.time()))
+        return info
 
     def baselines(self, task_name: str) -> list[tuple[str, float]]:
         """(run id, when it was set) of every baseline the task has had, the current one first."""
