@@ -170,7 +170,7 @@ def test_an_open_comparison_ships_the_side_the_rows_favour_with_the_priced_next_
     # one whose budget ran out says so, and prices the rest
     spent = _reference_climb(175, 180, looks={"resolved": False, "stopped": "budget"})
     assert "The verdict is still open (the decide budget ran out)" in spent.recommendation
-    assert "--decide-budget" in spent.recommendation
+    assert "--decide-budget '" in spent.recommendation and "rows'" in spent.recommendation
 
 
 def test_too_small_sentence_appears_once() -> None:

@@ -3,10 +3,17 @@ the next step it prices, and a climb that scores more rows where the verdict han
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
 from rungwise import sequential, stats
+from rungwise.climb import ClimbOptions, climb
+from rungwise.models.base import Request
+from rungwise.models.fake import FakeModel
+from rungwise.store import Store
 
 #: banking77: 200 rows first, 3,055 eval rows after the leaked ones are dropped
 FIRST, CAP = 200, 3055
@@ -93,3 +100,74 @@ def test_two_variants_with_the_same_score_are_rarely_told_apart() -> None:
     # a true lift of 2.5 points (a quarter of the discordant rows' balance) is found in most decisions
     found = sum(_sim_versus(rng, 0.10, 0.25, looks, levels) is not None for _ in range(300)) / 300
     assert found > 0.8
+
+
+# -- a climb with --decide, on the fake model ------------------------------------------------------------------------
+
+LABELS = ["billing", "technical", "sales"]
+
+
+def _task(tmp_path: Path, rows: int, sample: int) -> Path:
+    from helpers import LABEL_TOML_EXACT, write_task
+
+    evals = [{"input": f"message number {i} about {LABELS[i % 3]}", "target": LABELS[i % 3]} for i in range(rows)]
+    train = [{"input": f"train message {i}", "target": LABELS[i % 3]} for i in range(6)]
+    toml = LABEL_TOML_EXACT + f"[eval]\nsample = {sample}\nseed = 0\n"
+    return write_task(tmp_path / "route", toml, train, evals)
+
+
+def _answers(miss: int) -> Any:
+    """The baseline never answers a label; the prompt rung answers `miss` rows in 100 wrong (spread by a hash)."""
+
+    def answer(request: Request) -> str:
+        text = request.messages[-1].content
+        if request.messages[0].role != "system":
+            return "I am not sure"
+        i = int(text.split("message number ")[1].split()[0])
+        right = next(label for label in LABELS if text.endswith(label))
+        return LABELS[(LABELS.index(right) + 1) % 3] if (i * 7919) % 100 < miss else right
+
+    return answer
+
+
+def test_a_climb_scores_more_rows_of_the_shipped_variant_until_the_verdict_resolves(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 600, 100)
+    db = tmp_path / "s.db"
+    opts = dict(store_path=db, rungs=["baseline", "prompt"])
+    plain = climb(folder, FakeModel(_answers(14)), ClimbOptions(**opts))
+    assert plain.shipped == "prompt" and plain.variants[1].n == 100 and "decide" not in plain.to_dict()
+    assert plain.decision is not None and plain.decision.eval_too_small  # 85% of 100 rows: the interval spans 80%
+    assert "rungwise climb" in plain.recommendation and "--decide" in plain.recommendation
+    model = FakeModel(_answers(14))
+    result = climb(folder, model, ClimbOptions(**opts, decide=True))
+    looks = result.to_dict()["decide"]
+    assert result.run_id != plain.run_id and looks["schedule"] == sequential.schedule(100, 600) == [100, 182, 330, 600]
+    assert looks["stopped"] == "resolved" and looks["resolved"] and looks["lead"] == "prompt"
+    last = looks["looks"][-1]
+    assert [lk["rows"] for lk in looks["looks"]] == looks["schedule"][: len(looks["looks"])] and len(looks["looks"]) > 1
+    assert last["questions"][0]["answer"] == "meets" and last["questions"][0]["settled_at"] == last["look"]
+    prompt = result.variants[1]
+    assert prompt.n == last["rows"] == looks["rows"]["prompt"] and result.variants[0].n == 20  # the baseline stopped early
+    assert result.shipped == "prompt" and "too small" not in result.recommendation
+    # the rows: the climb's sample first, then the eval file's other rows in a seeded order, in eval order in the run
+    store = Store(db)
+    ids = [r.example_id for r in store.results(result.run_id, "prompt")]
+    assert set(ids) >= {r.example_id for r in plain.outcomes[1].rows} and len(ids) == prompt.n
+    assert store.get_run(result.run_id).settings["decide"] == sequential.settings(sequential.Budget())
+    assert "decide" not in store.get_run(plain.run_id).settings
+    # the same climb again resumes at the same look: no call, the same looks
+    again = climb(folder, FakeModel(_answers(14)), ClimbOptions(**opts, decide=True))
+    assert again.stats.calls == 0 and again.to_dict()["decide"]["looks"] == looks["looks"]
+
+
+def test_a_budget_that_runs_out_leaves_the_priced_next_step(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 2000, 100)
+    result = climb(folder, FakeModel(_answers(17)), ClimbOptions(store_path=tmp_path / "s.db", rungs=["baseline", "prompt"],
+                                                                decide_budget="150 rows"))
+    looks = result.to_dict()["decide"]
+    assert looks["schedule"] == [100, 150] and looks["stopped"] == "budget" and not looks["resolved"]
+    assert result.variants[1].n == 150
+    text = result.recommendation
+    assert "The verdict is still open (the decide budget ran out)" in text and "more rows of 'prompt'" in text
+    assert result.decision is not None and result.decision.next_step is not None
+    assert result.decision.next_step["rows_needed"] > 150

@@ -235,7 +235,7 @@ def _next_step(claims: Sequence[tuple[str, str, str | None]], ship: VariantSumma
     step.update(more=more, minutes=minutes, cost=money, currency=currency)
     which = " and ".join(f"'{x}'" for x in names)
     time = "under a minute" if minutes < 1 else f"about {minutes:,.0f} minutes"
-    cost = f" and {money:,.2f} {currency}".rstrip() if money > 0 or currency else ""
+    cost = f" and {money:,.2f} {currency}".rstrip() if money > 0 else ""
     priced = f"{time} of model time{cost} at the measured rate"
     if available is not None and needed > available:
         step["sentence"] = (f"about {needed:,} rows of {which} would likely settle it (80% power at the observed "
@@ -243,7 +243,7 @@ def _next_step(claims: Sequence[tuple[str, str, str | None]], ship: VariantSumma
                             f"{needed - available:,} more eval rows ({priced} to score them)")
     elif looks is not None:
         step["sentence"] = (f"about {more:,} more rows of {which} ({needed:,} in all, 80% power at the observed "
-                            f"scores) would likely settle it, {priced}: {cmd} with a larger --decide-budget")
+                            f"scores) would likely settle it, {priced}: {cmd} --decide-budget '{needed} rows'")
     else:
         step["sentence"] = (f"about {more:,} more rows of {which} ({needed:,} in all, 80% power at the observed "
                             f"scores) would likely settle it, {priced}: {cmd} scores them in looks and stops as "
@@ -255,6 +255,17 @@ def _best(summaries: Sequence[VariantSummary], kind: str) -> VariantSummary | No
     """The best-scoring ladder variant of the rungs of `kind`."""
     pool = [s for s in summaries if kind_of(s) == kind and s.purpose == "ladder"]
     return max(pool, key=lambda s: s.score) if pool else None
+
+
+def lead_of(summaries: Sequence[VariantSummary], target: float) -> VariantSummary | None:
+    """The LLM variant a verdict rests on: the best variant of the first rung (in ladder order) whose best meets
+    the target, the one decide() ships before it weighs the reference; else the best-scoring one."""
+    ladder = [s for s in summaries if not s.probe]
+    for rung in ladder_order(ladder):
+        best = max((s for s in ladder if s.rung == rung), key=lambda s: s.score)
+        if best.score >= target:
+            return best
+    return max(ladder, key=lambda s: s.score, default=None)
 
 
 def _of_purpose(summaries: Sequence[VariantSummary], purpose: str) -> VariantSummary | None:
