@@ -171,6 +171,10 @@ def climb_cmd(
     report: Path = typer.Option(None, "--report", help="Also write the run's HTML report to this file."),
     curve: bool = typer.Option(False, "--curve", help="Also score the kNN few-shot and fine-tune variants on smaller "
                                "pools: learning curves, the rows the target needs and their labelling cost."),
+    decide: bool = typer.Option(None, "--decide/--no-decide", help="Where the verdict hangs, score more rows of the "
+                                "variants it rests on, in looks, until it resolves (docs/decide.md); default: task.toml."),
+    decide_budget: str = typer.Option(None, "--decide-budget", help="What --decide may spend: '1500 rows', '30 min' "
+                                      "or '2.5 USD' (default: task.toml's, else the eval file's rows)."),
     timeout: float = TimeoutOpt,
     retries: int = RetriesOpt,
     rpm: int = RpmOpt,
@@ -191,7 +195,7 @@ def climb_cmd(
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
-                           early_stop=not score_every_row)
+                           early_stop=not score_every_row, decide=decide, decide_budget=decide_budget)
     if len(choices) > 1 or (not model and t.spec.models):
         _climb_models(t, choices, options, as_json, report, timeout, retries, rpm, tpm, capabilities)
         return

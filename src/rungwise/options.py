@@ -84,9 +84,13 @@ class ClimbOptions(BaseModel):
     @classmethod
     def _decide_budget(cls, value: str | None) -> str | None:
         if value is not None:
+            from rungwise.errors import TaskError  # not a ValueError: the CLI prints it on one line
             from rungwise.sequential import parse_budget
 
-            parse_budget(value)
+            try:
+                parse_budget(value)
+            except ValueError as exc:
+                raise TaskError(f"--decide-budget: {exc}.") from None
         return value
 
     @field_validator("leakage", "sample", "seed", "decide", mode="before")

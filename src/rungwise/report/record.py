@@ -272,7 +272,8 @@ def to_climb_result(report: ClimbReport) -> ClimbResult:
         shipped=d.get("shipped"), budget=d.get("budget") or {"max_tokens": 0, "stop": [], "reason": "unknown"},
         stats=stats, costs=costs, decision=decision, checks=checks, curves=list(d.get("curves") or []),
         extra={**({"distill": d["distill"]} if d.get("distill") else {}),
-               **({"frontier": d["frontier"]} if d.get("frontier") else {})},
+               **({"frontier": d["frontier"]} if d.get("frontier") else {}),
+               **({"decide": d["decide"]} if d.get("decide") else {})},
     )
 
 

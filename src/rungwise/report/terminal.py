@@ -53,7 +53,7 @@ def ladder_table(result: ClimbResult, width: int = WIDE) -> Table:
         cost = result.costs.get(v.name)
         cells = [
             escape(v.rung), escape(v.name + (f" ({_mark(v.purpose)})" if v.probe else "")) + mark,
-            f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]" + (f" ({v.n} rows)" if v.stopped else ""),
+            f"{v.score:.1%} [{v.low:.1%}, {v.high:.1%}]" + (f" ({v.n} rows)" if v.stopped or v.n > result.n_eval else ""),
             escape(verdicts.get(v.name, "")),
             f"{v.mean_prompt_tokens:.0f}", f"{v.mean_completion_tokens:.1f}",
             f"{v.latency_p50_s:.2f}", f"{v.latency_p95_s:.2f}",
@@ -77,6 +77,18 @@ def print_distill(distill: dict[str, object], console: Console) -> None:
                   f"{escape(str(distill.get('student')))}, labelling run {escape(str(distill.get('labels_run_id')))}):")
     for line in distill_sentences(distill):
         console.print(f"- {escape(line)}")
+
+
+def print_looks(record: dict[str, Any], console: Console) -> None:
+    """The looks of climb --decide: the rows each variant was scored on, its interval narrowing, the claims."""
+    from rungwise.report.looks import summary_line, terminal_rows
+
+    table = Table(title=escape(summary_line(record)))
+    for col in ("look", "rows", "level", "variants: score [interval at the level] (rows)", "claims"):
+        table.add_column(escape(col), justify="right" if col in ("rows", "level") else "left")
+    for row in terminal_rows(record):
+        table.add_row(*(escape(c) for c in row))
+    console.print(table)
 
 
 def checks_table(report: CheckReport, *, show_info: bool = True) -> Table:
@@ -114,6 +126,8 @@ def print_climb(result: ClimbResult, console: Console | None = None) -> None:
         console.print(f"[dim]{escape(v.name)} {escape(EarlyStop.from_dict(v.stopped or {}).sentence())}[/dim]")
     if stopped:
         console.print("[dim](--score-every-row scores every variant on every row)[/dim]")
+    if result.extra.get("decide"):
+        print_looks(result.extra["decide"], console)
     if result.decision:
         for note in result.decision.diagnosis.notes:
             console.print(f"[dim]- {escape(note)}[/dim]")
