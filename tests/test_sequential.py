@@ -201,3 +201,31 @@ def test_the_looks_in_the_terminal_the_report_and_json(tmp_path: Path) -> None:
     assert "id=\"decide\"" in page and "chart-looks" in page and "prompt meets the target" in page
     # the record lists the rows the looks added, with their inputs
     assert len(report.rows) == 182
+
+
+def test_a_lead_that_misses_the_target_on_more_rows_is_not_shipped(tmp_path: Path) -> None:
+    """The sample flatters the prompt rung (82 of its 100 rows), the other rows do not (half): the looks find it
+    below the target, then its constrained twin (which answers the same) becomes the lead and is found below too."""
+    from rungwise.task import Task
+
+    folder = _task(tmp_path, 600, 100)
+    sample = {ex.input for ex in Task.load(folder).eval_rows(sample=100, seed=0)}
+    flattered = sorted(sample)[:82]
+
+    def answer(request: Request) -> str:
+        text = request.messages[-1].content
+        if request.messages[0].role != "system":
+            return "I am not sure"
+        right = next(label for label in LABELS if text.endswith(label))
+        i = int(text.split("message number ")[1].split()[0])
+        good = any(text.endswith(s) for s in flattered) if any(text.endswith(s) for s in sample) else i % 2 == 0
+        return right if good else LABELS[(LABELS.index(right) + 1) % 3]
+
+    result = climb(folder, FakeModel(answer), ClimbOptions(store_path=tmp_path / "s.db", rungs=["baseline", "prompt"],
+                                                           decide=True))
+    looks = result.to_dict()["decide"]["looks"]
+    assert {look["lead"] for look in looks} == {"prompt", "prompt-constrained"}
+    finals = [q for look in looks for q in look["questions"] if q["answer"] != "open"]
+    assert {q["variant"] for q in finals} == {"prompt", "prompt-constrained"}
+    assert {q["answer"] for q in finals} == {"misses"}
+    assert result.shipped is None and result.recommendation.startswith("No rung meets the target of 80%")

@@ -344,8 +344,9 @@ class ClimbJob:
                 spent += price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs).cost_per_call * s.n
             met = any(o.summary.rung == rung.name and o.variant.purpose == "ladder" and o.summary.score >= task.spec.target
                       for o in outcomes)
-            if met and not options.all_rungs and self._decide is not None and not options.dry_run:
-                await self._score_where_it_hangs(task, runner, model, examples, outcomes)
+            # each new lead (another variant of the rung may meet the target when this one no longer does) gets looks
+            while (met and not options.all_rungs and self._decide is not None and not options.dry_run
+                   and await self._score_where_it_hangs(task, runner, model, examples, outcomes)):
                 met = any(o.summary.rung == rung.name and o.variant.purpose == "ladder"
                           and o.summary.score >= task.spec.target for o in outcomes)
             if met and not options.all_rungs:
@@ -364,17 +365,18 @@ class ClimbJob:
         return sequential.parse_budget(options.decide_budget or (own if isinstance(own, str) else None))
 
     async def _score_where_it_hangs(self, task: Task, runner: Runner, model: Model, examples: list[Example],
-                                    outcomes: list[VariantOutcome]) -> None:
+                                    outcomes: list[VariantOutcome]) -> bool:
         """--decide: score more rows of the variants the verdict rests on (the lead, the no-LLM reference), in the
         seeded order the climb scored its sample in and then the eval file's other rows, at the looks of
         `sequential.schedule`, until every claim is settled (`sequential.judge`), the budget is spent or the rows
-        run out. The looks are a function of the stored rows, so an interrupted climb resumes at the same look."""
+        run out. The looks are a function of the stored rows, so an interrupted climb resumes at the same look.
+        False when there was nothing to look at (no lead, or a lead that already had its looks)."""
         budget = self._decide
         target = task.spec.target
         lead = lead_of([o.summary for o in outcomes], target)
         done = {str(look["lead"]) for look in (self._looks or {}).get("looks", [])}
         if budget is None or lead is None or lead.stopped or lead.name in done:
-            return  # a variant stopped early is settled; a lead gets one sequence of looks
+            return False  # a variant stopped early is settled; a lead gets one sequence of looks
         by_name = {o.summary.name: o for o in outcomes}
         ref = next((o.summary.name for o in outcomes if o.variant.purpose == "reference"), None)
         names = [lead.name] + ([ref] if ref else [])
@@ -429,6 +431,7 @@ class ClimbJob:
                 break
         record.update(stopped=stopped, resolved=stopped == "resolved",
                       rows={n: len(by_name[n].rows) for n in names}, spent={"cost": spent_cost, "seconds": spent_s})
+        return True
 
     async def _run_variant(self, task: Task, rung: Rung, variant: Variant, store: Store, runner: Runner, model: Model,
                            examples: list[Example], by_name: dict[str, VariantOutcome], *,
