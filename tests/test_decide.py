@@ -226,3 +226,16 @@ def test_a_variant_stopped_early_is_compared_on_the_rows_it_scored() -> None:
     d2 = decide(sums, {"prompt": {"x": 0.0}, "fewshot-knn": {"y": 1.0}}, 0.85)
     assert d2.rungs[1].against is not None and d2.rungs[1].against.n == 0
     assert d2.rungs[1].verdict == "no measurable gain"
+
+
+def test_a_claim_open_at_the_last_looks_level_stays_open_in_the_verdict() -> None:
+    """Settled at 5% but not at the level of the sequential rule's last look: the verdict says it is open."""
+    n = 400
+    few = _scores(n, 360)  # 90% of 400: the 95% interval lies above 85%
+    sums = [_summary("prompt", "prompt", _scores(n, 0), fmt=n), _summary("fewshot-knn", "fewshot", few)]
+    open_look = {"questions": [{"kind": "target", "variant": "fewshot-knn", "other": None, "answer": "open"}]}
+    d = _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few}, 0.85,
+                looks={"resolved": False, "stopped": "budget", "looks": [open_look]})
+    assert d.eval_too_small and d.shipped == "fewshot-knn"
+    assert "The verdict is still open (the decide budget ran out): 'fewshot-knn' (90.0%) is not yet told" in d.recommendation
+    assert _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few}, 0.85).eval_too_small is False

@@ -170,6 +170,11 @@ def decide(
         claims.append(("versus", lead.name, reference.name))
     if looks is not None and looks.get("resolved"):
         claims = []  # settled by the sequential rule, at its own (stricter) level
+    elif looks is not None and not claims:  # open by the sequential rule's level, though settled at 5%
+        last = (looks.get("looks") or [{}])[-1]
+        claims = [(str(q["kind"]), str(q["variant"]), q.get("other")) for q in last.get("questions") or []
+                  if q.get("answer") == "open" and q.get("variant") in scores
+                  and (q.get("other") is None or q.get("other") in scores)]
     too_small = bool(claims) or n < 30
     step = _next_step(claims, ship, by_name, scores, target, n, prices, currency, available, command, looks) \
         if too_small and ship is not None else None
@@ -211,8 +216,10 @@ def _next_step(claims: Sequence[tuple[str, str, str | None]], ship: VariantSumma
     whys = []
     for kind, name, other in claims:
         s = by_name[name]
-        if kind == "target":
+        if kind == "target" and s.low < target <= s.high:
             whys.append(f"the interval of '{name}' ({s.low:.1%}-{s.high:.1%}) spans the target")
+        elif kind == "target":
+            whys.append(f"'{name}' ({s.score:.1%}) is not yet told from the target at the level of the last look")
         else:
             whys.append(f"'{name}' and '{other}' are not yet told apart")
     if not claims:
