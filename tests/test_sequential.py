@@ -296,3 +296,24 @@ def test_the_lead_and_the_no_llm_reference_are_scored_until_the_comparison_settl
     assert rows["knn-label"] >= rows[lead] > 100 and rows[lead] == looks["rows"][lead]
     others = [v for v in result.variants if v.name not in (lead, "knn-label")]
     assert all(v.n <= 100 for v in others)  # only the variants the verdict rests on get more rows
+
+
+def test_the_rule_replayed_on_stored_answers_takes_the_climbs_looks(tmp_path: Path) -> None:
+    """`sequential.replay` on answers scored on every row (what a benchmark stores) takes the same looks as the
+    climb took, with no model call."""
+    from rungwise.early_stop import look_order
+    from rungwise.task import Task
+
+    folder = _task(tmp_path, 600, 100)
+    opts: dict[str, Any] = {"store_path": tmp_path / "s.db", "rungs": ["baseline", "prompt"]}
+    result = climb(folder, FakeModel(_answers(14)), ClimbOptions(**opts, decide=True))
+    every = climb(folder, FakeModel(_answers(14)), ClimbOptions(**opts, full=True, early_stop=False))
+    full = {"prompt": {r.example_id: r.score for r in every.outcomes[1].rows}}
+    task = Task.load(folder)
+    sample = task.eval_rows(sample=100, seed=0)
+    order = [ex.id for ex in sequential.extension_order(look_order(sample, 0), task.eval, 0, key=lambda ex: ex.id)]
+    looks, stopped = sequential.replay(full, order, "prompt", None, 0.8, binary=True, first=100)
+    recorded = result.to_dict()["decide"]
+    assert stopped == recorded["stopped"] == "resolved"
+    assert [look.to_dict() for look in looks] == [{k: v for k, v in look.items() if k != "lead"}
+                                                  for look in recorded["looks"]]

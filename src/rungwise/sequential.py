@@ -36,7 +36,7 @@ import numpy as np
 from rungwise import stats
 
 __all__ = ["ALPHA", "MAX_LOOKS", "POWER", "SPENDING", "Budget", "Look", "Question", "alphas", "extension_order",
-           "judge", "parse_budget", "rows_to_settle", "schedule", "settings", "spent"]
+           "judge", "parse_budget", "replay", "rows_to_settle", "schedule", "settings", "spent"]
 
 #: the chance, over all looks, of settling one claim of the verdict wrongly
 ALPHA = 0.05
@@ -367,3 +367,35 @@ def rows_to_settle(scores: RowScores, open_claims: Sequence[tuple[str, str, str 
             return None
         needed.append(n)
     return math.ceil(max(needed)) if needed else 0
+
+
+# -- replaying the rule on stored answers -------------------------------------------------------------------------
+
+
+def replay(full: RowScores, order: Sequence[str], lead: str, reference: str | None, target: float, *, binary: bool,
+           first: int, cap: int | None = None) -> tuple[list[Look], str]:
+    """The looks `climb --decide` would take, replayed on answers already scored on every row (no model call):
+    `full` each variant's scores by row id, `order` the row ids in the climb's order (`extension_order`), `first`
+    the climb's sample size, `cap` the rows the budget allows (default: all of `order`). Each look scores the
+    variants an open claim rests on up to the schedule's rows, as the climb does. Returns the looks and why they
+    stopped ("resolved", or "rows": the schedule ran out)."""
+    cap = len(order) if cap is None else min(cap, len(order))
+    looks_at = schedule(first, cap)
+    levels = alphas(len(looks_at))
+    names = [lead] + ([reference] if reference else [])
+    have = dict.fromkeys(names, first)
+    settled: dict[str, Question] = {}
+    out: list[Look] = []
+    need = names
+    for k, rows in enumerate(looks_at, 1):
+        for name in need if k > 1 else []:
+            have[name] = rows
+        scores = {n: {i: full[n][i] for i in order[: have[n]] if i in full[n]} for n in names}
+        look = judge(scores, lead, reference, target, binary=binary, alpha=levels[k - 1], look=k, of=len(looks_at),
+                     rows=rows, settled=settled)
+        out.append(look)
+        settled.update({q.key: q for q in look.questions if not q.open})
+        if look.resolved:
+            return out, "resolved"
+        need = look.needs()
+    return out, "rows"
