@@ -317,3 +317,33 @@ def test_the_rule_replayed_on_stored_answers_takes_the_climbs_looks(tmp_path: Pa
     assert stopped == recorded["stopped"] == "resolved"
     assert [look.to_dict() for look in looks] == [{k: v for k, v in look.items() if k != "lead"}
                                                   for look in recorded["looks"]]
+
+
+def test_an_interrupted_decide_climb_resumes_at_the_same_look(tmp_path: Path) -> None:
+    """Cancelled while look 2 scores its rows, the same climb again finishes with the looks and the calls of a climb
+    that was never interrupted."""
+    from rungwise.climb import ClimbJob
+    from rungwise.errors import ClimbCancelled
+    from rungwise.progress import ProgressEvent
+
+    folder = _task(tmp_path, 600, 100)
+    whole = climb(folder, FakeModel(_answers(14)), ClimbOptions(store_path=tmp_path / "a.db",
+                                                                rungs=["baseline", "prompt"], decide=True))
+    opts = ClimbOptions(store_path=tmp_path / "b.db", rungs=["baseline", "prompt"], decide=True)
+    first = FakeModel(_answers(14))
+    jobs: list[ClimbJob] = []
+
+    def stop_in_look_two(event: ProgressEvent) -> None:
+        if event.name == "prompt" and event.total == 182 and event.done >= 140:
+            jobs[0].cancel()
+
+    jobs.append(ClimbJob(folder, first, opts, progress=stop_in_look_two))
+    with pytest.raises(ClimbCancelled):
+        jobs[0].run()
+    assert 100 < len([c for c in first.calls if c.messages[0].role == "system"]) < 182 + 100
+    second = FakeModel(_answers(14))
+    resumed = climb(folder, second, opts)
+    assert resumed.to_dict()["decide"]["looks"] == whole.to_dict()["decide"]["looks"]
+    assert len(first.calls) + len(second.calls) >= whole.stats.calls > len(second.calls) > 0
+    assert resumed.variants[1].n == 182
+    assert resumed.recommendation == whole.recommendation.replace(whole.run_id, resumed.run_id)
