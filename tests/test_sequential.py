@@ -347,3 +347,16 @@ def test_an_interrupted_decide_climb_resumes_at_the_same_look(tmp_path: Path) ->
     assert len(first.calls) + len(second.calls) >= whole.stats.calls > len(second.calls) > 0
     assert resumed.variants[1].n == 182
     assert resumed.recommendation == whole.recommendation.replace(whole.run_id, resumed.run_id)
+
+
+def test_the_task_can_ask_for_decide_and_a_climb_can_turn_it_off(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 600, 100)
+    toml = folder / "task.toml"
+    toml.write_text(toml.read_text().replace("seed = 0\n", "seed = 0\ndecide = \"150 rows\"\n"))
+    opts: dict[str, Any] = {"store_path": tmp_path / "s.db", "rungs": ["baseline", "prompt"]}
+    asked = climb(folder, FakeModel(_answers(17)), ClimbOptions(**opts))
+    assert asked.to_dict()["decide"]["schedule"] == [100, 150]
+    off = climb(folder, FakeModel(_answers(17)), ClimbOptions(**opts, decide=False, decide_budget="300 rows"))
+    assert "decide" not in off.to_dict() and off.variants[1].n == 100
+    wider = climb(folder, FakeModel(_answers(17)), ClimbOptions(**opts, decide_budget="330 rows"))
+    assert wider.to_dict()["decide"]["schedule"][-1] == 330  # the climb's budget over the task's

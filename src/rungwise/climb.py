@@ -359,8 +359,9 @@ class ClimbJob:
     def _decide_budget(self, task: Task) -> sequential.Budget | None:
         """--decide (or the task's [eval] decide): its budget; None when off."""
         options, own = self.options, task.spec.eval.decide
-        on = bool(own) if isinstance(options.decide, NotSet) else options.decide
-        if not (on or options.decide_budget):
+        if options.decide is False:  # --no-decide: off, whatever the budget
+            return None
+        if not (options.decide or options.decide_budget or own):
             return None
         return sequential.parse_budget(options.decide_budget or (own if isinstance(own, str) else None))
 
