@@ -9,10 +9,10 @@ open claim is tested again, until each is settled, the budget is spent or the ro
 
 The error it controls: settling a claim wrongly (a variant whose true score is the target declared above or
 below it; two variants with the same true score declared different). Looking again and again inflates it (at
-5% per look, five looks settle a claim at the boundary about 12% of the time, simulated), so the looks share
-ALPHA: look k of K tests at the increment of an alpha-spending function at k/K (`spending`, Lan-DeMets: Pocock-
-type by default, which keeps the most for the first look, the rows a plain climb scores), and the increments sum
-to ALPHA. By the union bound, each claim is settled wrongly with probability at most ALPHA over all looks,
+5% per look, banking77's five looks settle such a claim wrongly 13-15% of the time, simulated), so the looks
+share ALPHA: look k of K tests at the increment of an alpha-spending function at k/K (`spent`, Lan-DeMets:
+Pocock-type by default, which keeps the most for the first look, the rows a plain climb scores), and the
+increments sum to ALPHA. By the union bound, each claim is settled wrongly with probability at most ALPHA over all looks,
 whatever the data; `tests/test_sequential.py` checks it by simulation. The tests are exact for pass/fail
 metrics (the binomial test at the target, whose inversion is the Clopper-Pearson interval; exact McNemar);
 graded metrics use Hoeffding's bound for the target and the paired bootstrap for the comparison.
