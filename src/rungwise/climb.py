@@ -485,7 +485,7 @@ class ClimbJob:
         curves = learning_curves(task, outcomes)
         decision = decide(summaries, scores, task.spec.target,
                           costs_per_call={k: c.cost_per_call for k, c in costs.items()}, curves=curves,
-                          available=len(task.eval), command=f"rungwise climb {task.folder}",
+                          available=len(task.eval), command=_command(task),
                           currency=task.spec.costs.currency, looks=self._looks) if summaries else None
         recommendation = decision.recommendation if decision else (
             "Dry run: no model was called; see the estimates." if self.options.dry_run else "No rung ran.")
@@ -525,6 +525,14 @@ class ClimbJob:
         model = self._model_spec if isinstance(self._model_spec, Model) else None
         tuner = model.tuner() if model is not None and any(o.artifacts for o in outcomes) else None
         return tuner.base_fingerprint if tuner is not None else None
+
+
+def _command(task: Task) -> str:
+    """The climb that scores more rows of an open verdict, as the recommendation writes it (the model options of
+    a climb on another model than the embedded one are the user's to add)."""
+    import shlex
+
+    return f"rungwise climb {shlex.quote(str(task.folder))}"
 
 
 def _resummarized(o: VariantOutcome, binary: bool) -> VariantSummary:
