@@ -124,7 +124,8 @@ def test_knn_reference_as_good_as_fewshot_is_said() -> None:
     # one ship: the rows favour the few-shot rung (90% vs 89%, not significant), so it is the verdict, and the
     # reference is said as the comparison still open, never as a second ship
     assert d.diagnosis.cheaper_reference is not None and d.diagnosis.cheaper_reference in d.recommendation
-    assert "The label of the nearest train row, which needs no LLM, scores 89.0% against 90.0%" in d.recommendation
+    assert ("The label of the nearest train row, which needs no LLM, scores 89.0% against 90.0% for 'fewshot-knn'"
+            in d.recommendation)
     assert "the rows favour 'fewshot-knn'" in d.recommendation and "cheaper ship" not in d.recommendation
     assert d.recommendation.count("Ship ") == 1
     assert d.recommendation.count("too small to decide") == 1  # 90% of 100 rows: the interval spans 85%
@@ -239,3 +240,21 @@ def test_a_claim_open_at_the_last_looks_level_stays_open_in_the_verdict() -> Non
     assert d.eval_too_small and d.shipped == "fewshot-knn"
     assert "The verdict is still open (the decide budget ran out): 'fewshot-knn' (90.0%) is not yet told" in d.recommendation
     assert _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few}, 0.85).eval_too_small is False
+
+
+def test_below_the_target_the_reference_comparison_leaves_the_verdict_settled() -> None:
+    """Neither the few-shot rung nor the kNN label meets the target: which is better changes no ship, so an open
+    comparison between them does not make the verdict open; and the rows favouring the label are said so."""
+    n = 200
+    few, knn = _scores(n, 70), _scores(n, 80)
+    sums = [_summary("prompt", "prompt", _scores(n, 0), fmt=n), _summary("fewshot-knn", "fewshot", few),
+            _summary("knn-label", "fewshot", knn, probe=True, purpose="reference")]
+    d = _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few, "knn-label": knn}, 0.85)
+    assert d.shipped is None and not d.eval_too_small and d.next_step is None
+    assert ("scores 40.0% against 35.0% for 'fewshot-knn' (p=0.00195): measurably better, but short of the target"
+            in d.recommendation)
+    close = _scores(n, 73)
+    sums[2] = _summary("knn-label", "fewshot", close, probe=True, purpose="reference")
+    d = _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few, "knn-label": close}, 0.85)
+    assert d.shipped is None and not d.eval_too_small and d.next_step is None
+    assert "scores 36.5% against 35.0% for 'fewshot-knn' (p=0.25): the rows favour it by 1.5 points" in d.recommendation

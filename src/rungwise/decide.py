@@ -166,8 +166,8 @@ def decide(
     claims: list[tuple[str, str, str | None]] = []
     if ship is not None and ship.low < target <= ship.high:
         claims.append(("target", ship.name, None))
-    if versus is not None and not versus.significant and lead is not None and reference is not None:
-        claims.append(("versus", lead.name, reference.name))
+    if versus is not None and not versus.significant and lead is not None and reference is not None and shipped:
+        claims.append(("versus", lead.name, reference.name))  # below the target, neither is shipped either way
     if looks is not None and looks.get("resolved"):
         claims = []  # settled by the sequential rule, at its own (stricter) level
     elif looks is not None and not claims:  # open by the sequential rule's level, though settled at 5%
@@ -195,14 +195,19 @@ def _reference_sentence(reference: VariantSummary, lead: VariantSummary, c: Comp
         price = f", {prices[lead.name]:.6f} per call" if lead.name in prices else ""
         return (f"The alternative is '{lead.name}' ({lead.rung} rung, {lead.score:.1%}{price}): pick it only if the "
                 f"inputs will stray from the train rows, which a reference that needs no LLM can only look up.")
-    if c.significant:
+    if c.significant and c.difference > 0:
         return None  # the LLM rung is measurably better: the reference is no candidate
+    if c.significant:  # the reference is measurably better, but it does not meet the target (else it is shipped)
+        return (f"{what[0].upper() + what[1:]}, which needs no LLM, scores {reference.score:.1%} against "
+                f"{lead.score:.1%} for '{lead.name}' (p={c.p_value:.3g}{rows}): measurably better, but short of "
+                "the target too.")
     if c.difference == 0:
         return (f"'{lead.name}' is no better than {what}, which needs no LLM ({reference.score:.1%} vs "
                 f"{lead.score:.1%}, p={c.p_value:.3g}{rows}).")
+    favoured = f"'{lead.name}'" if c.difference > 0 else "it"
     return (f"{what[0].upper() + what[1:]}, which needs no LLM, scores {reference.score:.1%} against "
-            f"{lead.score:.1%} (p={c.p_value:.3g}{rows}): the rows favour '{lead.name}' by "
-            f"{c.difference * 100:.1f} points, not yet a measurable gain.")
+            f"{lead.score:.1%} for '{lead.name}' (p={c.p_value:.3g}{rows}): the rows favour {favoured} by "
+            f"{abs(c.difference) * 100:.1f} points, not yet a measurable difference.")
 
 
 def _next_step(claims: Sequence[tuple[str, str, str | None]], ship: VariantSummary,

@@ -282,8 +282,9 @@ def judge(scores: RowScores, lead: str, reference: str | None, target: float, *,
 
     `lead`: the LLM variant the climb ships (else its best); `reference`: the no-LLM reference, if any. The ship
     is the one of the two the rows favour, if it meets the target on its point estimate (a tie goes to the
-    reference). Claims: the ship meets (or misses) the target; lead against reference. `settled`: claims settled
-    at earlier looks, kept as they were."""
+    reference). Claims: the ship meets (or misses) the target; lead against reference, when the ship meets the
+    target on its point estimate (below it, neither is shipped whichever is better). `settled`: claims settled at
+    earlier looks, kept as they were."""
     settled = settled or {}
     a = scores[lead]
     r = scores.get(reference) if reference else None
@@ -303,7 +304,7 @@ def judge(scores: RowScores, lead: str, reference: str | None, target: float, *,
         answer = ("meets" if mean >= target else "misses") if p < alpha else "open"
         questions.append(Question("target", ship, None, mean, low, high, p, len(x), answer,
                                   look if answer != "open" else None))
-    if reference and r is not None:
+    if reference and r is not None and _mean(scores[ship]) >= target:  # the comparison matters to a ship only
         key = f"versus:{lead}:{reference}"
         if key in settled:
             questions.append(settled[key])

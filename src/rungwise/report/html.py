@@ -144,7 +144,7 @@ def _verdict(report: ClimbReport) -> str:
 
 #: sentences of the recommendation that a reader must not miss
 _WARN = ("too small to decide", "no better than the label of the nearest", "The verdict is still open",
-         "not yet a measurable gain", "not yet significant")
+         "not yet a measurable difference", "not yet significant")
 
 
 def _sentences(text: str) -> list[str]:
