@@ -422,7 +422,7 @@ class ClimbJob:
             if look.resolved:
                 stopped = "resolved"
                 break
-            need = look.needs()
+            need = look.needs(free=ref if ref and by_name[ref].variant.answer is not None else None)
             step = looks[k] - rows if k < len(looks) else 0
             over_cost = budget.cost is not None and spent_cost + step * sum(per_row[n][0] for n in need) > budget.cost
             over_time = (budget.minutes is not None

@@ -255,12 +255,15 @@ class Look:
     def resolved(self) -> bool:
         return all(not q.open for q in self.questions)
 
-    def needs(self) -> list[str]:
-        """The variants an open claim rests on: those the next look scores."""
+    def needs(self, free: str | None = None) -> list[str]:
+        """The variants an open claim rests on: those the next look scores. `free` (the reference, which needs no
+        model call) goes with any of them, so that a comparison that opens later has all of their rows."""
         out: list[str] = []
         for q in self.questions:
             if q.open:
                 out += [q.variant] + ([q.other] if q.other else [])
+        if out and free:
+            out.append(free)
         return list(dict.fromkeys(out))
 
     def to_dict(self) -> dict[str, Any]:
@@ -398,5 +401,5 @@ def replay(full: RowScores, order: Sequence[str], lead: str, reference: str | No
         settled.update({q.key: q for q in look.questions if not q.open})
         if look.resolved:
             return out, "resolved"
-        need = look.needs()
+        need = look.needs(free=reference)
     return out, "rows"
