@@ -120,9 +120,58 @@ def test_knn_reference_as_good_as_fewshot_is_said() -> None:
     sums = [_summary("prompt", "prompt", _scores(n, 0), fmt=100), _summary("fewshot-knn", "fewshot", fewshot),
             _summary("knn-label", "fewshot", knn, probe=True, purpose="reference")]
     d = _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": fewshot, "knn-label": knn}, 0.85)
-    assert d.shipped == "fewshot-knn"
-    assert d.diagnosis.cheaper_reference is not None and "no better than the label of the nearest train row" in d.recommendation
+    assert d.shipped == "fewshot-knn" and d.alternative is None
+    # one ship: the rows favour the few-shot rung (90% vs 89%, not significant), so it is the verdict, and the
+    # reference is said as the comparison still open, never as a second ship
+    assert d.diagnosis.cheaper_reference is not None and d.diagnosis.cheaper_reference in d.recommendation
+    assert ("The label of the nearest train row, which needs no LLM, scores 89.0% against 90.0% for 'fewshot-knn'"
+            in d.recommendation)
+    assert "the rows favour 'fewshot-knn'" in d.recommendation and "cheaper ship" not in d.recommendation
+    assert d.recommendation.count("Ship ") == 1
     assert d.recommendation.count("too small to decide") == 1  # 90% of 100 rows: the interval spans 85%
+    assert d.next_step is not None and d.next_step["rows_needed"] > 100 and "--decide" in d.recommendation
+
+
+def _reference_climb(llm: int, ref: int, n: int = 200, **kw: Any) -> Decision:
+    """A prompt rung at 0, a few-shot rung with `llm` passes, the kNN label with `ref`: the reference passes the
+    few-shot rung's rows and then `ref - llm` more (the rows where they disagree all favour one side)."""
+    few = _scores(n, llm)
+    knn = _scores(n, ref)
+    sums = [_summary("prompt", "prompt", _scores(n, 0), fmt=n), _summary("fewshot-knn", "fewshot", few),
+            _summary("knn-label", "fewshot", knn, probe=True, purpose="reference")]
+    return _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few, "knn-label": knn}, 0.85,
+                   costs_per_call={"prompt": 1e-4, "fewshot-knn": 8e-4, "knn-label": 0.0}, **kw)
+
+
+def test_a_reference_significantly_better_and_cheaper_is_the_one_ship() -> None:
+    d = _reference_climb(1786, 1836, n=2000)  # 89.3% against 91.8% on 2,000 rows: p < 0.001
+    assert d.shipped == "knn-label" and d.alternative == "fewshot-knn"
+    text = d.recommendation
+    assert text.startswith("Ship 'knn-label' (the label of the nearest train row, which needs no LLM)")
+    assert "significantly better than 'fewshot-knn' (+2.5 points" in text and text.count("Ship ") == 1
+    assert "The alternative is 'fewshot-knn'" in text and "too small" not in text and not d.eval_too_small
+
+
+def test_an_open_comparison_ships_the_side_the_rows_favour_with_the_priced_next_step() -> None:
+    d = _reference_climb(175, 180, available=3055, command="rungwise climb examples/banking77", currency="USD")
+    assert d.shipped == "knn-label" and d.alternative == "fewshot-knn" and d.eval_too_small
+    text = d.recommendation
+    assert "the rows favour it over 'fewshot-knn' (87.5%; +2.5 points, p=0.0625, not yet significant)" in text
+    step = d.next_step
+    assert step is not None and step["variants"] == ["fewshot-knn", "knn-label"]
+    assert step["more"] == step["rows_needed"] - 200 > 0 and step["cost"] == pytest.approx(step["more"] * 8e-4)
+    assert f"about {step['more']:,} more rows" in text and "rungwise climb examples/banking77 --decide" in text
+    assert "score more rows (climb --full)" not in text
+    # more rows than the eval file holds: label more, at a number
+    few = _reference_climb(175, 180, available=300)
+    assert "more than the 300 the eval file holds: label about" in few.recommendation
+    # a climb whose looks settled the verdict says nothing of the eval's size
+    settled = _reference_climb(175, 180, looks={"resolved": True, "stopped": "resolved"})
+    assert not settled.eval_too_small and "too small" not in settled.recommendation
+    # one whose budget ran out says so, and prices the rest
+    spent = _reference_climb(175, 180, looks={"resolved": False, "stopped": "budget"})
+    assert "The verdict is still open (the decide budget ran out)" in spent.recommendation
+    assert "--decide-budget '" in spent.recommendation and "rows'" in spent.recommendation
 
 
 def test_too_small_sentence_appears_once() -> None:
@@ -178,3 +227,34 @@ def test_a_variant_stopped_early_is_compared_on_the_rows_it_scored() -> None:
     d2 = decide(sums, {"prompt": {"x": 0.0}, "fewshot-knn": {"y": 1.0}}, 0.85)
     assert d2.rungs[1].against is not None and d2.rungs[1].against.n == 0
     assert d2.rungs[1].verdict == "no measurable gain"
+
+
+def test_a_claim_open_at_the_last_looks_level_stays_open_in_the_verdict() -> None:
+    """Settled at 5% but not at the level of the sequential rule's last look: the verdict says it is open."""
+    n = 400
+    few = _scores(n, 360)  # 90% of 400: the 95% interval lies above 85%
+    sums = [_summary("prompt", "prompt", _scores(n, 0), fmt=n), _summary("fewshot-knn", "fewshot", few)]
+    open_look = {"questions": [{"kind": "target", "variant": "fewshot-knn", "other": None, "answer": "open"}]}
+    d = _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few}, 0.85,
+                looks={"resolved": False, "stopped": "budget", "looks": [open_look]})
+    assert d.eval_too_small and d.shipped == "fewshot-knn"
+    assert "The verdict is still open (the decide budget ran out): 'fewshot-knn' (90.0%) is not yet told" in d.recommendation
+    assert _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few}, 0.85).eval_too_small is False
+
+
+def test_below_the_target_the_reference_comparison_leaves_the_verdict_settled() -> None:
+    """Neither the few-shot rung nor the kNN label meets the target: which is better changes no ship, so an open
+    comparison between them does not make the verdict open; and the rows favouring the label are said so."""
+    n = 200
+    few, knn = _scores(n, 70), _scores(n, 80)
+    sums = [_summary("prompt", "prompt", _scores(n, 0), fmt=n), _summary("fewshot-knn", "fewshot", few),
+            _summary("knn-label", "fewshot", knn, probe=True, purpose="reference")]
+    d = _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few, "knn-label": knn}, 0.85)
+    assert d.shipped is None and not d.eval_too_small and d.next_step is None
+    assert ("scores 40.0% against 35.0% for 'fewshot-knn' (p=0.00195): measurably better, but short of the target"
+            in d.recommendation)
+    close = _scores(n, 73)
+    sums[2] = _summary("knn-label", "fewshot", close, probe=True, purpose="reference")
+    d = _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few, "knn-label": close}, 0.85)
+    assert d.shipped is None and not d.eval_too_small and d.next_step is None
+    assert "scores 36.5% against 35.0% for 'fewshot-knn' (p=0.25): the rows favour it by 1.5 points" in d.recommendation

@@ -119,6 +119,10 @@ def climb_cmd(
     report: Path = flag.report_flag(),
     curve: bool = typer.Option(False, "--curve", help="Also score the kNN few-shot and fine-tune variants on smaller "
                                "pools: learning curves, the rows the target needs and their labelling cost."),
+    decide: bool = typer.Option(None, "--decide/--no-decide", help="Where the verdict hangs, score more rows of the "
+                                "variants it rests on, in looks, until it resolves (docs/decide.md); default: task.toml."),
+    decide_budget: str = typer.Option(None, "--decide-budget", help="What --decide may spend: '1500 rows', '30 min' "
+                                      "or '2.5 USD' (default: task.toml's, else the eval file's rows)."),
     timeout: float = flag.TimeoutOpt,
     retries: int = flag.RetriesOpt,
     rpm: int = flag.RpmOpt,
@@ -130,7 +134,8 @@ def climb_cmd(
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
-                           early_stop=not score_every_row, timeout_s=timeout, retries=retries)
+                           early_stop=not score_every_row, timeout_s=timeout, retries=retries, decide=decide,
+                           decide_budget=decide_budget)
     choices = model_choices(t, model or [], model_name or [], api_key_env=api_key_env, rpm=rpm, tpm=tpm,
                             capabilities=capabilities)
     multi = len(choices) > 1 or (not model and bool(t.spec.models))

@@ -22,13 +22,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rungwise import early_stop
+from rungwise import early_stop, sequential
 from rungwise.cancel import CancelToken, run_interruptibly
 from rungwise.checks import CheckReport, drop_leaked, exact_leaks, run_checks
 from rungwise.costs import FinetuneCost, RungCost, finetune_cost, price
 from rungwise.curves import LearningCurve, learning_curve
 from rungwise.data import Example
-from rungwise.decide import Decision, decide, kind_of
+from rungwise.decide import Decision, decide, kind_of, lead_of
 from rungwise.embeddings import resolve_cache_dir
 from rungwise.errors import ClimbCancelled, TaskError
 from rungwise.estimate import Estimate, estimate_variant
@@ -195,6 +195,8 @@ class ClimbJob:
         self._error: BaseException | None = None
         self._estimator: TokenCounter | None = None  # the dry run's and the cost cap's counter
         self._seed = 0  # the eval sample's seed, which also orders the rows before each early-stop look
+        self._decide: sequential.Budget | None = None  # --decide: its budget (None: off)
+        self._looks: dict[str, Any] | None = None  # --decide: the record of its looks
 
     # -- control ------------------------------------------------------------------------------------
     def run(self) -> ClimbResult:
@@ -290,6 +292,9 @@ class ClimbJob:
         if options.early_stop:  # so is a climb that stops variants at looks
             settings["early_stop"] = early_stop.settings()
         self._seed = seed
+        self._decide = self._decide_budget(task)
+        if self._decide is not None:  # and so is a climb that scores more rows where the verdict hangs
+            settings["decide"] = sequential.settings(self._decide)
         resources = SharedResources(progress=self._progress)
         outcomes: list[VariantOutcome] = []
         try:
@@ -361,12 +366,97 @@ class ClimbJob:
                 by_name[variant.name] = outcome
                 s = outcome.summary
                 spent += price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs).cost_per_call * s.n
-            if not options.all_rungs and any(
-                o.summary.rung == rung.name and o.variant.purpose == "ladder" and o.summary.score >= task.spec.target
-                for o in outcomes
-            ):
+            met = any(o.summary.rung == rung.name and o.variant.purpose == "ladder" and o.summary.score >= task.spec.target
+                      for o in outcomes)
+            # each new lead (another variant of the rung may meet the target when this one no longer does) gets looks
+            while (met and not options.all_rungs and self._decide is not None and not options.dry_run
+                   and await self._score_where_it_hangs(task, runner, model, examples, outcomes)):
+                met = any(o.summary.rung == rung.name and o.variant.purpose == "ladder"
+                          and o.summary.score >= task.spec.target for o in outcomes)
+            if met and not options.all_rungs:
                 break
+        else:
+            if self._decide is not None and not options.dry_run and outcomes:
+                await self._score_where_it_hangs(task, runner, model, examples, outcomes)
         return estimates, skipped
+
+    def _decide_budget(self, task: Task) -> sequential.Budget | None:
+        """--decide (or the task's [eval] decide): its budget; None when off."""
+        options, own = self.options, task.spec.eval.decide
+        if options.decide is False:  # --no-decide: off, whatever the budget
+            return None
+        if not (options.decide or options.decide_budget or own):
+            return None
+        return sequential.parse_budget(options.decide_budget or (own if isinstance(own, str) else None))
+
+    async def _score_where_it_hangs(self, task: Task, runner: Runner, model: Model, examples: list[Example],
+                                    outcomes: list[VariantOutcome]) -> bool:
+        """--decide: score more rows of the variants the verdict rests on (the lead, the no-LLM reference), in the
+        seeded order the climb scored its sample in and then the eval file's other rows, at the looks of
+        `sequential.schedule`, until every claim is settled (`sequential.judge`), the budget is spent or the rows
+        run out. The looks are a function of the stored rows, so an interrupted climb resumes at the same look.
+        False when there was nothing to look at (no lead, or a lead that already had its looks)."""
+        budget = self._decide
+        target = task.spec.target
+        lead = lead_of([o.summary for o in outcomes], target)
+        done = {str(look["lead"]) for look in (self._looks or {}).get("looks", [])}
+        if budget is None or lead is None or lead.stopped or lead.name in done:
+            return False  # a variant stopped early is settled; a lead gets one sequence of looks
+        by_name = {o.summary.name: o for o in outcomes}
+        ref = next((o.summary.name for o in outcomes if o.variant.purpose == "reference"), None)
+        names = [lead.name] + ([ref] if ref else [])
+        order = sequential.extension_order(early_stop.look_order(examples, self._seed), task.eval, self._seed,
+                                           key=lambda ex: ex.id)
+        position = {ex.id: i for i, ex in enumerate(task.eval)}
+        costs = task.spec.costs
+        per_row = {n: (price(n, by_name[n].summary.mean_prompt_tokens, by_name[n].summary.mean_completion_tokens,
+                             costs).cost_per_call, by_name[n].summary.seconds_per_example) for n in names}
+        cap = len(order)
+        if budget.rows is not None:
+            cap = min(cap, max(len(examples), budget.rows))
+        money, seconds = sum(c for c, _ in per_row.values()), sum(t for _, t in per_row.values())
+        if budget.cost is not None and money > 0:
+            cap = min(cap, len(examples) + int(budget.cost / money))
+        if budget.minutes is not None and seconds > 0:
+            cap = min(cap, len(examples) + int(budget.minutes * 60.0 / seconds))
+        looks = sequential.schedule(len(examples), cap)
+        levels = sequential.alphas(len(looks))
+        record = self._looks or {"alpha": sequential.ALPHA, "spending": sequential.SPENDING, "power": sequential.POWER,
+                                 "budget": budget.to_dict(), "available": len(order), "looks": []}
+        record.update(lead=lead.name, reference=ref, schedule=looks, levels=levels, cap=cap)
+        self._looks = record
+        settled: dict[str, sequential.Question] = {}
+        need, spent_cost, spent_s, stopped = names, 0.0, 0.0, "rows" if cap == len(order) else "budget"
+        for k, rows in enumerate(looks, 1):
+            for name in need if k > 1 else []:
+                o = by_name[name]
+                have = {r.example_id for r in o.rows}
+                stage = {ex.id for ex in order[:rows] if ex.id not in have}
+                new = await runner.run(o.variant, [ex for ex in task.eval if ex.id in stage], model,
+                                       of=(len(have), rows))
+                spent_cost += per_row[name][0] * len(new)
+                spent_s += sum(r.latency_s for r in new)
+                o.rows = sorted([*o.rows, *new], key=lambda r: position.get(r.example_id, -1))
+                o.summary = _resummarized(o, runner.scorer.binary)
+            scores = {n: {r.example_id: r.score for r in by_name[n].rows} for n in names}
+            look = sequential.judge(scores, lead.name, ref, target, binary=runner.scorer.binary, alpha=levels[k - 1],
+                                    look=k, of=len(looks), rows=rows, settled=settled)
+            record["looks"].append({"lead": lead.name, **look.to_dict()})
+            settled.update({q.key: q for q in look.questions if not q.open})
+            if look.resolved:
+                stopped = "resolved"
+                break
+            need = look.needs(free=ref if ref and by_name[ref].variant.answer is not None else None)
+            step = looks[k] - rows if k < len(looks) else 0
+            over_cost = budget.cost is not None and spent_cost + step * sum(per_row[n][0] for n in need) > budget.cost
+            over_time = (budget.minutes is not None
+                         and spent_s + step * sum(per_row[n][1] for n in need) > budget.minutes * 60.0)
+            if k < len(looks) and (over_cost or over_time):
+                stopped = "budget"
+                break
+        record.update(stopped=stopped, resolved=stopped == "resolved",
+                      rows={n: len(by_name[n].rows) for n in names}, spent={"cost": spent_cost, "seconds": spent_s})
+        return True
 
     async def _run_variant(self, task: Task, rung: Rung, variant: Variant, store: Store, runner: Runner, model: Model,
                            examples: list[Example], by_name: dict[str, VariantOutcome], *,
@@ -420,10 +510,14 @@ class ClimbJob:
         finetune_costs = finetune_bill(task, outcomes, costs)
         curves = learning_curves(task, outcomes)
         decision = decide(summaries, scores, task.spec.target,
-                          costs_per_call={k: c.cost_per_call for k, c in costs.items()}, curves=curves) if summaries else None
+                          costs_per_call={k: c.cost_per_call for k, c in costs.items()}, curves=curves,
+                          available=len(task.eval), command=_command(task),
+                          currency=task.spec.costs.currency, looks=self._looks) if summaries else None
         recommendation = decision.recommendation if decision else (
             "Dry run: no model was called; see the estimates." if self.options.dry_run else "No rung ran.")
         extra: dict[str, Any] = {}
+        if self._looks is not None:
+            extra["decide"] = self._looks
         estimator = self._estimator
         if estimator is not None and estimator.estimated:
             extra["token_counts"] = estimator.basis
@@ -449,7 +543,9 @@ class ClimbJob:
         if run_id != "dry-run":
             store.finish_run(run_id, result.to_dict())
             from rungwise.report.record import record_climb  # the versioned record every report is rendered from
-            result.stored = record_climb(result, store, examples).result
+            scored = {r.example_id for o in outcomes for r in o.rows} if self._looks is not None else set()
+            result.stored = record_climb(result, store, [ex for ex in task.eval if ex.id in scored] if scored
+                                         else examples).result
         return result
 
     def _tuner_base(self, outcomes: list[VariantOutcome]) -> str | None:
@@ -471,6 +567,21 @@ def _task_choice(task: Task) -> tuple[Task, Any]:
                         f"({', '.join(c.label for c in choices)}): climb them all with rungwise.climb_models(task), "
                         "which returns each model's climb and the frontier, or pass climb() the one model to climb.")
     return priced_task(task, choices[0]), choices[0]
+
+
+def _command(task: Task) -> str:
+    """The climb that scores more rows of an open verdict, as the recommendation writes it (the model options of
+    a climb on another model than the embedded one are the user's to add)."""
+    import shlex
+
+    return f"rungwise climb {shlex.quote(str(task.folder))}"
+
+
+def _resummarized(o: VariantOutcome, binary: bool) -> VariantSummary:
+    """A variant's summary again, on the rows it has now (more, after a look of --decide)."""
+    s = o.summary
+    return summarize(s.name, s.rung, o.rows, binary=binary, probe=s.probe, kind=s.kind, purpose=s.purpose,
+                     retrieval=s.retrieval, twin_of=s.twin_of, description=s.description, stopped=s.stopped)
 
 
 def served_models(outcomes: list[VariantOutcome]) -> list[str]:

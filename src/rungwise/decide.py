@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -77,6 +78,10 @@ class Decision:
     minimum_detectable_difference: float
     recommendation: str
     comparisons: list[Comparison] = field(default_factory=list)
+    #: when the verdict ships the no-LLM reference: the best LLM rung, the alternative
+    alternative: str | None = None
+    #: when the verdict is open: the rows that would likely settle it, their cost and the command (`_next_step`)
+    next_step: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,10 +106,22 @@ def decide(
     *,
     costs_per_call: Mapping[str, float] | None = None,
     curves: Sequence[LearningCurve] = (),
+    available: int | None = None,
+    command: str | None = None,
+    currency: str = "",
+    looks: Mapping[str, Any] | None = None,
 ) -> Decision:
-    """Verdicts per rung, the diagnosis and the recommendation. `scores`: each variant's score per eval row id."""
+    """Verdicts per rung, the diagnosis and the recommendation. `scores`: each variant's score per eval row id.
+
+    One ship: the first rung whose best variant meets the target, unless the reference that needs no LLM (the
+    kNN label) meets it too and the rows favour it (significantly, or not yet); then the reference, with that
+    rung as the alternative. An open verdict (the ship's interval spans the target, or the comparison with the
+    reference is not significant) ends with the priced next step: `available` eval rows in the file, `command`
+    the climb that scores them (`--decide` is added), `looks` the record of a climb that already did
+    (`rungwise.sequential`: whether it resolved, and why it stopped)."""
     ladder = [s for s in summaries if not s.probe]
     by_name = {s.name: s for s in summaries}
+    prices = costs_per_call or {}
     rungs: list[RungVerdict] = []
     incumbent: VariantSummary | None = None
     shipped: str | None = None
@@ -124,25 +141,143 @@ def decide(
         if incumbent is None or verdict == "gain":
             incumbent = best
     comparisons = [v.against for v in rungs if v.against is not None]
+    best_overall = max(ladder, key=lambda s: s.score) if ladder else None
+    lead = by_name[shipped] if shipped else best_overall
+    reference = _of_purpose(summaries, "reference")
+    versus = (_compare(scores, reference.name, lead.name)
+              if reference is not None and lead is not None and reference.name in scores and lead.name in scores
+              else None)
+    alternative: str | None = None
+    if (reference is not None and lead is not None and versus is not None and versus.n
+            and reference.score >= target and versus.difference <= 0
+            and prices.get(reference.name, 0.0) <= prices.get(lead.name, math.inf)):
+        shipped, alternative = reference.name, lead.name  # one ship: the reference the rows favour
     diagnosis = _diagnose(summaries, scores, by_name, shipped)
+    if versus is not None and reference is not None and lead is not None:
+        diagnosis.cheaper_reference = _reference_sentence(reference, lead, versus, shipped, prices)
+        if diagnosis.cheaper_reference:
+            diagnosis.notes.insert(0, diagnosis.cheaper_reference)
     for extra in diagnosis_comparisons(summaries, scores):
         if extra not in comparisons:
             comparisons.append(extra)
     n = max((s.n for s in ladder), default=0)
-    best_overall = max(ladder, key=lambda s: s.score) if ladder else None
     mdd = stats.minimum_detectable_difference(n, min(0.99, max(0.01, best_overall.score))) if n and best_overall else float("inf")
-    too_small = bool(best_overall and best_overall.low < target <= best_overall.high) or n < 30
-    text = _recommend(rungs, by_name, shipped, diagnosis, target, too_small, n, mdd, costs_per_call or {})
+    ship = by_name[shipped] if shipped else best_overall
+    claims: list[tuple[str, str, str | None]] = []
+    if ship is not None and ship.low < target <= ship.high:
+        claims.append(("target", ship.name, None))
+    if versus is not None and not versus.significant and lead is not None and reference is not None and shipped:
+        claims.append(("versus", lead.name, reference.name))  # below the target, neither is shipped either way
+    if looks is not None and looks.get("resolved"):
+        claims = []  # settled by the sequential rule, at its own (stricter) level
+    elif looks is not None and not claims:  # open by the sequential rule's level, though settled at 5%
+        last = (looks.get("looks") or [{}])[-1]
+        claims = [(str(q["kind"]), str(q["variant"]), q.get("other")) for q in last.get("questions") or []
+                  if q.get("answer") == "open" and q.get("variant") in scores
+                  and (q.get("other") is None or q.get("other") in scores)]
+    too_small = bool(claims) or n < 30
+    step = _next_step(claims, ship, by_name, scores, target, n, prices, currency, available, command, looks) \
+        if too_small and ship is not None else None
+    text = _recommend(rungs, by_name, shipped, diagnosis, target, too_small, n, mdd, prices,
+                      alternative=alternative, versus=versus, step=step)
     if shipped is None and curves:  # what more data would buy, most promising curve first
         ranked = sorted(curves, key=lambda c: (c.rows is None, c.rows or 0.0, -c.flattens_at))
         text += " Learning curves: " + " ".join(c.sentence() for c in ranked[:2])
-    return Decision(shipped, rungs, diagnosis, too_small, mdd, text, comparisons)
+    return Decision(shipped, rungs, diagnosis, too_small, mdd, text, comparisons, alternative, step)
+
+
+def _reference_sentence(reference: VariantSummary, lead: VariantSummary, c: Comparison, shipped: str | None,
+                        prices: Mapping[str, float]) -> str | None:
+    """What the verdict says of the no-LLM reference against the LLM rung it rests on (`c`: lead - reference)."""
+    what = reference.description or "the label of the nearest train row"
+    rows = f" on the {c.n} rows both scored" if 0 < c.n < max(reference.n, lead.n) else ""
+    if shipped == reference.name:
+        price = f", {prices[lead.name]:.6f} per call" if lead.name in prices else ""
+        return (f"The alternative is '{lead.name}' ({lead.rung} rung, {lead.score:.1%}{price}): pick it only if the "
+                f"inputs will stray from the train rows, which a reference that needs no LLM can only look up.")
+    if c.significant and c.difference > 0:
+        return None  # the LLM rung is measurably better: the reference is no candidate
+    if c.significant:  # the reference is measurably better, but it does not meet the target (else it is shipped)
+        return (f"{what[0].upper() + what[1:]}, which needs no LLM, scores {reference.score:.1%} against "
+                f"{lead.score:.1%} for '{lead.name}' (p={c.p_value:.3g}{rows}): measurably better, but short of "
+                "the target too.")
+    if c.difference == 0:
+        return (f"'{lead.name}' is no better than {what}, which needs no LLM ({reference.score:.1%} vs "
+                f"{lead.score:.1%}, p={c.p_value:.3g}{rows}).")
+    favoured = f"'{lead.name}'" if c.difference > 0 else "it"
+    return (f"{what[0].upper() + what[1:]}, which needs no LLM, scores {reference.score:.1%} against "
+            f"{lead.score:.1%} for '{lead.name}' (p={c.p_value:.3g}{rows}): the rows favour {favoured} by "
+            f"{abs(c.difference) * 100:.1f} points, not yet a measurable difference.")
+
+
+def _next_step(claims: Sequence[tuple[str, str, str | None]], ship: VariantSummary,
+               by_name: Mapping[str, VariantSummary], scores: RowScores, target: float, n: int,
+               prices: Mapping[str, float], currency: str, available: int | None, command: str | None,
+               looks: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The rows that would likely settle the open claims (80% power at the observed scores), what scoring them
+    costs at the measured rate (model seconds per row, price per call) and the command that does it."""
+    from rungwise import sequential
+
+    whys = []
+    for kind, name, other in claims:
+        s = by_name[name]
+        if kind == "target" and s.low < target <= s.high:
+            whys.append(f"the interval of '{name}' ({s.low:.1%}-{s.high:.1%}) spans the target")
+        elif kind == "target":
+            whys.append(f"'{name}' ({s.score:.1%}) is not yet told from the target at the level of the last look")
+        else:
+            whys.append(f"'{name}' and '{other}' are not yet told apart")
+    if not claims:
+        whys.append(f"{n} rows are fewer than 30")
+    names = list(dict.fromkeys(x for _, a, b in claims for x in (a, b) if x)) or [ship.name]
+    have = max((by_name[x].n for x in names), default=n)
+    needed = sequential.rows_to_settle(scores, claims, target) if claims else 30
+    cmd = f"{command or 'rungwise climb TASK'} --decide"
+    step: dict[str, Any] = {"why": whys, "variants": names, "rows_now": have, "rows_needed": needed,
+                            "available": available, "command": cmd}
+    if looks is not None:
+        step["stopped"] = looks.get("stopped")
+    if needed is None:
+        step["sentence"] = ("no number of rows would settle it at the observed scores (they sit exactly on the "
+                            "line): treat them as tied, and ship the cheaper")
+        return step
+    more = max(0, needed - have)
+    minutes = more * sum(by_name[x].seconds_per_example for x in names) / 60.0
+    money = more * sum(prices.get(x, 0.0) for x in names)
+    step.update(more=more, minutes=minutes, cost=money, currency=currency)
+    which = " and ".join(f"'{x}'" for x in names)
+    time = "under a minute" if minutes < 1 else f"about {minutes:,.0f} minutes"
+    cost = f" and {money:,.2f} {currency}".rstrip() if money > 0 else ""
+    priced = f"{time} of model time{cost} at the measured rate"
+    if available is not None and needed > available:
+        step["sentence"] = (f"about {needed:,} rows of {which} would likely settle it (80% power at the observed "
+                            f"scores), more than the {available:,} the eval file holds: label about "
+                            f"{needed - available:,} more eval rows ({priced} to score them)")
+    elif looks is not None:
+        step["sentence"] = (f"about {more:,} more rows of {which} ({needed:,} in all, 80% power at the observed "
+                            f"scores) would likely settle it, {priced}: {cmd} --decide-budget '{needed} rows'")
+    else:
+        step["sentence"] = (f"about {more:,} more rows of {which} ({needed:,} in all, 80% power at the observed "
+                            f"scores) would likely settle it, {priced}: {cmd} scores them in looks and stops as "
+                            "soon as it is settled")
+    return step
 
 
 def _best(summaries: Sequence[VariantSummary], kind: str) -> VariantSummary | None:
     """The best-scoring ladder variant of the rungs of `kind`."""
     pool = [s for s in summaries if kind_of(s) == kind and s.purpose == "ladder"]
     return max(pool, key=lambda s: s.score) if pool else None
+
+
+def lead_of(summaries: Sequence[VariantSummary], target: float) -> VariantSummary | None:
+    """The LLM variant a verdict rests on: the best variant of the first rung (in ladder order) whose best meets
+    the target, the one decide() ships before it weighs the reference; else the best-scoring one."""
+    ladder = [s for s in summaries if not s.probe]
+    for rung in ladder_order(ladder):
+        best = max((s for s in ladder if s.rung == rung), key=lambda s: s.score)
+        if best.score >= target:
+            return best
+    return max(ladder, key=lambda s: s.score, default=None)
 
 
 def _of_purpose(summaries: Sequence[VariantSummary], purpose: str) -> VariantSummary | None:
@@ -192,15 +327,7 @@ def _diagnose(summaries: Sequence[VariantSummary], scores: RowScores,
         c = _compare(scores, prompt.name, fewshot.name)
         if c.significant and c.difference > 0:
             notes.append(f"worked examples lift the score by {c.difference * 100:+.1f} points: behaviour that examples teach")
-    cheaper: str | None = None
-    reference = _of_purpose(summaries, "reference")
-    if fewshot is not None and reference is not None:
-        c = _compare(scores, reference.name, fewshot.name)
-        if not (c.significant and c.difference > 0):
-            what = reference.description or "the label of the nearest train row"
-            cheaper = (f"'{fewshot.name}' is no better than {what}, which needs no LLM "
-                       f"({reference.score:.1%} vs {fewshot.score:.1%}, p={c.p_value:.3g}): that classifier is the cheaper ship.")
-            notes.append(cheaper)
+    cheaper: str | None = None  # said by decide(), which knows the ship
     over_retrieval: str | None = None
     tuned_rag = max((s for s in summaries if kind_of(s) == "training" and s.retrieval and s.name in scores),
                     key=lambda s: s.score, default=None)
@@ -221,11 +348,23 @@ def _fmt(s: VariantSummary) -> str:
 
 
 def _recommend(rungs: list[RungVerdict], by_name: Mapping[str, VariantSummary], shipped: str | None, d: Diagnosis,
-               target: float, too_small: bool, n: int, mdd: float, prices: Mapping[str, float]) -> str:
+               target: float, too_small: bool, n: int, mdd: float, prices: Mapping[str, float], *,
+               alternative: str | None = None, versus: Comparison | None = None,
+               step: Mapping[str, Any] | None = None) -> str:
     if not rungs:
         return "No rung ran."
     sentences: list[str] = []
-    if shipped is not None:
+    if shipped is not None and alternative is not None and versus is not None:
+        s, alt = by_name[shipped], by_name[alternative]
+        what = s.description or "the label of the nearest train row"
+        rows = f" on the {versus.n} rows both scored" if 0 < versus.n < s.n else ""
+        diff = f"{-versus.difference * 100:+.1f} points, p={versus.p_value:.3g}{rows}"
+        how = (f"significantly better than '{alt.name}' ({diff})" if versus.significant else
+               f"as good as '{alt.name}' on the same rows ({diff})" if versus.difference == 0 else
+               f"and the rows favour it over '{alt.name}' ({alt.score:.1%}; {diff}, not yet significant)")
+        sentences.append(f"Ship '{shipped}' ({what}, which needs no LLM): it scores {_fmt(s)} on {s.n} eval rows, "
+                         f"meeting the target of {target:.0%}, {how}, at no model cost per call.")
+    elif shipped is not None:
         s = by_name[shipped]
         verdict = next(v for v in rungs if v.best == shipped)
         sentence = f"Ship '{shipped}' ({s.rung} rung): it scores {_fmt(s)} on {s.n} eval rows, meeting the target of {target:.0%}"
@@ -264,10 +403,20 @@ def _recommend(rungs: list[RungVerdict], by_name: Mapping[str, VariantSummary], 
             sentences.append("The remaining failures are mostly content: more examples, a stronger model, or a "
                              "fine-tune on this narrow skill.")
     if too_small:
-        sentences.append(f"The eval set ({n} rows) is too small to decide: the interval spans the target, and the smallest "
-                         f"difference it detects is {stats.describe_detectable(mdd)}; score more rows (climb --full) before shipping.")
+        why = "; ".join((step or {}).get("why") or ["the interval spans the target"])
+        settle = (step or {}).get("sentence") or "score more rows"
+        stopped = (step or {}).get("stopped")
+        if stopped:
+            sentences.append(f"The verdict is still open ({_STOPPED.get(str(stopped), str(stopped))}): {why}; {settle}.")
+        else:
+            sentences.append(f"The eval sample ({n} rows) is too small to decide: {why}; {settle}.")
     if d.cheaper_reference:
         sentences.insert(1, d.cheaper_reference)
     if too_small:
         return " ".join(sentences[:-1][:2] + sentences[-1:])
     return " ".join(sentences[:3])
+
+
+#: why a climb with --decide stopped with its verdict still open (`rungwise.sequential` stop reasons)
+_STOPPED = {"rows": "the eval file ran out of rows", "budget": "the decide budget ran out",
+            "looks": "the last look was scored"}

@@ -212,7 +212,7 @@ class DistillJob:
 
         options = ClimbOptions(rungs=rungs, all_rungs=True, store_path=self.options.store_path,
                                cache_dir=self.options.cache_dir, concurrency=self.options.concurrency,
-                               early_stop=False,  # teacher and students are compared on every row
+                               early_stop=False, decide=False,  # teacher and students: on every row of the sample
                                timeout_s=self.options.timeout_s, retries=self.options.retries)
         job = ClimbJob(self.task, model, options, progress=self._sink)
         remove = self.cancel_token.on_cancel(job.cancel)

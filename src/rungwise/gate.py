@@ -159,7 +159,8 @@ def gate(task: Task | str | Path, baseline: str | None = None, model: str | Mode
                                resume=False, leakage=settings.get("leakage"),
                                sample=settings.get("sample") if not settings.get("full") else NOT_SET,
                                # every row: a regression must not be stopped early into a weaker test
-                               seed=settings.get("seed"), early_stop=False, timeout_s=timeout_s, retries=retries)
+                               seed=settings.get("seed"), early_stop=False, decide=False, timeout_s=timeout_s,
+                               retries=retries)
         result = climb(loaded, model, options)
         return GateResult(ref.id, result, compare_runs(store, ref.id, result.run_id), margin, allow_underpowered,
                           model=model_change(store, ref.id, result.run_id))

@@ -81,6 +81,13 @@ class ClimbOptions(BaseModel):
     early_stop: bool = True
     """Stop scoring a ladder variant at a look (20, 50, 100 rows) once its upper confidence bound is below the
     target (see rungwise.early_stop); False: score every variant on every eval row."""
+    decide: bool | NotSet = NOT_SET
+    """Score more rows, continuing the seeded order, of the variants an open verdict rests on, in looks, until it
+    resolves at a controlled error, the budget is spent or the rows run out (see rungwise.sequential); not set: the
+    task's [eval] decide."""
+    decide_budget: str | None = None
+    """What those rows may cost: "1500 rows", "30 min" or "2.5 USD"; None: the task's, else the eval file's rows.
+    Setting it turns `decide` on."""
     leakage: LeakagePolicy | NotSet = NOT_SET
     """Override the task's [checks] leakage policy: stop, drop or warn."""
     sample: int | NotSet = NOT_SET
@@ -94,7 +101,16 @@ class ClimbOptions(BaseModel):
     """Attempts after the first on timeouts, 429/5xx and malformed answers: overrides the task's `[model] retries`
     (itself overridden by RUNGWISE_RETRIES); not set anywhere, the backend's default (3)."""
 
-    @field_validator("leakage", "sample", "seed", "timeout_s", "retries", mode="before")
+    @field_validator("decide_budget")
+    @classmethod
+    def _decide_budget(cls, value: str | None) -> str | None:
+        if value is not None:
+            from rungwise.sequential import parse_budget
+
+            parse_budget(value)  # a ValueError: one OptionsError line naming the option
+        return value
+
+    @field_validator("leakage", "sample", "seed", "decide", "timeout_s", "retries", mode="before")
     @classmethod
     def _none_is_not_set(cls, value: Any) -> Any:
         return NOT_SET if value is None else value

@@ -35,6 +35,8 @@ labels = ["billing", "technical", "sales"]
 [eval]
 sample = 200                          # eval rows per climb, drawn at random with the seed; climb --full scores all
 seed = 0
+# decide = "30 min"                   # climb --decide: where the verdict hangs, score more rows in looks (true, or a
+                                      # budget: "1500 rows", "30 min", "2.5 USD"); docs/decide.md
 
 [costs]
 calls_per_month = 100000

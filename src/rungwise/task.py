@@ -101,6 +101,18 @@ class EvalSpec(_Spec):
     sample: int | None = Field(default=200, ge=1)
     """How many eval rows a climb scores, drawn at random with `seed`; `climb --full` scores all."""
     seed: int = 0
+    decide: bool | str = False
+    """Score more rows where the verdict hangs (`climb --decide`, docs/decide.md): true, or a budget, "1500 rows",
+    "30 min" or "2.5 USD" (the task's currency); false: the sample alone."""
+
+    @field_validator("decide")
+    @classmethod
+    def _budget(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str):
+            from rungwise.sequential import parse_budget
+
+            parse_budget(value)  # a ValueError names the forms
+        return value
 
 
 class CostSpec(_Spec):

@@ -14,6 +14,7 @@ from typing import Any
 from rungwise.early_stop import EarlyStop
 from rungwise.report import charts
 from rungwise.report.frontier_html import frontier_section
+from rungwise.report.looks import section as looks_section
 from rungwise.report.page import esc, money, num, page, pct, table, write_page
 from rungwise.report.record import ClimbReport
 from rungwise.report.record_types import ComparisonRecord, VariantRecord
@@ -35,6 +36,7 @@ def render_climb(report: ClimbReport) -> str:
         "the target. Probes (references that are not rungs) are drawn apart, hollow.</p>" if variants else "",
         charts.ladder(drawn, d.target, d.shipped) if variants else "<p>No variant ran.</p>",
         _stopped(variants),
+        looks_section(d.decide, d.target),
         _cost_section(report, variants),
         frontier_section(d.frontier or {}),
         _diagnosis(report, variants),
@@ -132,7 +134,7 @@ def _verdict(report: ClimbReport) -> str:
     cheaper = decision.diagnosis.cheaper_reference if decision else None
     if cheaper and cheaper not in text:
         reasons.append(f"<li class=\"warn\">{esc(cheaper)}</li>")
-    if decision and decision.eval_too_small and "too small" not in text:
+    if decision and decision.eval_too_small and "too small" not in text and not decision.next_step:
         mdd = decision.minimum_detectable_difference
         reasons.append(f"<li class=\"warn\">The eval is too small to decide: the smallest difference it detects is "
                        f"{esc(describe_detectable(mdd))}. Score more rows (climb --full) before shipping.</li>")
@@ -142,7 +144,8 @@ def _verdict(report: ClimbReport) -> str:
 
 
 #: sentences of the recommendation that a reader must not miss
-_WARN = ("too small to decide", "no better than the label of the nearest")
+_WARN = ("too small to decide", "no better than the label of the nearest", "The verdict is still open",
+         "not yet a measurable difference", "not yet significant")
 
 
 def _sentences(text: str) -> list[str]:

@@ -112,6 +112,10 @@ class DecisionRecord(_Typed):
     """None: no difference is detectable with this many rows."""
     recommendation: str = ""
     comparisons: list[ComparisonRecord] = Field(default_factory=list)
+    alternative: str | None = None
+    """The variant one might still pick instead of the ship, and why (the ship is a no-LLM reference)."""
+    next_step: dict[str, Any] | None = None
+    """When the verdict is open: the rows that would likely settle it, their minutes and cost, and the command."""
 
 
 class FindingRecord(_Typed):
@@ -202,6 +206,9 @@ class ClimbRecord(_Typed):
     """What `rungwise distill` added (`distill.DistillResult`), when it ran on this run."""
     frontier: dict[str, Any] | None = None
     """The frontier across models (`frontier.Frontier.to_dict()`), on each run of a multi-model climb."""
+    decide: dict[str, Any] | None = None
+    """The looks of `climb --decide` (`sequential`): the schedule, each look's rows, levels, intervals and claims,
+    and why it stopped."""
 
     def variant(self, name: str | None) -> VariantRecord | None:
         return next((v for v in self.variants if v.name == name), None)

@@ -72,7 +72,8 @@ def ladder_columns(result: ClimbRecord) -> list[Col]:
         for name, cell in (
             ("rung", escape(v.rung)),
             ("variant", escape(v.name + (f" ({_mark(v.purpose)})" if v.probe else "")) + mark),
-            ("score [95% CI]", f"{_pct(v.score)} [{_pct(v.low)}, {_pct(v.high)}]" + (f" ({v.n} rows)" if v.stopped else "")),
+            ("score [95% CI]", f"{_pct(v.score)} [{_pct(v.low)}, {_pct(v.high)}]"
+             + (f" ({v.n} rows)" if v.stopped or v.n > result.n_eval else "")),
             ("vs below", escape(verdicts.get(v.name, ""))),
             ("prompt tok", _n(v.mean_prompt_tokens, ".0f")), ("compl tok", _n(v.mean_completion_tokens, ".1f")),
             ("p50 s", _n(v.latency_p50_s, ".2f")), ("p95 s", _n(v.latency_p95_s, ".2f")),
@@ -179,6 +180,18 @@ def print_distill(distill: dict[str, object], console: Console) -> None:
         console.print(f"- {escape(line)}")
 
 
+def print_looks(record: dict[str, Any], console: Console) -> None:
+    """The looks of climb --decide: the rows each variant was scored on, its interval narrowing, the claims."""
+    from rungwise.report.looks import summary_line, terminal_rows
+
+    table = Table(title=escape(summary_line(record)))
+    for col in ("look", "rows", "level", "variants: score [interval at the level] (rows)", "claims"):
+        table.add_column(escape(col), justify="right" if col in ("rows", "level") else "left")
+    for row in terminal_rows(record):
+        table.add_row(*(escape(c) for c in row))
+    console.print(table)
+
+
 def checks_table(report: CheckReport | ChecksRecord, *, show_info: bool = True) -> Table:
     table = Table(title=f"checks: {escape(report.task)}")
     for col in ("severity", "check", "finding", "rows"):
@@ -217,6 +230,8 @@ def print_climb(result: ClimbRecord, console: Console | None = None) -> None:
         console.print(f"[dim]{escape(v.name)} {escape(EarlyStop.from_dict(v.stopped or {}).sentence())}[/dim]")
     if stopped:
         console.print("[dim](--score-every-row scores every variant on every row)[/dim]")
+    if result.decide:
+        print_looks(result.decide, console)
     from rungwise.report.figures import print_figures  # it renders with this module's escape
 
     print_figures(result, console)
