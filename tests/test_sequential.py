@@ -180,21 +180,21 @@ def test_the_looks_in_the_terminal_the_report_and_json(tmp_path: Path) -> None:
 
     from rungwise.outputs import strict_json
     from rungwise.report.html import render_climb
-    from rungwise.report.record import load_report, to_climb_result
+    from rungwise.report.record import load_report
     from rungwise.report.terminal import print_climb
 
     folder = _task(tmp_path, 600, 100)
     db = tmp_path / "s.db"
     result = climb(folder, FakeModel(_answers(14)), ClimbOptions(store_path=db, rungs=["baseline", "prompt"],
                                                                 decide=True))
-    data = json.loads(strict_json(result.to_dict()))  # what --json prints
+    data = json.loads(strict_json(result.record().model_dump(mode="json")))  # what --json prints
     assert [look["rows"] for look in data["decide"]["looks"]] == [100, 182]
     assert data["decide"]["looks"][0]["questions"][0]["answer"] == "open"
     widths = [v["high"] - v["low"] for v in (look["variants"]["prompt"] for look in data["decide"]["looks"])]
     assert widths[1] < widths[0]  # the interval narrows over rows
     report = load_report(Store(db), result.run_id)
     console = Console(width=200, record=True)
-    print_climb(to_climb_result(report), console)  # `rungwise show`: from the stored record
+    print_climb(report.result, console)  # `rungwise show`: from the stored record
     text = console.export_text()
     assert "decide: 2 look(s) of at most 4" in text and "prompt meets the target" in text and "1/4" in text
     page = render_climb(report)
