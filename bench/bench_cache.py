@@ -32,11 +32,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loopback import LoopbackServer  # noqa: E402
 
-from rungwise.checks import run_checks  # noqa: E402
-from rungwise.climb import ClimbOptions, ClimbResult, climb  # noqa: E402
-from rungwise.embeddings import resolve_cache_dir  # noqa: E402
+from rungwise.engine.job import ClimbOptions, ClimbResult, climb  # noqa: E402
 from rungwise.models.registry import resolve_model  # noqa: E402
-from rungwise.task import Task  # noqa: E402
+from rungwise.retrieval.embeddings import resolve_cache_dir  # noqa: E402
+from rungwise.task.checks import run_checks  # noqa: E402
+from rungwise.task.spec import Task  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TASK = REPO / "examples" / "banking77"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench_embedded import metrics as server_metrics  # a sibling script
 
-from rungwise.climb import ClimbJob, ClimbOptions
+from rungwise.engine.job import ClimbJob, ClimbOptions
 from rungwise.progress import ProgressEvent
 
 ROOT = Path(__file__).resolve().parents[1]

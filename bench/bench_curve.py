@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
 
 
 def main() -> None:

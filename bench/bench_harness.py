@@ -46,17 +46,17 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loopback import LoopbackServer  # noqa: E402
 
-from rungwise.data import Example  # noqa: E402
+from rungwise.engine.runner import Runner  # noqa: E402
+from rungwise.metrics.scoring import Scorer, label_lookup, parse_label  # noqa: E402
 from rungwise.models.base import Completion, Request  # noqa: E402
 from rungwise.models.http import HttpSender, proxies_configured  # noqa: E402
 from rungwise.models.openai_http import OpenAIHttpModel  # noqa: E402
 from rungwise.rungs import RungContext  # noqa: E402
 from rungwise.rungs.prompt import PromptRung  # noqa: E402
 from rungwise.rungs.prompting import derive_budget  # noqa: E402
-from rungwise.runner import Runner  # noqa: E402
-from rungwise.scoring import Scorer, label_lookup, parse_label  # noqa: E402
 from rungwise.store import ResultRow, Store  # noqa: E402
-from rungwise.task import Task  # noqa: E402
+from rungwise.task.data import Example  # noqa: E402
+from rungwise.task.spec import Task  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_NAME = "loopback"

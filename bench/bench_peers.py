@@ -44,15 +44,15 @@ from pathlib import Path
 
 import httpx
 
-from rungwise.data import Example
+from rungwise.engine.runner import Runner
+from rungwise.metrics.scoring import Scorer
 from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel
 from rungwise.rungs import RungContext, Variant
 from rungwise.rungs.prompt import PromptRung
 from rungwise.rungs.prompting import derive_budget
-from rungwise.runner import Runner
-from rungwise.scoring import Scorer
 from rungwise.store import Store
-from rungwise.task import Task
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

@@ -25,15 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rungwise.climb import ClimbResult
-from rungwise.costs import price
-from rungwise.decide import decide
+from rungwise.engine.job import ClimbResult
+from rungwise.engine.runner import RunStats
+from rungwise.judge.costs import price
+from rungwise.judge.decide import decide
+from rungwise.judge.summary import summarize
+from rungwise.record.stored import load_report, record_climb
 from rungwise.report.html import write_climb
-from rungwise.report.record import load_report, record_climb
-from rungwise.runner import RunStats
 from rungwise.store import ResultRow, Store
-from rungwise.summary import summarize
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = [("baseline", "baseline", False, 0.02), ("prompt", "prompt", False, 0.05),
@@ -140,7 +140,7 @@ def main() -> None:
         result, examples = synthesise(store, task, opts.variants)
         print(f"synthesised run: {len(examples)} rows x {len(result.variants)} variants in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
-        record_climb(result, store, examples)
+        record_climb(result.record(), store, examples)
         print(f"record built and stored at the end of the climb: {time.perf_counter() - t:.2f} s")
         times = []
         path = Path(tmp) / "report.html"

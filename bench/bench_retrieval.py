@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rungwise.embeddings import default_embedder, encode_cached, nearest
 from rungwise.retrieval.bm25 import BM25Index
 from rungwise.retrieval.chunking import chunk_documents
 from rungwise.retrieval.corpus import Document
+from rungwise.retrieval.embeddings import default_embedder, encode_cached, nearest
 from rungwise.retrieval.index import RetrievalIndex, RetrievalSettings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def small_banking77(tmp_path: Path, n: int, train: slice) -> Path:
     """A copy of examples/banking77 with `n` seeded eval rows and the train rows in `train`."""
-    from rungwise.task import Task
+    from rungwise.task.spec import Task
 
     src = Task.load(ROOT / "examples" / "banking77")
     rows = [{"input": ex.input, "target": ex.target} for ex in src.eval_sample()[:n]]

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rungwise.climb import ClimbResult
-from rungwise.costs import RungCost
-from rungwise.decide import Comparison, Decision, Diagnosis, RungVerdict
-from rungwise.report.record_types import AdapterRecord, ClimbRecord
-from rungwise.runner import RunStats
-from rungwise.summary import VariantSummary
+from rungwise.engine.job import ClimbResult
+from rungwise.engine.runner import RunStats
+from rungwise.judge.costs import RungCost
+from rungwise.judge.decide import Comparison, Decision, Diagnosis, RungVerdict
+from rungwise.judge.summary import VariantSummary
+from rungwise.record.schema import AdapterRecord, ClimbRecord
 
 RUN_ID = "20261207-031544-3f9a2c"
 TARGET = 0.85

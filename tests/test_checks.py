@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.checks import exact_leaks, run_checks
-from rungwise.climb import ClimbOptions, checked_task, climb
+from rungwise.engine.job import ClimbOptions, checked_task, climb
 from rungwise.errors import TaskError
 from rungwise.models.fake import FakeModel
-from rungwise.task import Task
+from rungwise.task.checks import exact_leaks, run_checks
+from rungwise.task.spec import Task
 
 from helpers import LABEL_TOML, write_task
 from rungs.fakes import BagOfWordsEmbedder
@@ -61,8 +61,8 @@ def test_a_near_twin_with_another_target_is_not_leakage(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_number_words_in_another_order_are_not_leakage(tmp_path: Path) -> None:
     """nemo_itn's real case: MiniLM puts these at cosine 1.00, yet the answers differ."""
-    from rungwise.checks import near_leaks
-    from rungwise.embeddings import default_embedder
+    from rungwise.retrieval.embeddings import default_embedder
+    from rungwise.task.checks import near_leaks
 
     toml = 'name = "itn"\ninstruction = "Convert."\ntarget = 0.9\n[output]\ntype = "text"\n[metric]\nname = "exact_match"\n'
     train = [{"input": "eighteen thousand eight hundred seventy five dollars", "target": "$18875"}]
@@ -90,7 +90,7 @@ def test_climb_stops_on_leakage_unless_overridden(task: Task, tmp_path: Path) ->
 
 def test_exact_leakage_stops_the_climb_before_any_embedding(task: Task, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import rungwise.embeddings
+    import rungwise.retrieval.embeddings
 
     def no_embedding(*args: object, **kwargs: object) -> None:
         raise AssertionError("embedded before saying the climb stops")

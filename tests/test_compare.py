@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
-from rungwise.compare import compare_runs
+from rungwise.engine.compare import compare_runs
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.errors import StoreError
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel

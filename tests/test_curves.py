@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from rungwise.curves import (
+from rungwise.judge.curves import (
     HORIZON,
     CurveFit,
     curve_sizes,
@@ -190,7 +190,7 @@ def test_bad_input_is_refused(sizes: list[int], scores: list[float]) -> None:
 def test_a_curve_climb_is_its_own_run(tmp_path: Path) -> None:
     """`--curve` is part of a run's identity: an unfinished plain run is not resumed by a curve climb (which would
     mix curve points into it), and a plain climb still resumes it."""
-    from rungwise.climb import ClimbOptions, climb
+    from rungwise.engine.job import ClimbOptions, climb
     from rungwise.models.fake import FakeModel
     from rungwise.store import Store
 

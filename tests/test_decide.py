@@ -7,17 +7,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rungwise.costs import finetune_cost, price
-from rungwise.decide import Decision, decide
-from rungwise.summary import VariantSummary
-from rungwise.task import CostSpec
+from rungwise.judge.costs import finetune_cost, price
+from rungwise.judge.decide import Decision, decide
+from rungwise.judge.summary import VariantSummary
+from rungwise.task.spec import CostSpec
 
 
 def _summary(name: str, rung: str, scores: np.ndarray, *, fmt: int = 0, probe: bool = False, prompt_tokens: float = 100,
              purpose: str = "", retrieval: bool = False) -> VariantSummary:
     n = len(scores)
     fails = int(n - scores.sum())
-    from rungwise import stats
+    from rungwise.judge import stats
 
     s = stats.score(scores, binary=True)
     return VariantSummary(name, rung, probe, n, s.value, s.low, s.high, s.method, min(fmt, fails), fails - min(fmt, fails),
@@ -192,7 +192,7 @@ def test_a_fine_tune_that_is_already_best_is_not_advised_again() -> None:
 
 
 def test_learning_curves_join_the_recommendation_and_never_the_ladder() -> None:
-    from rungwise.curves import learning_curve
+    from rungwise.judge.curves import learning_curve
 
     n = 200
     prompt = _scores(n, 60)

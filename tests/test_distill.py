@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from rungwise.data import Example
-from rungwise.distill import DISTILLED, HUMAN, DistillOptions, _LabelScorer, distill
-from rungwise.distill_inputs import eval_twins, kept_answers, read_unlabelled, select_inputs, teacher_task
+from rungwise.distillation.inputs import eval_twins, kept_answers, read_unlabelled, select_inputs, teacher_task
+from rungwise.distillation.job import DISTILLED, HUMAN, DistillOptions, _LabelScorer, distill
 from rungwise.errors import DataError, TaskError
 from rungwise.models.base import Message, Model, Request
 from rungwise.models.fake import FakeModel
+from rungwise.record.stored import load_report
 from rungwise.report.html import render_climb
-from rungwise.report.record import load_report
 from rungwise.report.terminal import print_climb
 from rungwise.rungs.finetune import data_hash, short_messages
 from rungwise.store import ResultRow, Store
-from rungwise.task import Task
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 from helpers import LABEL_EVAL, LABEL_TOML_EXACT, write_task
 from retrieval.fakes import FakeEmbedder
@@ -246,7 +246,7 @@ def test_distill_with_a_fake_tuner_records_the_student_beside_the_human_labels(t
 
 
 def test_the_run_finetune_is_reused_when_it_trained_on_the_same_rows(tmp_path: Path) -> None:
-    from rungwise.climb import ClimbOptions, climb
+    from rungwise.engine.job import ClimbOptions, climb
 
     train = [r for r in TRAIN if r["input"] not in ("extra fee on my invoice!", "The app crashes")]
     toml = FIXED + '[finetune]\nmax_examples = 4\n[distill]\nteacher = "fewshot-fixed"\n'
@@ -290,7 +290,7 @@ def test_cli_distill_errors_are_one_line(tmp_path: Path) -> None:
 def test_an_interrupted_labelling_resumes_without_repeating_a_call(tmp_path: Path) -> None:
     folder = write_task(tmp_path / "t", FIXED, TRAIN, LABEL_EVAL)
     db, cache = tmp_path / "s.db", tmp_path / "cache"
-    from rungwise.climb import ClimbOptions, climb
+    from rungwise.engine.job import ClimbOptions, climb
 
     climb(folder, FakeModel(_teacher), ClimbOptions(rungs=["fewshot"], all_rungs=True, store_path=db, cache_dir=cache))
     asked: list[str] = []
@@ -315,7 +315,7 @@ def test_an_interrupted_labelling_resumes_without_repeating_a_call(tmp_path: Pat
 
 def test_the_tasks_deadlines_apply_to_the_student_and_the_teacher(tmp_path: Path) -> None:
     """As a climb does, a distillation gives its models the task's [model] timeout_s/retries; its options win."""
-    from rungwise.distill import DistillJob
+    from rungwise.distillation.job import DistillJob
 
     folder = write_task(tmp_path / "t", LABEL_TOML_EXACT + "[model]\ntimeout_s = 3\nretries = 0\n", TRAIN, LABEL_EVAL)
     seen: list[tuple[str, float | None, int | None]] = []

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rungwise import early_stop
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
+from rungwise.judge import early_stop
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
 from rungwise.progress import ProgressEvent
@@ -137,8 +137,8 @@ def test_early_stop_off_scores_every_row_and_is_another_run(tmp_path: Path) -> N
 def test_the_terminal_and_the_report_say_why_a_variant_has_fewer_rows(tmp_path: Path) -> None:
     from rich.console import Console
 
+    from rungwise.record.stored import load_report
     from rungwise.report.html import render_climb
-    from rungwise.report.record import load_report
     from rungwise.report.terminal import print_climb
 
     folder = _task(tmp_path, 60)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rungwise.embeddings import (
+from rungwise.retrieval.embeddings import (
     Embedder,
     MiniLMEmbedder,
     cache_file,

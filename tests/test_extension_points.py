@@ -11,12 +11,12 @@ import pytest
 from rich.console import Console
 
 from rungwise import ClimbOptions, MetricError, Rung, RungContext, TaskError, Variant, climb, register
-from rungwise.data import Example
 from rungwise.models.base import Message, Request
 from rungwise.models.fake import FakeModel
 from rungwise.report.terminal import print_climb
 from rungwise.rungs import rung_names, unregister
-from rungwise.task import Task
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 from helpers import write_task
 

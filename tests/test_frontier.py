@@ -3,7 +3,7 @@ paired test."""
 
 from __future__ import annotations
 
-from rungwise.frontier import Point, build_frontier, dominates, pareto_front, share_words
+from rungwise.judge.frontier import Point, build_frontier, dominates, pareto_front, share_words
 
 
 def _p(model: str, variant: str, score: float, cost: float, *, rows: list[float] | None = None, prompt: float = 100,

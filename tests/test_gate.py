@@ -12,10 +12,10 @@ from xml.etree import ElementTree
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
-from rungwise.compare import VariantDiff
+from rungwise.engine.compare import VariantDiff
+from rungwise.engine.gate import gate, judge
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.errors import StoreError
-from rungwise.gate import gate, judge
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
 from rungwise.store import Store

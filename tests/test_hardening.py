@@ -16,16 +16,16 @@ from xml.etree import ElementTree
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
-from rungwise.data import MAX_LINE_BYTES, iter_jsonl
-from rungwise.distill_inputs import read_unlabelled
+from rungwise.distillation.inputs import read_unlabelled
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.errors import DataError, OutputError, StoreError, TaskError
 from rungwise.models.fake import FakeModel
 from rungwise.models.urls import redact_store_url, remember_url_secrets
 from rungwise.outputs import strict_json, write_output
 from rungwise.redaction import redact, remember_secret
 from rungwise.store import Store
-from rungwise.task import Task
+from rungwise.task.data import MAX_LINE_BYTES, iter_jsonl
+from rungwise.task.spec import Task
 from rungwise.textsafe import file_stem, safe_text, storable, xml_text
 
 from helpers import LABEL_EVAL, LABEL_TOML, LABEL_TOML_EXACT, LABEL_TRAIN, write_task

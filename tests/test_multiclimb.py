@@ -12,15 +12,15 @@ import pytest
 from typer.testing import CliRunner
 
 from rungwise.cli import app
+from rungwise.engine.multi import ModelChoice, climb_models, models_from_cli, models_from_task
+from rungwise.engine.options import ClimbOptions
 from rungwise.errors import TaskError
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
-from rungwise.multiclimb import ModelChoice, climb_models, models_from_cli, models_from_task
-from rungwise.options import ClimbOptions
+from rungwise.record.stored import load_report
 from rungwise.report.html import render_climb
-from rungwise.report.record import load_report
 from rungwise.store import Store
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 from helpers import LABEL_EVAL, LABEL_TOML_EXACT, LABEL_TRAIN, write_task
 
@@ -84,7 +84,7 @@ def test_models_from_task_toml(tmp_path: Path) -> None:
 
 def test_model_choices_are_the_flags_else_the_tasks_else_local(tmp_path: Path) -> None:
     """What `rungwise climb` climbs, decided in the API: --model, else [[models]], else local; flags' limits win."""
-    from rungwise.multiclimb import model_choices
+    from rungwise.engine.multi import model_choices
 
     listed = Task.load(write_task(tmp_path / "t", MODELS_TOML, LABEL_TRAIN, LABEL_EVAL))
     plain = Task.load(write_task(tmp_path / "p", LABEL_TOML_EXACT, LABEL_TRAIN, LABEL_EVAL))
@@ -120,7 +120,7 @@ def test_bad_models_entries_name_the_file_line_and_field(tmp_path: Path, edit: t
 def test_a_task_with_models_climbs_them_all_from_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`climb_models(task)` climbs the task's [[models]] as `rungwise climb TASK` does; `climb(task)` climbs a task's
     one [[models]] entry at its prices, and refuses several with a pointer to climb_models (one result type each)."""
-    from rungwise import climb
+    from rungwise.engine import job as climb
 
     from e2e.hostile_server import HostileServer
 

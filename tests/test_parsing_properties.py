@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rungwise.data import MAX_LINE_BYTES
 from rungwise.errors import DataError, RungwiseError
-from rungwise.task import Task
+from rungwise.task.data import MAX_LINE_BYTES
+from rungwise.task.spec import Task
 
 from helpers import LABEL_TOML
 

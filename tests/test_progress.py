@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rungwise.embeddings import ReportingEmbedder
 from rungwise.progress import PlainProgress, ProgressEvent, duration
+from rungwise.retrieval.embeddings import ReportingEmbedder
 
 
 def test_plain_lines_when_a_piece_starts_every_thirty_seconds_and_when_it_finishes() -> None:

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
+from rungwise.engine.runner import Runner
+from rungwise.metrics.scoring import Scorer
 from rungwise.models.base import Message, Request
 from rungwise.models.fake import FakeModel
 from rungwise.rungs.base import Variant
-from rungwise.runner import Runner
-from rungwise.scoring import Scorer
 from rungwise.store import Store
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 
 def _variant() -> Variant:
@@ -86,8 +86,8 @@ def test_fast_answers_share_commits_and_slow_ones_commit_at_once(label_task: Pat
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Group commit: answers arriving within GROUP_S of a commit wait for the next one together; an answer that
     arrives later than that is committed on the next loop turn, alone."""
-    from rungwise.data import Example
-    from rungwise.runner import GROUP_S
+    from rungwise.engine.runner import GROUP_S
+    from rungwise.task.data import Example
 
     task = Task.load(label_task)
     commits: list[int] = []
@@ -135,7 +135,7 @@ def test_a_store_failure_stops_the_run_instead_of_vanishing(label_task: Path, st
 
 def test_answers_before_an_error_are_kept_on_every_path(label_task: Path, store: Store) -> None:
     """Answers recorded in batches (references, cache hits) are committed before an error propagates."""
-    from rungwise.data import Example
+    from rungwise.task.data import Example
 
     task = Task.load(label_task)
     run = store.create_run("t", "f", "h", "fake:fake", {})
@@ -210,10 +210,10 @@ def test_dry_run_calls_nothing_and_trains_nothing(label_task: Path, tmp_path: Pa
 
 
 def test_finetune_is_priced_against_the_best_rung_when_none_meets_the_target(label_task: Path, store: Store) -> None:
-    from rungwise.climb import VariantOutcome, finetune_bill
-    from rungwise.costs import price
+    from rungwise.engine.job import VariantOutcome, finetune_bill
+    from rungwise.judge.costs import price
+    from rungwise.judge.summary import VariantSummary
     from rungwise.rungs.base import Variant
-    from rungwise.summary import VariantSummary
 
     task = Task.load(label_task)  # target 0.9 (or whatever the fixture sets): no rung below meets it here
 

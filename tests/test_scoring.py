@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.data import Example
-from rungwise.scoring import (
+from rungwise.metrics.scoring import (
     Scorer,
     extract_json,
     json_field_f1,
@@ -14,7 +13,8 @@ from rungwise.scoring import (
     squad_normalize,
     token_f1,
 )
-from rungwise.task import Task
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 from helpers import write_task
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rungwise import sequential, stats
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
+from rungwise.judge import sequential, stats
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
 from rungwise.store import Store
@@ -179,8 +179,8 @@ def test_the_looks_in_the_terminal_the_report_and_json(tmp_path: Path) -> None:
     from rich.console import Console
 
     from rungwise.outputs import strict_json
+    from rungwise.record.stored import load_report
     from rungwise.report.html import render_climb
-    from rungwise.report.record import load_report
     from rungwise.report.terminal import print_climb
 
     folder = _task(tmp_path, 600, 100)
@@ -206,7 +206,7 @@ def test_the_looks_in_the_terminal_the_report_and_json(tmp_path: Path) -> None:
 def test_a_lead_that_misses_the_target_on_more_rows_is_not_shipped(tmp_path: Path) -> None:
     """The sample flatters the prompt rung (82 of its 100 rows), the other rows do not (half): the looks find it
     below the target, then its constrained twin (which answers the same) becomes the lead and is found below too."""
-    from rungwise.task import Task
+    from rungwise.task.spec import Task
 
     folder = _task(tmp_path, 600, 100)
     sample = {ex.input for ex in Task.load(folder).eval_rows(sample=100, seed=0)}
@@ -241,7 +241,7 @@ def test_the_lead_and_the_no_llm_reference_are_scored_until_the_comparison_settl
     from helpers import write_task
     from rungs.fakes import BagOfWordsEmbedder
 
-    monkeypatch.setattr("rungwise.embeddings.default_embedder", lambda: BagOfWordsEmbedder())
+    monkeypatch.setattr("rungwise.retrieval.embeddings.default_embedder", lambda: BagOfWordsEmbedder())
 
     def bucket(word: str) -> int:  # the embedder's hashed dimension of a word
         return int(hashlib.md5(word.encode()).hexdigest(), 16) % 64
@@ -301,8 +301,8 @@ def test_the_lead_and_the_no_llm_reference_are_scored_until_the_comparison_settl
 def test_the_rule_replayed_on_stored_answers_takes_the_climbs_looks(tmp_path: Path) -> None:
     """`sequential.replay` on answers scored on every row (what a benchmark stores) takes the same looks as the
     climb took, with no model call."""
-    from rungwise.early_stop import look_order
-    from rungwise.task import Task
+    from rungwise.judge.early_stop import look_order
+    from rungwise.task.spec import Task
 
     folder = _task(tmp_path, 600, 100)
     opts: dict[str, Any] = {"store_path": tmp_path / "s.db", "rungs": ["baseline", "prompt"]}
@@ -322,7 +322,7 @@ def test_the_rule_replayed_on_stored_answers_takes_the_climbs_looks(tmp_path: Pa
 def test_an_interrupted_decide_climb_resumes_at_the_same_look(tmp_path: Path) -> None:
     """Cancelled while look 2 scores its rows, the same climb again finishes with the looks and the calls of a climb
     that was never interrupted."""
-    from rungwise.climb import ClimbJob
+    from rungwise.engine.job import ClimbJob
     from rungwise.errors import ClimbCancelled
     from rungwise.progress import ProgressEvent
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from rungwise.stats import (
+from rungwise.judge.stats import (
     Interval,
     PairedTest,
     Score,

@@ -14,7 +14,7 @@ import pytest
 
 from rungwise.errors import ForeignStore, StoreError
 from rungwise.store import MIGRATIONS, ResultRow, Store
-from rungwise.store_guard import APPLICATION_ID
+from rungwise.store.guard import APPLICATION_ID
 
 from helpers import LABEL_TOML_EXACT, write_task
 
@@ -91,7 +91,7 @@ def test_a_full_disk_is_one_store_error(tmp_path: Path) -> None:
 
 
 def test_a_read_only_store_is_one_store_error(tmp_path: Path) -> None:
-    from rungwise import store_guard
+    from rungwise.store import guard as store_guard
 
     err = store_guard.error(tmp_path / "s.db", sqlite3.OperationalError("attempt to write a readonly database"))
     assert "read-only" in str(err) and "--store" in str(err)
@@ -144,7 +144,7 @@ def test_a_live_lease_makes_a_second_claim_wait(tmp_path: Path) -> None:
     """In one process, a second Store stands for a second climb: it waits while the lease lives."""
     first, second = Store(tmp_path / "s.db"), Store(tmp_path / "s.db")
     run = first.claim_run("t", "f", "h", "m", {})
-    assert second._claim_once("t", "f", "h", "m", {}, True, __import__("rungwise.leases").leases.me())[1] is not None
+    assert second._claim_once("t", "f", "h", "m", {}, True, __import__("rungwise.store.leases").leases.me())[1] is not None
     first.finish_run(run, {})
     other = second.claim_run("t", "f", "h", "m", {})
     assert other != run

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from rungwise.errors import DataError, TaskError
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 from helpers import LABEL_EVAL, LABEL_TOML, LABEL_TRAIN, write_task
 

@@ -10,12 +10,12 @@ import pytest
 from ladder_result import banking77_result
 from rich.console import Console
 
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
-from rungwise.report.record_types import ClimbRecord
+from rungwise.record.schema import ClimbRecord
 from rungwise.report.terminal import print_climb
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 
 def _render(label_task: Path, tmp_path: Path, width: int) -> str:
@@ -170,7 +170,7 @@ def test_runs_never_cut_a_run_id(width: int) -> None:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_frontier_keeps_score_and_cost_whole_and_folds_a_long_model_label(width: int) -> None:
-    from rungwise.frontier import Point, build_frontier
+    from rungwise.judge.frontier import Point, build_frontier
     from rungwise.report.terminal import print_frontier
 
     url = "http://gpu-box:8000/v1#qwen2.5-7b-instruct"

@@ -11,9 +11,12 @@ and names not exported here, are internal and may change.
 from __future__ import annotations
 
 from rungwise._version import __version__
-from rungwise.climb import ClimbJob, ClimbResult, climb
-from rungwise.compare import VariantDiff, compare_runs
-from rungwise.distill import DistillJob, DistillOptions, DistillResult, distill
+from rungwise.distillation.job import DistillJob, DistillOptions, DistillResult, distill
+from rungwise.engine.compare import VariantDiff, compare_runs
+from rungwise.engine.gate import GateResult, gate
+from rungwise.engine.job import ClimbJob, ClimbResult, climb
+from rungwise.engine.multi import ModelChoice, MultiClimbResult, climb_models
+from rungwise.engine.options import NOT_SET, ClimbOptions
 from rungwise.errors import (
     BudgetExceeded,
     CapabilityMissing,
@@ -28,17 +31,14 @@ from rungwise.errors import (
     StoreError,
     TaskError,
 )
-from rungwise.frontier import Frontier
-from rungwise.gate import GateResult, gate
+from rungwise.judge.frontier import Frontier
 from rungwise.metrics import Metric, register_metric
 from rungwise.models.base import Capabilities, Completion, Message, Model, ModelInfo, Request
 from rungwise.models.registry import resolve_model
-from rungwise.multiclimb import ModelChoice, MultiClimbResult, climb_models
-from rungwise.options import NOT_SET, ClimbOptions
 from rungwise.progress import ProgressEvent
 from rungwise.rungs import Rung, RungContext, RungSkipped, Variant, register
 from rungwise.store import Store
-from rungwise.task import Task, TaskSpec
+from rungwise.task.spec import Task, TaskSpec
 
 #: the paired comparison of two stored runs, variant by variant
 compare = compare_runs

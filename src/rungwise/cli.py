@@ -13,21 +13,21 @@ from rich.console import Console
 
 from rungwise import cli_flags as flag
 from rungwise.cancel import Terminated, stop_on_sigterm
-from rungwise.climb import ClimbOptions, ClimbResult, climb
-from rungwise.compare import compare_runs, model_change
-from rungwise.distill import DistillOptions, distill
+from rungwise.distillation.job import DistillOptions, distill
+from rungwise.engine.compare import compare_runs, model_change
+from rungwise.engine.gate import gate as run_gate
+from rungwise.engine.job import ClimbOptions, ClimbResult, climb
+from rungwise.engine.multi import MultiClimbResult, climb_models, model_choices
 from rungwise.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, RungwiseError
-from rungwise.gate import gate as run_gate
 from rungwise.models.registry import open_model, resolve_model
-from rungwise.multiclimb import MultiClimbResult, climb_models, model_choices
 from rungwise.outputs import strict_json, write_output
 from rungwise.report import terminal as term
+from rungwise.report.fit import escape
 from rungwise.report.live import LiveProgress
 from rungwise.report.live import Remaining as _Remaining  # noqa: F401 - the progress bar's column, for its tests
-from rungwise.report.terminal import escape
 from rungwise.rungs import rung_names
 from rungwise.store import Store, copy_store
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Which rung of the adaptation ladder solves your task?")
 console = Console(stderr=True, soft_wrap=True)
@@ -63,7 +63,7 @@ def friendly(func: F) -> F:
 @friendly
 def init(name: Path = typer.Argument(..., help="The task folder to create.")) -> None:
     """Scaffold a task folder with a commented task.toml."""
-    from rungwise.scaffold import init_task
+    from rungwise.task.scaffold import init_task
 
     folder = init_task(name)
     out.print(f"Created {escape(str(folder))}/ (task.toml, train.jsonl, eval.jsonl). Edit them, then: rungwise climb {escape(str(folder))}")
@@ -180,7 +180,7 @@ def distill_cmd(
 ) -> None:
     """Distil: the teacher variant labels inputs nobody labelled; the short-prompt fine-tune learns its answers and
     is scored beside the fine-tune on human labels (docs/distill.md)."""
-    from rungwise.report.record import load_report
+    from rungwise.record.stored import load_report
 
     t = Task.load(task)
     teacher_m = None if teacher_model is None else resolve_model(
@@ -214,7 +214,7 @@ def check(
 
     Exits 1 when a finding is an error (leakage), so CI can stop on it.
     """
-    from rungwise.checks import run_checks
+    from rungwise.task.checks import run_checks
 
     t = Task.load(task)
     report = run_checks(t, near=near and t.spec.checks.near_duplicates)
@@ -399,7 +399,7 @@ def report_cmd(
 @friendly
 def show(run: str = typer.Argument(..., help="The run id (a prefix is enough)."), store: str = flag.StoreOpt) -> None:
     """Print a stored run's ladder and recommendation in the terminal, from its stored record."""
-    from rungwise.report.record import load_report
+    from rungwise.record.stored import load_report
 
     term.print_climb(load_report(Store(store), run).result, out)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.models.embedded import EmbeddedModel
 from rungwise.store import Store
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.models.embedded import EmbeddedModel
 from rungwise.store import Store
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from rungwise.distill import DISTILLED, HUMAN, DistillOptions, distill
+from rungwise.distillation.job import DISTILLED, HUMAN, DistillOptions, distill
 from rungwise.models.embedded import EmbeddedModel
+from rungwise.record.stored import load_report
 from rungwise.report.html import render_climb
-from rungwise.report.record import load_report
 from rungwise.report.terminal import print_climb
 from rungwise.rungs.finetune import data_hash, short_messages
 from rungwise.store import Store
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 from e2e.test_finetune_rung import EVAL, TOML, TRAIN
 from helpers import write_task

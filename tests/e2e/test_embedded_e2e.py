@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.errors import MissingApiKey, ModelUnavailable
 from rungwise.models.base import Message, Request
 from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel
@@ -172,7 +172,7 @@ def test_derived_constrained_answers_equal_real_constrained_calls(
     """The constrained twin is called only where the unconstrained answer does not already fit: greedy decoding
     under the grammar would return a fitting answer unchanged. Checked on real banking77 rows: the same climb with
     the derivation switched off makes every constrained call, and its answers equal the derived ones."""
-    from rungwise.runner import Runner
+    from rungwise.engine.runner import Runner
 
     folder = small_banking77(tmp_path, 16, slice(1000))  # the kNN few-shot rung: most of its answers fit
     toml = folder / "task.toml"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
-from rungwise.compare import compare_runs, model_change
+from rungwise.engine.compare import compare_runs, model_change
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.models.embedded import EmbeddedModel, embedded_gguf_path, file_digest
 from rungwise.rungs.finetune import is_stale
 from rungwise.store import Store

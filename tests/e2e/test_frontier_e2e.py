@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rungwise.cli import app
 from rungwise.models.embedded import MODEL_ALIAS, EmbeddedModel, EmbeddedServer, embedded_gguf_path
-from rungwise.report.record import load_report
+from rungwise.record.stored import load_report
 from rungwise.store import Store
 
 from helpers import small_banking77

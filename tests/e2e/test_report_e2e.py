@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rungwise.cli import app
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.models.embedded import EmbeddedModel
-from rungwise.report.record import load_report
+from rungwise.record.stored import load_report
 from rungwise.store import Store
 
 from helpers import small_banking77

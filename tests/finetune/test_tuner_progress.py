@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from rungwise.finetune import export_gguf, train
-from rungwise.finetune.tuner import EmbeddedTuner
 from rungwise.models.base import Message
+from rungwise.models.embedded_tuner import EmbeddedTuner
 from rungwise.progress import PlainProgress, ProgressEvent
 
 

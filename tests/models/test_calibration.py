@@ -6,7 +6,7 @@ import pytest
 
 from rungwise.models.base import Message
 from rungwise.models.calibration import TokenCalibration
-from rungwise.tokens import estimate_tokens
+from rungwise.models.tokens import estimate_tokens
 
 
 def test_a_line_separates_the_templates_overhead_from_the_scale() -> None:

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.errors import ContextTooLong, ModelError, TaskError
 from rungwise.models.base import Message, Request
 from rungwise.models.openai_http import OpenAIHttpModel, retry_after_s
 from rungwise.models.ratelimit import RateLimiter
 from rungwise.store import Store
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 from helpers import LABEL_EVAL, LABEL_TOML_EXACT, LABEL_TRAIN, write_task
 from models.recording_server import Behaviour, RecordingServer
@@ -290,7 +290,7 @@ def test_requests_do_not_change_once_the_estimate_is_calibrated(tmp_path: Path) 
     assert again.budget == first.budget and again.stats.calls == 0  # the same requests: all from the cache
 
 def test_the_token_estimate_is_calibrated_from_the_reported_usage() -> None:
-    from rungwise.tokens import TokenCounter, estimate_tokens
+    from rungwise.models.tokens import TokenCounter, estimate_tokens
 
     text = "I was charged twice for the same order last week"
     with RecordingServer("hosted", Behaviour(usage={"prompt_tokens": 5 + 2 * estimate_tokens(text),

@@ -55,7 +55,7 @@ def test_long_per_row_prompts_go_one_at_a_time(monkeypatch: pytest.MonkeyPatch) 
 def test_banking77s_knn_few_shot_goes_one_at_a_time_and_its_short_prompts_two(tmp_path: Path) -> None:
     """On real banking77 rows, through the climb: the rungs whose rows differ by the input alone keep both
     slots, the kNN few-shot rung (each row its own examples) goes one request at a time."""
-    from rungwise.climb import ClimbOptions, climb
+    from rungwise.engine.job import ClimbOptions, climb
     from rungwise.models.fake import FakeModel
 
     from helpers import small_banking77

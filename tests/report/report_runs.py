@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rungwise.climb import ClimbOptions, ClimbResult, climb
+from rungwise.engine.job import ClimbOptions, ClimbResult, climb
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
-from rungwise.report.record import build_report, save_report
+from rungwise.record.stored import build_report, save_report
 from rungwise.store import Store
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 from helpers import LABEL_TOML_EXACT, write_task
 
@@ -120,5 +120,6 @@ def add_adapter(db: Path, result: ClimbResult, folder: Path) -> None:
         "dataset": 100.0, "training": 0.5, "retraining_per_year": 2.0, "eval_runs_per_month": 0.1,
         "fixed_per_month": 8.6, "calls_per_month": 3.2, "total_per_month": 11.8,
         "break_even_calls_per_month": 45000.0, "reference": "baseline"}}
-    save_report(store, build_report(result, store, Task.load(folder).eval_sample()))
+    result.stored = None  # the record again, from the result as it is now
+    save_report(store, build_report(result.record(), store, Task.load(folder).eval_sample()))
     store.close()

@@ -13,8 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rungwise.report.record import REPORT_VERSION, ClimbReport, EvalRow, RunMeta, VariantRows, load_report, migrate
-from rungwise.report.record_types import (
+from rungwise.record.schema import (
     AdapterRecord,
     ClimbRecord,
     ComparisonRecord,
@@ -23,6 +22,7 @@ from rungwise.report.record_types import (
     RungVerdictRecord,
     VariantRecord,
 )
+from rungwise.record.stored import REPORT_VERSION, ClimbReport, EvalRow, RunMeta, VariantRows, load_report, migrate
 from rungwise.store import Store
 
 from e2e.hostile_server import HostileServer
@@ -34,7 +34,7 @@ SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "record.schema.json"
 def test_the_published_schema_is_the_models() -> None:
     published = json.loads(SCHEMA.read_text(encoding="utf-8"))
     assert published == ClimbReport.model_json_schema(), (
-        "docs/record.schema.json is out of date: python -m rungwise.report.record > docs/record.schema.json "
+        "docs/record.schema.json is out of date: python -m rungwise.record.stored > docs/record.schema.json "
         "(and bump REPORT_VERSION with a migration when a stored record's shape changed)")
 
 

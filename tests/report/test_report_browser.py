@@ -195,8 +195,8 @@ def test_a_full_ladder_fits_at_1400_px(browser: Any, tmp_path: Path) -> None:
     does not scroll sideways."""
     from ladder_result import banking77_result
 
+    from rungwise.record.stored import ClimbReport, EvalRow, RunMeta, VariantRows
     from rungwise.report.html import write_climb
-    from rungwise.report.record import ClimbReport, EvalRow, RunMeta, VariantRows
 
     r = banking77_result()
     record = ClimbReport(run=RunMeta(id=r.run_id, task=r.task, model=r.model), result=r,

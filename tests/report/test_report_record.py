@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from rungwise.cli import app
 from rungwise.errors import StoreError
 from rungwise.outputs import finite
+from rungwise.record.schema import ClimbRecord
+from rungwise.record.stored import REPORT_VERSION, base_of, dumps_for_script, load_report
 from rungwise.report.charts import pareto
 from rungwise.report.compare_html import render_compare
 from rungwise.report.html import render_climb
-from rungwise.report.record import REPORT_VERSION, base_of, dumps_for_script, load_report
-from rungwise.report.record_types import ClimbRecord
 from rungwise.store import Store
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from report_runs import add_adapter, climb_label, climb_qa
 from rich.console import Console
 
-from rungwise.report.record import load_report
-from rungwise.report.record_types import ClimbRecord
+from rungwise.record.schema import ClimbRecord
+from rungwise.record.stored import load_report
 from rungwise.report.terminal import print_climb
 from rungwise.store import Store
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.embeddings import MiniLMEmbedder, default_embedder
+from rungwise.retrieval.embeddings import MiniLMEmbedder, default_embedder
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rungwise.embeddings import MiniLMEmbedder
 from rungwise.retrieval.dense import DenseIndex
+from rungwise.retrieval.embeddings import MiniLMEmbedder
 
 SENTENCES = [
     "The cat is sleeping on the warm windowsill.",

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.embeddings import MiniLMEmbedder
 from rungwise.retrieval.corpus import Document
+from rungwise.retrieval.embeddings import MiniLMEmbedder
 from rungwise.retrieval.index import RetrievalIndex, RetrievalSettings
 
 from .fakes import FakeEmbedder

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rungwise.data import fold
+from rungwise.task.data import fold
 
 
 class BagOfWordsEmbedder:

@@ -9,7 +9,7 @@ from pathlib import Path
 from rungwise.models.base import Capabilities, ModelInfo, Request
 from rungwise.rungs.base import GenerationBudget, Variant
 from rungwise.rungs.constrained import constrained_budget, constrained_twin, infer_json_schema
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 from helpers import write_task
 

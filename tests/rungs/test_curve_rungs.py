@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
-from rungwise.curves import nested_subset
+from rungwise.engine.job import ClimbOptions, climb
+from rungwise.judge.curves import nested_subset
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
-from rungwise.report.record import load_report
+from rungwise.record.stored import load_report
 from rungwise.rungs.base import GenerationBudget, RungContext, SharedResources
 from rungwise.rungs.fewshot import FewShotRung, _pool
 from rungwise.store import Store
-from rungwise.task import Task
+from rungwise.task.spec import Task
 
 from helpers import write_task
 from rungs.fakes import BagOfWordsEmbedder
@@ -68,7 +68,7 @@ def task(tmp_path: Path) -> Task:
 
 @pytest.fixture
 def bow(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rungwise.embeddings.default_embedder", lambda: BagOfWordsEmbedder())
+    monkeypatch.setattr("rungwise.retrieval.embeddings.default_embedder", lambda: BagOfWordsEmbedder())
 
 
 def _context(tmp_path: Path, curve: bool) -> RungContext:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
-from rungwise.data import fold
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
 from rungwise.rungs.base import GenerationBudget, RungContext, RungSkipped, SharedResources
 from rungwise.rungs.constrained import label_grammar
 from rungwise.rungs.fewshot import FewShotRung, fixed_examples, render
 from rungwise.rungs.rag import RagRung
-from rungwise.task import Task
+from rungwise.task.data import fold
+from rungwise.task.spec import Task
 
 from helpers import LABEL_TOML, write_task
 from rungs.fakes import BagOfWordsEmbedder
@@ -81,7 +81,7 @@ def test_fixed_examples_are_label_balanced_and_seeded(task: Task) -> None:
 
 
 def test_render_styles() -> None:
-    from rungwise.data import Example
+    from rungwise.task.data import Example
 
     shots = [Example("t:1", "a", "x")]
     chat = render("SYS", shots, "q", "chat")

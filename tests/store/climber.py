@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import sys
 
-from rungwise.climb import climb
+from rungwise.engine.job import climb
+from rungwise.engine.options import ClimbOptions
 from rungwise.models.fake import FakeModel
-from rungwise.options import ClimbOptions
 
 
 def main() -> None:

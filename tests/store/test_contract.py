@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rungwise import leases
 from rungwise.errors import ForeignStore, MissingExtra, StoreError
 from rungwise.models.base import Completion
-from rungwise.store import MIGRATIONS, PostgresStore, ResultRow, SQLiteStore, Store
+from rungwise.store import MIGRATIONS, PostgresStore, ResultRow, SQLiteStore, Store, leases
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

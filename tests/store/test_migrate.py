@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rungwise.climb import ClimbOptions, climb
+from rungwise.engine.job import ClimbOptions, climb
 from rungwise.models.fake import FakeModel
 from rungwise.store import Store
 

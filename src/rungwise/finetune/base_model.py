@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rungwise.errors import MissingExtra, ModelUnavailable
-from rungwise.models.embedded import embedded_gguf_path, file_digest
+from rungwise.paths import cache_root, embedded_gguf_path, file_digest
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -44,12 +44,8 @@ def offline_transformers() -> Any:
 
 
 def default_cache_dir() -> Path:
-    """`$RUNGWISE_CACHE_DIR/hf`, else `$XDG_CACHE_HOME/rungwise/hf`, else `~/.cache/rungwise/hf`."""
-    if os.environ.get("RUNGWISE_CACHE_DIR"):
-        return Path(os.environ["RUNGWISE_CACHE_DIR"]) / "hf"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    root = Path(xdg) if xdg else Path.home() / ".cache"
-    return root / "rungwise" / "hf"
+    """The Hugging Face copy's folder: `hf` under the cache root (`rungwise.paths.cache_root`)."""
+    return cache_root() / "hf"
 
 
 @dataclass(frozen=True)

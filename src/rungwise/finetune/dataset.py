@@ -11,6 +11,8 @@ Batches group rows of similar length, so a batch is padded only up to its own lo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -166,3 +168,13 @@ def shared_prefix(rows: Sequence[EncodedExample]) -> int:
     while n < limit and all(r.input_ids[n] == first[n] for r in rows):
         n += 1
     return n if n >= MIN_SHARED_PREFIX else 0
+
+
+#: training rows as the rungs give them: the prompt's messages and the answer to learn
+Rows = list[tuple[tuple[Message, ...], str]]
+
+
+def data_hash(rows: Rows) -> str:
+    """A short digest of training rows: what keys an adapter (the same rows reuse it)."""
+    blob = json.dumps([[[[m.role, m.content] for m in msgs], target] for msgs, target in rows])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rungwise.errors import MissingExtra, RungwiseError
-from rungwise.models.embedded import embedded_gguf_path
+from rungwise.paths import embedded_gguf_path
 
 #: architectures whose converter permutes q/k rows (convert_hf_to_gguf.py's LlamaModel.permute)
 PERMUTED_ARCHES = {"llama"}

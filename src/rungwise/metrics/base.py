@@ -6,10 +6,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from rungwise.data import Example
+from rungwise.task.data import Example
 
 if TYPE_CHECKING:
-    from rungwise.task import Task
+    from rungwise.task.spec import Task
 
 Failure = Literal["format", "content"]
 

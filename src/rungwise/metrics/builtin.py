@@ -6,12 +6,12 @@ import json
 import math
 from typing import TYPE_CHECKING
 
-from rungwise.data import Example
 from rungwise.metrics.base import Failure, Metric, register_metric
 from rungwise.metrics.text import json_field_f1, normalize_exact, squad_normalize, token_f1
+from rungwise.task.data import Example
 
 if TYPE_CHECKING:
-    from rungwise.task import Task
+    from rungwise.task.spec import Task
 
 #: seconds a regex may spend on one answer before the row counts as a failure (a catastrophic pattern such as
 #: `(a+)+$` would otherwise spin for hours)

@@ -18,13 +18,13 @@ import weakref
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from rungwise.data import Example
 from rungwise.errors import MetricError, TaskError
 from rungwise.metrics import worker as _worker_module
 from rungwise.metrics.base import Metric
+from rungwise.task.data import Example
 
 if TYPE_CHECKING:
-    from rungwise.task import Task
+    from rungwise.task.spec import Task
 
 #: seconds the worker may take to load the metric's module
 LOAD_TIMEOUT_S = 60.0

@@ -1,6 +1,6 @@
 """Calibrating the character-based token estimate from the usage a server reports, per model.
 
-Without a tokenizer endpoint rungwise estimates counts from the text (`rungwise.tokens.estimate_tokens`). Each
+Without a tokenizer endpoint rungwise estimates counts from the text (`estimate_tokens`). Each
 answer's usage says how many prompt tokens the request really took; over the first answers the ratio of real to
 estimated tokens (after the chat template's few tokens per message) is learnt and the estimate scaled by it.
 """
@@ -11,6 +11,17 @@ import math
 from collections.abc import Sequence
 
 from rungwise.models.base import Message
+
+
+def estimate_tokens(text: str) -> int:
+    """A typical count for English with a BPE tokenizer: 1.5 tokens per word, and at least one per 4 characters
+    (identifiers such as `card_payment_wrong_exchange_rate` are one word of many tokens)."""
+    return max(math.ceil(1.5 * len(text.split())), math.ceil(len(text) / 4))
+
+
+def upper_bound_tokens(text: str) -> int:
+    """A count BPE tokenizers rarely exceed (2 characters a token): where too few tokens would cut answers short."""
+    return math.ceil(len(text) / 2)
 
 #: chat-template tokens around each message (role markers, separators); generous for common templates
 PER_MESSAGE = 5
@@ -37,7 +48,6 @@ class TokenCalibration:
         self._ratio_real = self._ratio_est = 0
 
     def observe(self, messages: Sequence[Message], prompt_tokens: int) -> None:
-        from rungwise.tokens import estimate_tokens
 
         if self.points >= MAX_POINTS or prompt_tokens <= 0:
             return

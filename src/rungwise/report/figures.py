@@ -10,11 +10,10 @@ from rich.console import Console
 
 from rungwise.progress import duration
 from rungwise.report import fit
-from rungwise.report.fit import Col
-from rungwise.report.terminal import escape
+from rungwise.report.fit import Col, escape
 
 if TYPE_CHECKING:
-    from rungwise.report.record_types import ClimbRecord
+    from rungwise.record.schema import ClimbRecord
 
 #: the summary extra that holds a retriever's mean reciprocal rank
 _RR = "reciprocal_rank"

@@ -9,8 +9,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rich import box
+from rich.markup import escape as _markup_escape
 from rich.table import Column, Table
 from rich.text import Text
+
+from rungwise.textsafe import safe_text
+
+
+def escape(text: str) -> str:
+    """Text from data, a server or a task file, made safe for the terminal: no control characters, no markup."""
+    return _markup_escape(safe_text(text))
 
 #: what the default box adds to a table's width: "│ " before each column, " " after it, and the last "│"; a
 #: bare table (no edges, a rule under its header) has three spaces between columns and nothing at its edges

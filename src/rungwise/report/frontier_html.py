@@ -12,7 +12,7 @@ from rungwise.report import charts
 from rungwise.report.page import esc, money, num, page, pct, table, write_page
 
 if TYPE_CHECKING:
-    from rungwise.multiclimb import MultiClimbResult
+    from rungwise.engine.multi import MultiClimbResult
 
 
 def _cells(p: dict[str, Any]) -> list[str]:

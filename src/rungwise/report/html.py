@@ -11,14 +11,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from rungwise.early_stop import EarlyStop
+from rungwise.judge.early_stop import EarlyStop
+from rungwise.judge.stats import describe_detectable
+from rungwise.record.schema import ComparisonRecord, VariantRecord
+from rungwise.record.stored import ClimbReport
 from rungwise.report import charts
 from rungwise.report.frontier_html import frontier_section
 from rungwise.report.looks import section as looks_section
 from rungwise.report.page import esc, money, num, page, pct, table, write_page
-from rungwise.report.record import ClimbReport
-from rungwise.report.record_types import ComparisonRecord, VariantRecord
-from rungwise.stats import describe_detectable
 from rungwise.store import Store
 
 
@@ -59,7 +59,7 @@ def write_climb(report: ClimbReport, path: str | Path) -> Path:
 
 def write_run_report(store: Store, run_id: str, path: str | Path) -> Path:
     """Load the stored record of `run_id` and write its report page."""
-    from rungwise.report.record import load_report
+    from rungwise.record.stored import load_report
 
     return write_climb(load_report(store, run_id), path)
 
@@ -290,7 +290,7 @@ def _curves(report: ClimbReport) -> str:
 def _distill(report: ClimbReport) -> str:
     """The distillation a run carries: the student against the teacher and the human-label fine-tune, the
     teacher's labels against human ones, and the savings per call and per month."""
-    from rungwise.distill import distill_sentences
+    from rungwise.judge.distillation import distill_sentences
 
     d: dict[str, Any] = report.result.distill or {}
     if not d:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rungwise.outputs import write_output
-from rungwise.report.record import dumps_for_script
+from rungwise.record.stored import dumps_for_script
 
 
 def esc(value: Any) -> str:

@@ -7,30 +7,23 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape as _markup_escape
 from rich.table import Table
 
-from rungwise.checks import CheckReport
-from rungwise.early_stop import EarlyStop
+from rungwise.judge.early_stop import EarlyStop
+from rungwise.record.schema import ChecksRecord, ClimbRecord
 from rungwise.report import fit
-from rungwise.report.fit import Col
-from rungwise.report.record_types import ChecksRecord, ClimbRecord
-from rungwise.textsafe import safe_text
+from rungwise.report.fit import Col, escape
+from rungwise.task.checks import CheckReport
 
 if TYPE_CHECKING:
-    from rungwise.compare import ModelChange, VariantDiff
-    from rungwise.gate import GateResult
+    from rungwise.engine.compare import ModelChange, VariantDiff
+    from rungwise.engine.gate import GateResult
+    from rungwise.engine.multi import MultiClimbResult
     from rungwise.models.base import ModelInfo
-    from rungwise.multiclimb import MultiClimbResult
     from rungwise.store import RunInfo
     from rungwise.store.copy import CopyReport
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
-
-
-def escape(text: str) -> str:
-    """Text from data, a server or a task file, made safe for the terminal: no control characters, no markup."""
-    return _markup_escape(safe_text(text))
 
 
 #: the ladder's columns by importance: the first two always, the others while they fit the terminal whole
@@ -172,7 +165,7 @@ def _mark(purpose: str) -> str:
 
 def print_distill(distill: dict[str, object], console: Console) -> None:
     """The distillation a run carries (`rungwise distill`): what the student kept, saved and cost, in words."""
-    from rungwise.distill import distill_sentences
+    from rungwise.judge.distillation import distill_sentences
 
     console.print(f"[bold]distillation[/bold] ({escape(str(distill.get('teacher')))} -> "
                   f"{escape(str(distill.get('student')))}, labelling run {escape(str(distill.get('labels_run_id')))}):")

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rungwise.tokens import estimate_tokens
+from rungwise.models.tokens import estimate_tokens
 
 TokenCounter = Callable[[str], int]
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungwise.data import iter_jsonl, read_bounded
 from rungwise.errors import DataError
+from rungwise.task.data import iter_jsonl, read_bounded
 from rungwise.textsafe import unstorable_char
 
 FOLDER_SUFFIXES = (".txt", ".md")

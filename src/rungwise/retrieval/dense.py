@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rungwise.embeddings import Embedder, nearest
+from rungwise.retrieval.embeddings import Embedder, nearest
 
 Hits = list[tuple[int, float]]
 

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from rungwise.embeddings import Embedder, default_embedder, resolve_cache_dir
 from rungwise.retrieval.bm25 import BM25Index, Hits
 from rungwise.retrieval.chunking import Chunk, ChunkSettings, chunk_documents
 from rungwise.retrieval.corpus import Document
 from rungwise.retrieval.dense import DenseIndex
+from rungwise.retrieval.embeddings import Embedder, default_embedder, resolve_cache_dir
 from rungwise.retrieval.fusion import RRF_K, reciprocal_rank_fusion
 
 Mode = Literal["bm25", "dense", "hybrid"]

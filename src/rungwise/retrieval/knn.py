@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from rungwise.data import Example, fold
+from rungwise.task.data import Example, fold
 
 #: pool rows at least this similar to the input are treated as its twin and never offered
 TWIN_SIMILARITY = 0.97
@@ -15,7 +15,7 @@ class KnnSelector:
     """Nearest train rows of each input, the pool embedded once (cached on disk by content hash)."""
 
     def __init__(self, pool: list[Example], embedder: Any, cache_dir: Any = None) -> None:
-        from rungwise.embeddings import encode_cached
+        from rungwise.retrieval.embeddings import encode_cached
 
         self.pool = pool
         self.embedder = embedder
@@ -30,7 +30,7 @@ class KnnSelector:
         return self._memo[(text, k)]
 
     def select(self, inputs: list[str], k: int) -> list[list[int]]:
-        from rungwise.embeddings import nearest
+        from rungwise.retrieval.embeddings import nearest
 
         q = self.embedder.encode(inputs)
         sims = q @ self.vectors.T

@@ -15,7 +15,7 @@ from rungwise.retrieval.corpus import Document, load_corpus
 from rungwise.retrieval.index import RetrievalIndex, RetrievalSettings
 
 if TYPE_CHECKING:
-    from rungwise.task import Task
+    from rungwise.task.spec import Task
 
 
 def user_with_context(passages: list[str], text: str) -> str:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rungwise.cancel import CancelToken
-from rungwise.data import Example
 from rungwise.models.base import Model, ModelInfo, Request
 from rungwise.progress import ProgressSink
-from rungwise.task import Task
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 if TYPE_CHECKING:
     from rungwise.retrieval.knn import KnnSelector
@@ -94,7 +94,7 @@ class SharedResources:
 
     def get_embedder(self) -> Any:
         if self.embedder is None:
-            from rungwise.embeddings import ReportingEmbedder, default_embedder
+            from rungwise.retrieval.embeddings import ReportingEmbedder, default_embedder
 
             self.embedder = ReportingEmbedder(default_embedder(), self.progress)
         return self.embedder

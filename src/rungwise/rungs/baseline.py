@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rungwise.data import Example
 from rungwise.models.base import Message, Request
 from rungwise.rungs.base import Rung, RungContext, Variant, register
-from rungwise.task import Task
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 
 @register

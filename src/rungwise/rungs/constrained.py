@@ -20,11 +20,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from rungwise.data import Example
 from rungwise.models.base import ModelInfo, Request
 from rungwise.models.constraints import choice_grammar
 from rungwise.rungs.base import GenerationBudget, Variant
-from rungwise.task import Task
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 #: an inferred schema lists a field's values as an enum when train shows at most this many over enough rows
 ENUM_MAX_VALUES = 8

@@ -13,13 +13,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rungwise.curves import curve_sizes, nested_subset
-from rungwise.data import Example, fold
+from rungwise.judge.curves import curve_sizes, nested_subset
 from rungwise.models.base import Message, Request
 from rungwise.rungs.base import Rung, RungContext, RungSkipped, Variant, register
 from rungwise.rungs.constrained import with_constrained_twin
 from rungwise.rungs.prompting import structured_system_prompt
-from rungwise.task import Task
+from rungwise.task.data import Example, fold
+from rungwise.task.spec import Task
 
 if TYPE_CHECKING:
     from rungwise.retrieval.knn import KnnSelector

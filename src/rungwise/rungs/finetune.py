@@ -16,14 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rungwise.data import Example, fold
 from rungwise.errors import MissingExtra
-from rungwise.finetune.tuner import data_hash
+from rungwise.finetune.dataset import data_hash
 from rungwise.models.base import Message, Request, Tuner
 from rungwise.retrieval.shared import hybrid_passages, user_with_context
 from rungwise.rungs.base import Rung, RungContext, RungSkipped, Variant, register
 from rungwise.rungs.constrained import with_constrained_twin
-from rungwise.task import Task
+from rungwise.task.data import Example, fold
+from rungwise.task.spec import Task
 
 __all__ = ["FinetuneRung", "data_hash", "export_training_files", "is_stale", "short_messages", "train_pool"]
 
@@ -90,7 +90,7 @@ class FinetuneRung(Rung):
         """The short-prompt fine-tune trained on fewer rows: the points of its learning curve (purpose `curve`).
         Each size trains on the first rows of the trainer's one seeded shuffle (`max_examples`), so each is a
         subset of the next and the validation rows carved before them are the same at every size."""
-        from rungwise.curves import curve_sizes
+        from rungwise.judge.curves import curve_sizes
 
         trained = int(full.artifacts[0][3].get("examples") or len(rows)) if full.artifacts else len(rows)
         budget = context.budget

@@ -6,12 +6,12 @@ puts the input first instead, which exists only to measure what that ordering co
 
 from __future__ import annotations
 
-from rungwise.data import Example
 from rungwise.models.base import Message, Request
 from rungwise.rungs.base import Rung, RungContext, Variant, register
 from rungwise.rungs.constrained import with_constrained_twin
 from rungwise.rungs.prompting import structured_system_prompt
-from rungwise.task import Task
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 
 @register

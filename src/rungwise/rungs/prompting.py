@@ -7,9 +7,9 @@ import statistics
 from collections.abc import Awaitable, Callable
 
 from rungwise.models.base import Message
+from rungwise.models.tokens import upper_bound_tokens
 from rungwise.rungs.base import GenerationBudget
-from rungwise.task import Task
-from rungwise.tokens import upper_bound_tokens
+from rungwise.task.spec import Task
 
 TokenCounter = Callable[[str], Awaitable[int | None]]
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rungwise.data import Example
 from rungwise.models.base import Message, Request
 from rungwise.retrieval import Hit, RetrievalIndex, fit_to_budget
 from rungwise.retrieval.shared import doc_text, user_with_context
 from rungwise.rungs.base import Rung, RungContext, RungSkipped, Variant, register
 from rungwise.rungs.prompting import structured_system_prompt
-from rungwise.task import Task
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 CONTEXT_RULE = "Use the context passages to answer. The answer is usually a short span copied from them."
 

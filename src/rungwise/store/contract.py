@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
-from rungwise import leases
 from rungwise.errors import StoreError
 from rungwise.models.base import Completion
 from rungwise.outputs import strict_json
+from rungwise.store import leases
 from rungwise.store.migrations import ORDERED_TABLES
 from rungwise.textsafe import storable
 
@@ -97,6 +97,16 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: dialect -> the Store subclass that opens it, as `register_backend` recorded it
+_BACKENDS: dict[str, type[Store]] = {}
+
+
+def register_backend(dialect: str, backend: type[Store]) -> type[Store]:
+    """Make `Store(target)` open targets of `dialect` ("sqlite": a path, "postgresql": a URL) with `backend`."""
+    _BACKENDS[dialect] = backend
+    return backend
+
+
 def storable_args(args: Sequence[Any]) -> tuple[Any, ...]:
     """A query's arguments with every string made storable (`textsafe.storable`): each backend's cursor passes
     its arguments here, so no text from outside (an answer, an input, a name) can fail a write on one backend and
@@ -146,15 +156,8 @@ class Store:
 
     def __new__(cls, target: str | Path | None = None) -> Store:
         if cls is Store:
-            resolved = store_target(target)
-            if isinstance(resolved, str):
-                from rungwise.store.postgres import PostgresStore
-
-                cls = PostgresStore
-            else:
-                from rungwise.store.sqlite import SQLiteStore
-
-                cls = SQLiteStore
+            # the backends register themselves (`register_backend`); the package imports both
+            cls = _BACKENDS["postgresql" if isinstance(store_target(target), str) else "sqlite"]
         return super().__new__(cls)
 
     def __init__(self, target: str | Path | None = None) -> None:

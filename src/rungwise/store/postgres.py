@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rungwise.errors import ForeignStore, MissingExtra, StoreError
 from rungwise.models.urls import redact_store_url, redact_url, remember_url_secrets, url_userinfo
 from rungwise.redaction import redact
-from rungwise.store.contract import Store, storable_args, store_target
+from rungwise.store.contract import Store, register_backend, storable_args, store_target
 from rungwise.store.migrations import MIGRATIONS, newer_store_message, postgres_sql
 
 if TYPE_CHECKING:
@@ -208,3 +208,6 @@ class PostgresStore(Store):
             self._drop_side()
         with suppress(Exception):
             self._conn.close()
+
+
+register_backend("postgresql", PostgresStore)

@@ -1,6 +1,6 @@
 """The SQLite store (WAL): the default, one file, for one user or one machine.
 
-The store defends itself (`rungwise.store_guard`): its files carry a rungwise mark, another program's database is
+The store defends itself (`rungwise.store.guard`): its files carry a rungwise mark, another program's database is
 refused before anything is written to it, a damaged one is refused with the way to recover, and SQLite's errors
 (read-only, disk full) become one StoreError line. Results are written as they arrive (the Runner groups the
 answers of up to 10 ms in one commit).
@@ -15,9 +15,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from rungwise import store_guard
 from rungwise.errors import StoreError
-from rungwise.store.contract import Store, storable_args, store_target
+from rungwise.store import guard as store_guard
+from rungwise.store.contract import Store, register_backend, storable_args, store_target
 from rungwise.store.migrations import MIGRATIONS, newer_store_message
 
 
@@ -141,3 +141,6 @@ class SQLiteStore(Store):
 
     def _close(self) -> None:
         self._conn.close()
+
+
+register_backend("sqlite", SQLiteStore)

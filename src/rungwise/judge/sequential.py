@@ -33,7 +33,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from rungwise import stats
+from rungwise.judge import stats
 
 __all__ = ["ALPHA", "MAX_LOOKS", "POWER", "SPENDING", "Budget", "Look", "Question", "alphas", "extension_order",
            "judge", "parse_budget", "replay", "rows_to_settle", "schedule", "settings", "spent"]

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from rungwise import stats
-from rungwise.curves import LearningCurve
+from rungwise.judge import stats
+from rungwise.judge.curves import LearningCurve
+from rungwise.judge.summary import VariantSummary
 from rungwise.rungs import registered, rung_kind
-from rungwise.summary import VariantSummary
 
 Verdict = Literal["first", "gain", "no measurable gain", "worse"]
 
@@ -118,7 +118,7 @@ def decide(
     rung as the alternative. An open verdict (the ship's interval spans the target, or the comparison with the
     reference is not significant) ends with the priced next step: `available` eval rows in the file, `command`
     the climb that scores them (`--decide` is added), `looks` the record of a climb that already did
-    (`rungwise.sequential`: whether it resolved, and why it stopped)."""
+    (`rungwise.judge.sequential`: whether it resolved, and why it stopped)."""
     ladder = [s for s in summaries if not s.probe]
     by_name = {s.name: s for s in summaries}
     prices = costs_per_call or {}
@@ -216,7 +216,7 @@ def _next_step(claims: Sequence[tuple[str, str, str | None]], ship: VariantSumma
                looks: Mapping[str, Any] | None) -> dict[str, Any]:
     """The rows that would likely settle the open claims (80% power at the observed scores), what scoring them
     costs at the measured rate (model seconds per row, price per call) and the command that does it."""
-    from rungwise import sequential
+    from rungwise.judge import sequential
 
     whys = []
     for kind, name, other in claims:
@@ -417,6 +417,6 @@ def _recommend(rungs: list[RungVerdict], by_name: Mapping[str, VariantSummary], 
     return " ".join(sentences[:3])
 
 
-#: why a climb with --decide stopped with its verdict still open (`rungwise.sequential` stop reasons)
+#: why a climb with --decide stopped with its verdict still open (`rungwise.judge.sequential` stop reasons)
 _STOPPED = {"rows": "the eval file ran out of rows", "budget": "the decide budget ran out",
             "looks": "the last look was scored"}

@@ -4,7 +4,7 @@ keeps, and the only thing a renderer reads (terminal, HTML pages, `--json`, comp
 `ClimbRecord` is the result (`ClimbResult.record()`); `ClimbReport` (in `record.py`) wraps it with the run, the
 eval rows and every answer. Every number that may be undefined for an eval (no difference detectable with 8 rows,
 a cost past any float) is `None`, never NaN: the record's JSON is strict. The published schema is
-`docs/record.schema.json` (`python -m rungwise.report.record` prints it; a test keeps it in step with these
+`docs/record.schema.json` (`python -m rungwise.record.stored` prints it; a test keeps it in step with these
 models). A change of shape bumps `REPORT_VERSION` in `record.py` and adds a migration there.
 """
 

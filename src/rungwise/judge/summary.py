@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from rungwise import stats
-from rungwise.store import ResultRow
+from rungwise.judge import stats
+
+
+class ScoredRow(Protocol):
+    """What the summary reads of one scored answer (the store's `ResultRow` is one)."""
+
+    @property
+    def score(self) -> float: ...
+    @property
+    def failure(self) -> str | None: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def latency_s(self) -> float: ...
+    @property
+    def extras(self) -> dict[str, float]: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +60,7 @@ class VariantSummary:
     #: for a reference or probe: what it is, in words ("the label of the nearest train row")
     description: str = ""
     #: set when scoring stopped at a look because the variant could not meet the target
-    #: (`rungwise.early_stop.EarlyStop.to_dict()`: rows, of, score, upper, target, confidence, method)
+    #: (`rungwise.judge.early_stop.EarlyStop.to_dict()`: rows, of, score, upper, target, confidence, method)
     stopped: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -55,7 +71,7 @@ class VariantSummary:
         return asdict(self)
 
 
-def summarize(name: str, rung: str, rows: Sequence[ResultRow], *, binary: bool, probe: bool = False, kind: str = "",
+def summarize(name: str, rung: str, rows: Sequence[ScoredRow], *, binary: bool, probe: bool = False, kind: str = "",
               purpose: str = "", retrieval: bool = False, twin_of: str | None = None,
               description: str = "", stopped: dict[str, Any] | None = None) -> VariantSummary:
     scores = np.array([r.score for r in rows], dtype=float)

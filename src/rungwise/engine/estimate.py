@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rungwise.costs import cost_per_call
-from rungwise.data import Example
+from rungwise.judge.costs import cost_per_call
+from rungwise.models.tokens import TokenCounter
 from rungwise.rungs.base import Variant
-from rungwise.task import CostSpec
-from rungwise.tokens import TokenCounter
+from rungwise.task.data import Example
+from rungwise.task.spec import CostSpec
 
 #: chat-template tokens around each message (role markers, separators); generous for common templates
 PER_MESSAGE = 5

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rungwise.data import Example, fold, iter_jsonl, row_id
 from rungwise.errors import DataError, TaskError
 from rungwise.store import ResultRow
-from rungwise.task import Task
+from rungwise.task.data import Example, fold, iter_jsonl, row_id
+from rungwise.task.spec import Task
 
 __all__ = ["UNLABELLED", "DistillInputs", "eval_twins", "kept_answers", "read_unlabelled", "select_inputs", "teacher_task"]
 
@@ -88,7 +88,7 @@ def eval_twins(embedder: Any, cache_dir: Path | None, threshold: float) -> TwinF
     def find(candidates: Sequence[str], eval_inputs: Sequence[str]) -> set[int]:
         import numpy as np
 
-        from rungwise.embeddings import encode_cached
+        from rungwise.retrieval.embeddings import encode_cached
 
         if not candidates or not eval_inputs:
             return set()

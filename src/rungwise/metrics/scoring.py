@@ -11,13 +11,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rungwise.data import Example, label_key
 from rungwise.errors import MetricError, RungwiseError
 from rungwise.metrics import Metric, resolve_metric
 from rungwise.metrics.base import Failure
 from rungwise.metrics.builtin import checked_score
 from rungwise.metrics.text import json_field_f1, normalize_exact, squad_normalize, token_f1
-from rungwise.task import Task
+from rungwise.task.data import Example, label_key
+from rungwise.task.spec import Task
 
 __all__ = ["Failure", "Scored", "Scorer", "extract_json", "json_field_f1", "label_lookup", "normalize_exact",
            "parse_label", "squad_normalize", "token_f1"]

@@ -22,33 +22,33 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rungwise import early_stop, sequential
 from rungwise.cancel import CancelToken, run_interruptibly
-from rungwise.checks import CheckReport, drop_leaked, exact_leaks, run_checks
-from rungwise.costs import FinetuneCost, RungCost, finetune_cost, price
-from rungwise.curves import LearningCurve, learning_curve
-from rungwise.data import Example
-from rungwise.decide import Decision, decide, kind_of, lead_of
-from rungwise.embeddings import resolve_cache_dir
+from rungwise.engine.estimate import Estimate, estimate_variant
+from rungwise.engine.options import ClimbOptions, NotSet
+from rungwise.engine.runner import Runner, RunStats
 from rungwise.errors import ClimbCancelled, TaskError
-from rungwise.estimate import Estimate, estimate_variant
+from rungwise.judge import early_stop, sequential
+from rungwise.judge.costs import FinetuneCost, RungCost, finetune_cost, price
+from rungwise.judge.curves import LearningCurve, learning_curve
+from rungwise.judge.decide import Decision, decide, kind_of, lead_of
+from rungwise.judge.summary import VariantSummary, summarize
+from rungwise.metrics.scoring import Scorer
 from rungwise.models.base import Model, ModelInfo
 from rungwise.models.deadlines import apply_deadlines
 from rungwise.models.registry import resolve_model
-from rungwise.options import ClimbOptions, NotSet
+from rungwise.models.tokens import TokenCounter
 from rungwise.outputs import finite
 from rungwise.progress import ProgressEvent, ProgressSink
-from rungwise.report.record_types import ClimbRecord
+from rungwise.record.schema import ClimbRecord
+from rungwise.retrieval.embeddings import resolve_cache_dir
 from rungwise.rungs import Rung, RungContext, RungSkipped, SharedResources, Variant, ladder, rung_names
 from rungwise.rungs.constrained import why_unconstrained
 from rungwise.rungs.finetune import is_stale
 from rungwise.rungs.prompting import derive_budget
-from rungwise.runner import Runner, RunStats
-from rungwise.scoring import Scorer
 from rungwise.store import ResultRow, Store
-from rungwise.summary import VariantSummary, summarize
-from rungwise.task import Task
-from rungwise.tokens import TokenCounter
+from rungwise.task.checks import CheckReport, drop_leaked, exact_leaks, run_checks
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 __all__ = ["ClimbJob", "ClimbOptions", "ClimbResult", "VariantOutcome", "checked_task", "climb", "task_hash"]
 
@@ -542,9 +542,9 @@ class ClimbJob:
         )
         if run_id != "dry-run":
             store.finish_run(run_id, result.to_dict())
-            from rungwise.report.record import record_climb  # the versioned record every report is rendered from
+            from rungwise.record.stored import record_climb  # the versioned record every report is rendered from
             scored = {r.example_id for o in outcomes for r in o.rows} if self._looks is not None else set()
-            result.stored = record_climb(result, store, [ex for ex in task.eval if ex.id in scored] if scored
+            result.stored = record_climb(result.record(), store, [ex for ex in task.eval if ex.id in scored] if scored
                                          else examples).result
         return result
 
@@ -559,7 +559,7 @@ def _task_choice(task: Task) -> tuple[Task, Any]:
     at its prices), else None (the embedded model)."""
     if not task.spec.models:
         return task, None
-    from rungwise.multiclimb import models_from_task, priced_task
+    from rungwise.engine.choices import models_from_task, priced_task
 
     choices = models_from_task(task)
     if len(choices) > 1:

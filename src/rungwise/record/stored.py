@@ -1,7 +1,7 @@
 """The versioned record a climb's report is rendered from: everything every renderer needs, stored with the run.
 
 A stored run can always be shown again, without its task folder and without live objects: the record holds the
-climb's typed result (`record_types.ClimbRecord`, from `ClimbResult.record()`), the eval rows scored (id, input,
+climb's typed result (`record.schema.ClimbRecord`, from `ClimbResult.record()`), the eval rows scored (id, input,
 expected answer), every variant's answer, score and failure kind per row, and the run's artifacts (adapters). The
 terminal, the HTML pages, `--json` and compare read it, and nothing else: the live climb renders the record it
 stored, so `rungwise show RUN` prints what the climb printed.
@@ -9,7 +9,7 @@ stored, so `rungwise show RUN` prints what the climb printed.
 Versions: a record carries `version`. A record of an older version is migrated on read (`MIGRATIONS`, one step per
 version); a newer record is a StoreError that says to upgrade. A run finished by a rungwise without records gets
 one rebuilt from the run's summary and its results (the eval inputs and expected answers were not stored then, so
-they show as unknown). `python -m rungwise.report.record` prints the record's JSON Schema
+they show as unknown). `python -m rungwise.record.stored` prints the record's JSON Schema
 (docs/record.schema.json).
 """
 
@@ -23,13 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rungwise.errors import StoreError
 from rungwise.outputs import finite
-from rungwise.report.record_types import AdapterRecord, ClimbRecord, VariantRecord
+from rungwise.record.schema import AdapterRecord, ClimbRecord, VariantRecord
 from rungwise.store import RunInfo, Store
 
 if TYPE_CHECKING:
-    from rungwise.climb import ClimbResult
-    from rungwise.data import Example
-    from rungwise.summary import VariantSummary
+    from rungwise.judge.summary import VariantSummary
+    from rungwise.task.data import Example
 
 #: the record version this rungwise writes (and the newest it reads)
 REPORT_VERSION = 2
@@ -149,13 +148,13 @@ def _meta(run: RunInfo, result: ClimbRecord, version: str | None) -> RunMeta:
     )
 
 
-def build_report(result: ClimbResult, store: Store, examples: Sequence[Example]) -> ClimbReport:
+def build_report(result: ClimbRecord, store: Store, examples: Sequence[Example]) -> ClimbReport:
     """The record of a finished climb: its result, the eval rows it scored and every answer, from the store."""
     from rungwise import __version__
 
     run = store.get_run(result.run_id)
     artifacts = _artifacts(store, run)
-    record = with_artifacts(ClimbRecord.model_validate(finite(result.to_dict())), artifacts)
+    record = with_artifacts(result, artifacts)
     rows = [EvalRow(id=ex.id, input=ex.input, target=ex.target) for ex in examples]
     variants = _variant_rows(store, run.id, [v.name for v in record.variants], rows)
     return ClimbReport(run=_meta(run, record, __version__), result=record, rows=rows, variants=variants,
@@ -220,7 +219,7 @@ def load_report(store: Store, run_id: str) -> ClimbReport:
                          f"Climb again to record a new one.") from None
 
 
-def record_climb(result: ClimbResult, store: Store, examples: Sequence[Example]) -> ClimbReport:
+def record_climb(result: ClimbRecord, store: Store, examples: Sequence[Example]) -> ClimbReport:
     """Build the record of a finished climb and store it with the run."""
     report = build_report(result, store, examples)
     save_report(store, report)
@@ -290,5 +289,5 @@ def dumps_for_script(data: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-if __name__ == "__main__":  # the published schema: python -m rungwise.report.record > docs/record.schema.json
+if __name__ == "__main__":  # the published schema: python -m rungwise.record.stored > docs/record.schema.json
     print(json.dumps(ClimbReport.model_json_schema(), indent=2, sort_keys=True))

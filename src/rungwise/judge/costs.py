@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rungwise.task import CostSpec
+from rungwise.task.spec import CostSpec
 
 AMORTISE_MONTHS = 12
 

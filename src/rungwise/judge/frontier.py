@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from rungwise import stats
-from rungwise.decide import Comparison
+from rungwise.judge import stats
+from rungwise.judge.decide import Comparison
 
 __all__ = ["Frontier", "ModelBest", "Point", "build_frontier", "dominates", "pareto_front", "share_words"]
 

@@ -105,7 +105,7 @@ class ClimbOptions(BaseModel):
     @classmethod
     def _decide_budget(cls, value: str | None) -> str | None:
         if value is not None:
-            from rungwise.sequential import parse_budget
+            from rungwise.judge.sequential import parse_budget
 
             parse_budget(value)  # a ValueError: one OptionsError line naming the option
         return value

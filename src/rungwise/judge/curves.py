@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from rungwise import stats
+from rungwise.judge import stats
 
 __all__ = [
     "HORIZON", "CurveFit", "HoldoutCheck", "LearningCurve", "curve_sizes", "fit_curve", "geometric_sizes",

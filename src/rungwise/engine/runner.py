@@ -22,13 +22,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rungwise.cancel import CancelToken, run_interruptibly
-from rungwise.data import Example
 from rungwise.errors import ContextTooLong, MalformedResponse, MetricError
+from rungwise.metrics.scoring import Scorer
 from rungwise.models.base import Completion, Model, Request
 from rungwise.progress import ProgressSink, report
 from rungwise.rungs.base import Variant
-from rungwise.scoring import Scorer
 from rungwise.store import ResultRow, Store
+from rungwise.task.data import Example
 
 #: answers recorded without a model call (references, cache hits) are committed this many at a time
 BATCH = 256

@@ -10,36 +10,33 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rungwise.cancel import CancelToken
 from rungwise.errors import ClimbCancelled
-from rungwise.models.base import Message
+from rungwise.finetune.dataset import Rows, data_hash
+from rungwise.paths import file_digest
 from rungwise.progress import ProgressSink, report
 
 if TYPE_CHECKING:
     from rungwise.finetune.train import LoraConfig
-    from rungwise.models.embedded import EmbeddedModel
+    from rungwise.models.base import Model
 
-Rows = list[tuple[tuple[Message, ...], str]]
 
 #: why a training that ends before its last step stopped, as its progress says
 _STOPPED = {"early_stopping": "no better on validation", "budget": "its time budget ran out"}
 
 
-def data_hash(rows: Rows) -> str:
-    blob = json.dumps([[[[m.role, m.content] for m in msgs], target] for msgs, target in rows])
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 class EmbeddedTuner:
     """Trains LoRA adapters for the embedded GGUF model at `gguf_path`, and serves them on `serve_gguf` (the same
-    weights in the format the embedded server runs; `gguf_path` itself when not given)."""
+    weights in the format the embedded server runs; `gguf_path` itself when not given) through `serve`, the
+    embedded model's own factory (so this module needs no import of the model that made it)."""
 
-    def __init__(self, gguf_path: Path, serve_gguf: Path | None = None) -> None:
-        from rungwise.models.embedded import file_digest
-
+    def __init__(self, gguf_path: Path, serve_gguf: Path | None = None, *,
+                 serve: Callable[[Path], Model] | None = None) -> None:
+        self._serve = serve
         self.gguf_path = gguf_path
         self.serve_gguf = serve_gguf or gguf_path
         # the base an adapter is recorded against is the model that serves it (what a climb's fingerprint names);
@@ -51,7 +48,6 @@ class EmbeddedTuner:
               cancel: CancelToken | None = None) -> tuple[Path, dict[str, Any]]:
         from rungwise.finetune.export_gguf import export_lora_gguf
         from rungwise.finetune.train import TrainingExample, TrainingJob, TrainingResult
-        from rungwise.models.embedded import file_digest
 
         dhash = data_hash(rows)
         key = hashlib.sha256(json.dumps([self._train_digest, dhash,
@@ -93,7 +89,8 @@ class EmbeddedTuner:
         }
         return gguf, meta
 
-    def serve(self, adapter: Path) -> EmbeddedModel:
-        from rungwise.models.embedded import EmbeddedModel
-
-        return EmbeddedModel(lora_paths=[adapter], gguf_path=self.serve_gguf)
+    def serve(self, adapter: Path) -> Model:
+        if self._serve is None:
+            raise RuntimeError("This EmbeddedTuner was made without a way to serve adapters; get one from "
+                               "EmbeddedModel.tuner().")
+        return self._serve(adapter)

@@ -26,28 +26,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rungwise import stats
 from rungwise.cancel import CancelToken, run_interruptibly
-from rungwise.checks import NEAR_DUPLICATE
-from rungwise.costs import cost_per_call, price
-from rungwise.data import Example
-from rungwise.decide import Comparison
-from rungwise.distill_inputs import DistillInputs, eval_twins, kept_answers, select_inputs, teacher_task
-from rungwise.embeddings import resolve_cache_dir
+from rungwise.distillation.inputs import DistillInputs, eval_twins, kept_answers, select_inputs, teacher_task
+from rungwise.engine.runner import Runner
 from rungwise.errors import MissingExtra, TaskError
+from rungwise.judge import stats
+from rungwise.judge.costs import cost_per_call, price
+from rungwise.judge.decide import Comparison
+from rungwise.judge.distillation import distill_sentences
+from rungwise.judge.summary import VariantSummary, summarize
+from rungwise.metrics.scoring import Scored, Scorer
 from rungwise.models.base import Message, Model, ModelInfo, Request
 from rungwise.models.deadlines import apply_deadlines
 from rungwise.models.registry import resolve_model
+from rungwise.models.tokens import TokenCounter
 from rungwise.progress import ProgressEvent, ProgressSink
+from rungwise.retrieval.embeddings import resolve_cache_dir
 from rungwise.rungs import RungContext, RungSkipped, SharedResources, Variant, registered, rung_names
 from rungwise.rungs.finetune import data_hash, lora_config, short_messages
 from rungwise.rungs.prompting import derive_budget
-from rungwise.runner import Runner
-from rungwise.scoring import Scored, Scorer
 from rungwise.store import ResultRow, RunInfo, Store
-from rungwise.summary import VariantSummary, summarize
-from rungwise.task import Task
-from rungwise.tokens import TokenCounter
+from rungwise.task.checks import NEAR_DUPLICATE
+from rungwise.task.data import Example
+from rungwise.task.spec import Task
 
 __all__ = ["DISTILLED", "HUMAN", "DistillJob", "DistillOptions", "DistillResult", "distill", "distill_sentences"]
 
@@ -161,7 +162,7 @@ class DistillJob:
 
     # -- find ---------------------------------------------------------------------------------------------
     def run(self) -> DistillResult:
-        from rungwise.climb import task_hash
+        from rungwise.engine.job import task_hash
 
         task, options = self.task, self.options
         rung = _rung_of(self.teacher)
@@ -208,7 +209,7 @@ class DistillJob:
         return run_interruptibly(self._distill(run, teacher_run, cache_dir, chosen, human, resources))
 
     def _climb(self, rungs: list[str], model: Model) -> None:
-        from rungwise.climb import ClimbJob, ClimbOptions
+        from rungwise.engine.job import ClimbJob, ClimbOptions
 
         options = ClimbOptions(rungs=rungs, all_rungs=True, store_path=self.options.store_path,
                                cache_dir=self.options.cache_dir, concurrency=self.options.concurrency,
@@ -301,7 +302,7 @@ class DistillJob:
                      served: list[Model]) -> tuple[str, list[tuple[Example, ResultRow]]]:
         """The teacher's answers to the chosen inputs, through its rung's own request builder, in a labelling run
         of their own (resumable; answers cached under the teacher's fingerprint)."""
-        from rungwise.climb import task_hash
+        from rungwise.engine.job import task_hash
 
         options = self.options
         seen_by_teacher = teacher_task(task, chosen)
@@ -345,7 +346,7 @@ class DistillJob:
     def _judge(self, store: Store, run: RunInfo, teacher_run: RunInfo, info: ModelInfo, chosen: DistillInputs,
                labels_run: str, labelled: list[tuple[Example, ResultRow]], kept: list[tuple[Example, str]],
                outcomes: dict[str, tuple[list[ResultRow], VariantSummary, dict[str, Any]]]) -> DistillResult:
-        from rungwise.report.record import amend_record
+        from rungwise.record.stored import amend_record
 
         task = self.task
         costs = task.spec.costs
@@ -451,7 +452,7 @@ def _latest_run(store: Store, task: str, model: str, thash: str, teacher: str | 
 
 def _eval_rows(task: Task, run: RunInfo, store: Store) -> list[Example]:
     """The eval rows the run scored, in its order (read from its stored record)."""
-    from rungwise.report.record import load_report
+    from rungwise.record.stored import load_report
 
     by_id = {ex.id: ex for ex in task.eval}
     ids = [r.id for r in load_report(store, run.id).rows]
@@ -487,36 +488,4 @@ def _describe(extra: dict[str, Any]) -> str:
                 f"{extra['teacher']}")
     return f"the short-prompt fine-tune on the same {extra['rows']:,} inputs with human labels"
 
-
-def distill_sentences(d: dict[str, Any]) -> list[str]:
-    """The distillation in words, from its `to_dict()` (the terminal and the HTML report both print these)."""
-    cur = d.get("currency", "")
-    teacher, human = d["teacher"], d["human"]
-    scores = d.get("scores") or {}
-    out = [f"{d['student']} learned from {teacher}'s answers to {d['asked']:,} {d['inputs']['source']} inputs: "
-           f"{d['kept']:,} kept ({d['kept_share']:.1%}), {d['format_failures']:,} dropped for their format"
-           + (f"; the teacher agreed with the withheld human labels on {d['agreement']:.1%}"
-              if d.get("agreement") is not None else "") + "."]
-    keeps = d.get("keeps")
-    vt, vh = d.get("vs_teacher"), d.get("vs_human")
-    line = f"It scores {scores.get(d['student'], 0):.1%}"
-    if keeps is not None:
-        line += f", {keeps:.1%} of the teacher's {scores.get(teacher, 0):.1%}"
-    if vt:
-        line += f" ({vt['difference'] * 100:+.1f} points [{vt['low'] * 100:+.1f}, {vt['high'] * 100:+.1f}], p={vt['p_value']:.2g})"
-    if vh:
-        line += (f"; against {human} on human labels ({scores.get(human, 0):.1%}) {vh['difference'] * 100:+.1f} points "
-                 f"[{vh['low'] * 100:+.1f}, {vh['high'] * 100:+.1f}], p={vh['p_value']:.2g}"
-                 + (" (significant)" if vh["significant"] else " (no measurable difference)"))
-    out.append(line + ".")
-    pc, pm = d["per_call"], d["per_month"]
-    out.append(f"Per call it costs {pc['student']:.8f} {cur} against the teacher's {pc['teacher']:.8f} "
-               f"({pc['student_prompt_tokens']:.0f} prompt tokens against {pc['teacher_prompt_tokens']:.0f}): "
-               f"{pc['saving']:.8f} {cur} saved per call, {pm['saving']:,.2f} {cur} a month at "
-               f"{d['calls_per_month']:,} calls.")
-    lab = d["labelling"]
-    out.append(f"The teacher's labels cost {lab['cost']:.4f} {cur} ({lab['calls']:,} calls, "
-               f"{lab['prompt_tokens']:,} prompt and {lab['completion_tokens']:,} completion tokens, measured); "
-               f"human labels for the same {d['inputs']['rows']:,} rows cost {d['human_labelling_cost']:,.2f} {cur}.")
-    return out
 

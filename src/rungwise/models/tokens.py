@@ -12,19 +12,7 @@ from __future__ import annotations
 import math
 
 from rungwise.models.base import Model
-from rungwise.models.calibration import TokenCalibration
-
-
-def estimate_tokens(text: str) -> int:
-    """A typical count for English with a BPE tokenizer: 1.5 tokens per word, and at least one per 4 characters
-    (identifiers such as `card_payment_wrong_exchange_rate` are one word of many tokens)."""
-    return max(math.ceil(1.5 * len(text.split())), math.ceil(len(text) / 4))
-
-
-def upper_bound_tokens(text: str) -> int:
-    """A count BPE tokenizers rarely exceed (2 characters a token): where too few tokens would cut answers short."""
-    return math.ceil(len(text) / 2)
-
+from rungwise.models.calibration import TokenCalibration, estimate_tokens, upper_bound_tokens
 
 #: a calibrated estimate used where too few tokens would cut answers short gets this margin
 CONSERVATIVE_MARGIN = 1.25

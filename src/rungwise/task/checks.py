@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from rungwise import stats
-from rungwise.data import Example, fold
 from rungwise.errors import TaskError
-from rungwise.task import Task
+from rungwise.judge import stats
+from rungwise.task.data import Example, fold
+from rungwise.task.spec import Task
 
 #: MiniLM cosine at or above which two inputs count as the same question. At 0.95 banking77 flags 918 eval
 #: rows that are paraphrases ("My card has not arrived yet." ~ "My card hasn't arrived."); at 0.98 it flags 285
@@ -77,7 +77,7 @@ def near_leaks(task: Task, embedder: Any, cache_dir: Any = None, threshold: floa
         return {}
     import numpy as np
 
-    from rungwise.embeddings import encode_cached
+    from rungwise.retrieval.embeddings import encode_cached
 
     train_vecs = encode_cached(embedder, [ex.input for ex in task.train], cache_dir)
     eval_vecs = encode_cached(embedder, [ex.input for ex in task.eval], cache_dir)
@@ -137,7 +137,7 @@ def run_checks(task: Task, *, embedder: Any | None = None, cache_dir: Any = None
                                 "whitespace: their scores measure memory, not skill", sorted(leaked)[:5], len(leaked)))
     if near and task.train:
         if embedder is None:
-            from rungwise.embeddings import default_embedder
+            from rungwise.retrieval.embeddings import default_embedder
             embedder = default_embedder()
         nearly = {k: v for k, v in near_leaks(task, embedder, cache_dir).items() if k not in leaked}
         if nearly:

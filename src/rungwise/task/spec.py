@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rungwise.data import MAX_LINE_BYTES, Example, label_key, read_bounded, read_examples
 from rungwise.errors import DataError, TaskError
+from rungwise.task.data import MAX_LINE_BYTES, Example, label_key, read_bounded, read_examples
 from rungwise.textsafe import file_stem, storable
 
 
@@ -109,7 +109,7 @@ class EvalSpec(_Spec):
     @classmethod
     def _budget(cls, value: bool | str) -> bool | str:
         if isinstance(value, str):
-            from rungwise.sequential import parse_budget
+            from rungwise.judge.sequential import parse_budget
 
             parse_budget(value)  # a ValueError names the forms
         return value

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from rungwise import stats
 from rungwise.errors import StoreError
+from rungwise.judge import stats
 from rungwise.store import Store
 
 
@@ -66,7 +66,7 @@ class ModelChange:
 
 
 def model_change(store: Store, run_a: str, run_b: str) -> ModelChange:
-    from rungwise.report.record import base_of
+    from rungwise.record.stored import base_of
 
     a, b = store.get_run(run_a), store.get_run(run_b)
 
