@@ -95,7 +95,7 @@ def test_exact_leakage_stops_the_climb_before_any_embedding(task: Task, tmp_path
     def no_embedding(*args: object, **kwargs: object) -> None:
         raise AssertionError("embedded before saying the climb stops")
 
-    monkeypatch.setattr(rungwise.embeddings, "encode_cached", no_embedding)
+    monkeypatch.setattr(rungwise.retrieval.embeddings, "encode_cached", no_embedding)
     with pytest.raises(TaskError, match="leak from train"):
         climb(task, FakeModel(lambda r: "billing"), ClimbOptions(store_path=tmp_path / "s.db"))
 

@@ -120,7 +120,7 @@ def test_bad_models_entries_name_the_file_line_and_field(tmp_path: Path, edit: t
 def test_a_task_with_models_climbs_them_all_from_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`climb_models(task)` climbs the task's [[models]] as `rungwise climb TASK` does; `climb(task)` climbs a task's
     one [[models]] entry at its prices, and refuses several with a pointer to climb_models (one result type each)."""
-    from rungwise.engine import job as climb
+    from rungwise import climb
 
     from e2e.hostile_server import HostileServer
 

@@ -144,7 +144,7 @@ def test_a_live_lease_makes_a_second_claim_wait(tmp_path: Path) -> None:
     """In one process, a second Store stands for a second climb: it waits while the lease lives."""
     first, second = Store(tmp_path / "s.db"), Store(tmp_path / "s.db")
     run = first.claim_run("t", "f", "h", "m", {})
-    assert second._claim_once("t", "f", "h", "m", {}, True, __import__("rungwise.store.leases").leases.me())[1] is not None
+    assert second._claim_once("t", "f", "h", "m", {}, True, __import__("rungwise.store.leases").store.leases.me())[1] is not None
     first.finish_run(run, {})
     other = second.claim_run("t", "f", "h", "m", {})
     assert other != run

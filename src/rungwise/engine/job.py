@@ -306,7 +306,7 @@ class ClimbJob:
             run_id = "dry-run"
             if not options.dry_run:
                 thash = task_hash(task)
-                # under a lease: a live climb of the same run is waited for, never joined (see rungwise.leases)
+                # under a lease: a live climb of the same run is waited for, never joined (see rungwise.store.leases)
                 run_id = store.claim_run(task.name, str(task.folder), thash, info.fingerprint, settings,
                                          resume=options.resume)
             runner = Runner(store, run_id, scorer, concurrency=options.concurrency, progress=self._progress,
@@ -482,7 +482,7 @@ class ClimbJob:
     async def _score_with_looks(self, task: Task, variant: Variant, runner: Runner, model: Model,
                                 examples: list[Example], twin_rows: dict[str, ResultRow] | None,
                                 ) -> tuple[list[ResultRow], early_stop.EarlyStop | None]:
-        """Score `variant` in stages of a seeded random order, looking after each (see rungwise.early_stop): the
+        """Score `variant` in stages of a seeded random order, looking after each (see rungwise.judge.early_stop): the
         rows scored, in eval order, and why it stopped (None: it scored every row)."""
         order = early_stop.look_order(examples, self._seed)
         scored: dict[str, ResultRow] = {}

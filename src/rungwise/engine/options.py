@@ -80,10 +80,10 @@ class ClimbOptions(BaseModel):
     needs); a task that sets `[fewshot] curve` or `[finetune] curve` gets them without it."""
     early_stop: bool = True
     """Stop scoring a ladder variant at a look (20, 50, 100 rows) once its upper confidence bound is below the
-    target (see rungwise.early_stop); False: score every variant on every eval row."""
+    target (see rungwise.judge.early_stop); False: score every variant on every eval row."""
     decide: bool | NotSet = NOT_SET
     """Score more rows, continuing the seeded order, of the variants an open verdict rests on, in looks, until it
-    resolves at a controlled error, the budget is spent or the rows run out (see rungwise.sequential); not set: the
+    resolves at a controlled error, the budget is spent or the rows run out (see rungwise.judge.sequential); not set: the
     task's [eval] decide."""
     decide_budget: str | None = None
     """What those rows may cost: "1500 rows", "30 min" or "2.5 USD"; None: the task's, else the eval file's rows.

@@ -1,4 +1,4 @@
-"""The looks of `climb --decide` (rungwise.sequential), as the terminal, the HTML report and --json show them: per
+"""The looks of `climb --decide` (rungwise.judge.sequential), as the terminal, the HTML report and --json show them: per
 look, the rows scored, the look's level, each variant's score with its interval at that level, and the claims.
 
 Everything here reads the result's `decide` record (a plain dict, live or stored), never live objects.

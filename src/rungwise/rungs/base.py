@@ -30,8 +30,8 @@ RungKind = Literal["baseline", "prompt", "examples", "knowledge", "training"]
 
 #: `ladder` a step of the ladder; `oracle` the gold context given directly (how much is knowledge);
 #: `reference` an answer without an LLM (the nearest train row's label); `curve` a ladder variant on a smaller
-#: pool, a point of its learning curve (see rungwise.curves), never a step of the ladder; `distilled` a fine-tune
-#: `rungwise distill` added to a finished run (rungwise.distill), beside the ladder, never judged by it
+#: pool, a point of its learning curve (see rungwise.judge.curves), never a step of the ladder; `distilled` a fine-tune
+#: `rungwise distill` added to a finished run (rungwise.distillation), beside the ladder, never judged by it
 Purpose = Literal["ladder", "oracle", "reference", "curve", "distilled"]
 
 

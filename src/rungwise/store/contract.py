@@ -245,7 +245,7 @@ class Store:
         with self._tx() as c:
             c.run("UPDATE runs SET summary_json=? WHERE id=?", (strict_json(summary, sort_keys=True), run_id))
 
-    # -- leases: one climb per run at a time (see rungwise.leases) --------------------------------------
+    # -- leases: one climb per run at a time (see rungwise.store.leases) --------------------------------------
     def claim_run(self, task_name: str, task_folder: str, task_hash: str, model: str, settings: dict[str, Any], *,
                   resume: bool = True, notify: Callable[[str], None] | None = None) -> str:
         """The run this climb works on, under its lease: the latest unfinished run of the same task, model and
