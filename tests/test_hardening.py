@@ -280,3 +280,13 @@ def test_an_output_to_a_device_or_through_a_symlink_is_written_not_replaced(tmp_
     link.symlink_to(real)
     write_output(link, "new")
     assert link.is_symlink() and real.read_text() == "new"
+
+
+def test_an_output_gets_the_mode_a_plain_write_would_give_it(tmp_path: Path) -> None:
+    fresh = write_output(tmp_path / "report.html", "<p>x</p>")
+    old = os.umask(0)
+    os.umask(old)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~old  # not mkstemp's private 0600
+    fresh.chmod(0o640)
+    write_output(fresh, "<p>y</p>")
+    assert fresh.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its mode

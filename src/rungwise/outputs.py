@@ -36,6 +36,12 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_output(path: str | Path, content: str | Iterable[str], *, what: str = "the file") -> Path:
     """Write `content` (text, or an iterable of text pieces written one by one) to `path` atomically; folders are
     created. Raises OutputError naming `what`, the path and the reason."""
@@ -50,6 +56,9 @@ def write_output(path: str | Path, content: str | Iterable[str], *, what: str = 
             return path
         real.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:40]}.", suffix=".tmp", dir=real.parent)
+        # mkstemp makes the file private (0600); the output keeps the mode of the file it replaces, else the
+        # mode a plain open() would give it
+        os.chmod(tmp, real.stat().st_mode & 0o7777 if real.exists() else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             for piece in [content] if isinstance(content, str) else content:
                 f.write(piece)
