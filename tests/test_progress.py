@@ -78,6 +78,20 @@ def test_a_name_that_starts_over_after_it_ended_is_a_new_piece() -> None:
                      "prompt: started, 5 rows"]
 
 
+def test_a_look_that_scores_more_rows_of_a_finished_variant_is_shown() -> None:
+    """climb --decide continues a variant that finished its sample: past its old total it is a piece again."""
+    t = [0.0]
+    lines: list[str] = []
+    sink = PlainProgress(lines.append, clock=lambda: t[0])
+    sink(ProgressEvent("calls", "fewshot-knn", 200, 200))
+    sink(ProgressEvent("calls", "fewshot-knn", 200, 395))
+    for done in range(201, 396):
+        t[0] += 1.0
+        sink(ProgressEvent("calls", "fewshot-knn", done, 395))
+    assert lines[:2] == ["fewshot-knn: 200/200 done in 0 s", "fewshot-knn: started, 395 rows, 200 done before"]
+    assert lines[-1] == "fewshot-knn: 395/395 done in 3 min 15 s (1.0/s)" and len(lines) == 2 + 6 + 1
+
+
 def test_a_variant_resumed_or_cached_is_one_line() -> None:
     lines: list[str] = []
     sink = PlainProgress(lines.append, clock=lambda: 5.0)

@@ -83,9 +83,11 @@ class PlainProgress:
         unit = UNITS.get(event.stage, "")
         track = self._tracks.get(label)
         if track is not None and track.ended:
-            if event.done >= track.done:
+            if event.done >= track.done and event.total <= track.total:
                 return  # the same piece again (a cached stage, a repeated last event): said already
-            track = None  # the same name starts over from fewer rows: a new piece of work
+            # the same name starts over from fewer rows, or goes on past its total (a look of --decide scores more
+            # rows of a variant that had finished): a new piece of work
+            track = None
         if track is None:
             track = self._tracks[label] = _Track(now, event.done, event.total)
             if not event.ended:
