@@ -47,12 +47,12 @@ def write_output(path: str | Path, content: str | Iterable[str], *, what: str = 
     created. Raises OutputError naming `what`, the path and the reason."""
     path = Path(path)
     real = Path(os.path.realpath(path))  # a symlink stays a symlink: the file it points at is replaced
+    pieces = [content] if isinstance(content, str) else content
     tmp: str | None = None
     try:
         if real.exists() and not real.is_file():  # /dev/stdout, a FIFO: written through, never replaced
             with open(real, "w", encoding="utf-8", newline="") as stream:
-                for piece in [content] if isinstance(content, str) else content:
-                    stream.write(piece)
+                stream.writelines(pieces)
             return path
         real.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:40]}.", suffix=".tmp", dir=real.parent)
@@ -60,8 +60,7 @@ def write_output(path: str | Path, content: str | Iterable[str], *, what: str = 
         # mode a plain open() would give it
         os.chmod(tmp, real.stat().st_mode & 0o7777 if real.exists() else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            for piece in [content] if isinstance(content, str) else content:
-                f.write(piece)
+            f.writelines(pieces)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, real)
