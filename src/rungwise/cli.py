@@ -217,7 +217,7 @@ def check(
     from rungwise.task.checks import run_checks
 
     t = Task.load(task)
-    report = run_checks(t, near=near and t.spec.checks.near_duplicates)
+    report = run_checks(t, near=near)
     if as_json:
         out.print_json(strict_json(report.to_dict()))
     else:
@@ -251,12 +251,12 @@ def compare_cmd(
     report: Path = flag.report_flag("the comparison as an HTML page"),
 ) -> None:
     """Paired diff of two runs, variant by variant, on the examples both scored (b minus a)."""
-    diffs = compare_runs(Store(store), run_a, run_b)
-    change = model_change(Store(store), run_a, run_b)
-    if report is not None:
-        from rungwise.report.compare_html import write_compare
+    with Store(store) as s:
+        diffs, change = compare_runs(s, run_a, run_b), model_change(s, run_a, run_b)
+        if report is not None:
+            from rungwise.report.compare_html import write_compare
 
-        console.print(f"comparison written to {escape(str(write_compare(Store(store), run_a, run_b, report)))}")
+            console.print(f"comparison written to {escape(str(write_compare(s, run_a, run_b, report)))}")
     if as_json:
         out.print_json(strict_json({"variants": [d.to_dict() for d in diffs], "model": change.to_dict()}))
     else:

@@ -264,7 +264,7 @@ class ClimbJob:
         cache_dir = resolve_cache_dir(options.cache_dir)
         policy = self.task.spec.checks.leakage if isinstance(options.leakage, NotSet) else options.leakage
         # exact leakage under the stop policy ends the climb anyway: say so before minutes of embedding
-        near = self.task.spec.checks.near_duplicates and not (policy == "stop" and exact_leaks(self.task))
+        near = not (policy == "stop" and exact_leaks(self.task))
         report = run_checks(self.task, cache_dir=cache_dir, near=near)
         scored_task = checked_task(self.task, options, report)
         store = Store(options.store_path)

@@ -135,7 +135,7 @@ def run_checks(task: Task, *, embedder: Any | None = None, cache_dir: Any = None
         findings.append(Finding("error", "leakage-exact",
                                 f"{len(leaked)} eval inputs also occur in train after folding case, punctuation and "
                                 "whitespace: their scores measure memory, not skill", sorted(leaked)[:5], len(leaked)))
-    if near and task.train:
+    if near and task.spec.checks.near_duplicates and task.train:  # the task may turn near-duplicate checks off
         if embedder is None:
             from rungwise.retrieval.embeddings import default_embedder
             embedder = default_embedder()
