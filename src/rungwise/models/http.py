@@ -78,10 +78,9 @@ class _Inflater:
                 return  # trailing bytes after the end of the stream are ignored, as httpx does
 
     def flush(self) -> Iterator[bytes]:
-        while True:
-            out = self._d.decompress(b"", _STEP_BYTES) if self._d.unconsumed_tail else self._d.flush(_STEP_BYTES)
-            if not out:
-                return
+        # `feed` consumed every byte it was given (its loop runs until no input is left), so only zlib's own
+        # buffered output remains, taken in bounded steps
+        while out := self._d.flush(_STEP_BYTES):
             yield out
 
 
