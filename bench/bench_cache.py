@@ -34,7 +34,7 @@ from loopback import LoopbackServer  # noqa: E402
 
 from rungwise.engine.job import ClimbOptions, ClimbResult, climb  # noqa: E402
 from rungwise.models.registry import resolve_model  # noqa: E402
-from rungwise.retrieval.embeddings import resolve_cache_dir  # noqa: E402
+from rungwise.paths import cache_root  # noqa: E402
 from rungwise.task.checks import run_checks  # noqa: E402
 from rungwise.task.spec import Task  # noqa: E402
 
@@ -97,13 +97,13 @@ def main() -> None:
         task = load(True)
         t_load = time.perf_counter() - t
         t = time.perf_counter()
-        run_checks(task, cache_dir=resolve_cache_dir(), near=False)
+        run_checks(task, cache_dir=cache_root(), near=False)
         t_checks_exact = time.perf_counter() - t
         t = time.perf_counter()
-        run_checks(task, cache_dir=resolve_cache_dir(), near=True)  # warms the embedding cache when cold
+        run_checks(task, cache_dir=cache_root(), near=True)  # warms the embedding cache when cold
         t_checks_first = time.perf_counter() - t
         t = time.perf_counter()
-        run_checks(task, cache_dir=resolve_cache_dir(), near=True)
+        run_checks(task, cache_dir=cache_root(), near=True)
         t_checks_near = time.perf_counter() - t
         print(f"task load {t_load:.2f} s; checks without near-duplicates {t_checks_exact:.2f} s; "
               f"with near-duplicates {t_checks_first:.2f} s (first in this process: loads MiniLM) then {t_checks_near:.2f} s")

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rungwise.paths import cache_root
 from rungwise.retrieval.embeddings import (
     Embedder,
     MiniLMEmbedder,
@@ -14,7 +15,6 @@ from rungwise.retrieval.embeddings import (
     encode_cached,
     model_path,
     nearest,
-    resolve_cache_dir,
 )
 
 
@@ -108,10 +108,13 @@ def test_nearest_matches_brute_force_across_query_blocks() -> None:
 
 
 def test_cache_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert resolve_cache_dir(tmp_path / "arg") == tmp_path / "arg"
-    assert resolve_cache_dir() == tmp_path / "env-cache"
+    assert cache_root(tmp_path / "arg") == tmp_path / "arg"
+    assert cache_root() == tmp_path / "env-cache"
     monkeypatch.delenv("RUNGWISE_CACHE_DIR")
-    assert resolve_cache_dir() == Path.home() / ".cache" / "rungwise"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "rungwise"  # one rule for every cache, the fine-tune's copy included
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_root() == Path.home() / ".cache" / "rungwise"
 
 
 def test_encode_cached_reads_back_without_encoding(tmp_path: Path) -> None:

@@ -40,8 +40,8 @@ from rungwise.models.base import Message, Model, ModelInfo, Request
 from rungwise.models.deadlines import apply_deadlines
 from rungwise.models.registry import resolve_model
 from rungwise.models.tokens import TokenCounter
+from rungwise.paths import cache_root
 from rungwise.progress import ProgressEvent, ProgressSink
-from rungwise.retrieval.embeddings import resolve_cache_dir
 from rungwise.rungs import RungContext, RungSkipped, SharedResources, Variant, registered, rung_names
 from rungwise.rungs.finetune import data_hash, lora_config, short_messages
 from rungwise.rungs.prompting import derive_budget
@@ -167,7 +167,7 @@ class DistillJob:
         task, options = self.task, self.options
         rung = _rung_of(self.teacher)
         # the inputs first: a bad unlabelled.jsonl is an error before any model starts
-        cache_dir = resolve_cache_dir(options.cache_dir)
+        cache_dir = cache_root(options.cache_dir)
         rows = options.rows or task.spec.finetune.max_examples
         resources = SharedResources(progress=self._progress)
         twins = (eval_twins(resources.get_embedder(), cache_dir, NEAR_DUPLICATE)

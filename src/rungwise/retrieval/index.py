@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from rungwise.paths import cache_root
 from rungwise.retrieval.bm25 import BM25Index, Hits
 from rungwise.retrieval.chunking import Chunk, ChunkSettings, chunk_documents
 from rungwise.retrieval.corpus import Document
 from rungwise.retrieval.dense import DenseIndex
-from rungwise.retrieval.embeddings import Embedder, default_embedder, resolve_cache_dir
+from rungwise.retrieval.embeddings import Embedder, default_embedder
 from rungwise.retrieval.fusion import RRF_K, reciprocal_rank_fusion
 
 Mode = Literal["bm25", "dense", "hybrid"]
@@ -115,7 +116,7 @@ class RetrievalIndex:
             raise ValueError("cannot index an empty corpus")
         embedder = embedder if embedder is not None else default_embedder()
         key = index_key(documents, settings, embedder.model_id)
-        folder = resolve_cache_dir(cache_dir) / "retrieval" / key
+        folder = cache_root(cache_dir) / "retrieval" / key
         cached = _load(folder, key, settings, embedder)
         if cached is not None:
             return cached
