@@ -167,3 +167,11 @@ def test_options_are_validated() -> None:
     assert "\n" not in str(two.value) and "leakage" in str(two.value) and "sample" in str(two.value)
 
 
+
+
+def test_an_option_whose_validator_names_the_input_names_it_once() -> None:
+    from rungwise.errors import OptionsError
+
+    with pytest.raises(OptionsError) as err:
+        ClimbOptions(decide_budget="lots")
+    assert str(err.value).count("'lots'") == 1 and str(err.value).startswith("option decide_budget: ")

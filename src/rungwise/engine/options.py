@@ -153,5 +153,7 @@ def options_error(exc: ValidationError) -> OptionsError:
         if err["type"] == "extra_forbidden":
             parts.append(f"{exc.title} has no option {name!r}")
         else:
-            parts.append(f"option {name}: {message[:1].lower()}{message[1:]}, not {err.get('input')!r}")
+            given = f"{err.get('input')!r}"
+            tail = "" if given in message else f", not {given}"  # a validator's own message may name it already
+            parts.append(f"option {name}: {message[:1].lower()}{message[1:]}{tail}")
     return OptionsError("; ".join(parts) + ".")
