@@ -25,7 +25,7 @@ class EchoLabelRung(Rung):
     """A toy rung: asks for the label with a one-line prompt of its own."""
 
     name = "toy"
-    order = 15  # between prompt and fewshot
+    order = 17  # between the prompt search and fewshot
     kind = "prompt"
     summary = "a toy rung defined in the test suite"
 
@@ -44,7 +44,7 @@ def toy_rung() -> Iterator[None]:
 
 
 def test_a_rung_from_outside_is_climbed_judged_and_reported(toy_rung: None, label_task: Path, tmp_path: Path) -> None:
-    assert rung_names().index("toy") == rung_names().index("prompt") + 1
+    assert rung_names().index("toy") == rung_names().index("prompt-search") + 1
 
     def answer(r: Request) -> str:  # the toy's prompt gets the right label; every other prompt a wrong one
         text = r.messages[-1].content

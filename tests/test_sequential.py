@@ -360,3 +360,35 @@ def test_the_task_can_ask_for_decide_and_a_climb_can_turn_it_off(tmp_path: Path)
     assert "decide" not in off.to_dict() and off.variants[1].n == 100
     wider = climb(folder, FakeModel(_answers(17)), ClimbOptions(**opts, decide_budget="330 rows"))
     assert wider.to_dict()["decide"]["schedule"][-1] == 330  # the climb's budget over the task's
+
+
+def test_the_next_steps_rows_have_their_power_at_the_level_of_the_look_that_tests_them() -> None:
+    """The rows a priced next step names are the rows at which `--decide` would likely settle the claim: tested at
+    the level of the look that reaches them (under 1%), not at 5%. At 5% the estimate was too optimistic (at
+    those rows, the look's level settles a true 89% against an 85% target only about half the time)."""
+    x = {f"r{i}": float(i % 100 < 89) for i in range(200)}
+    claims = [("target", "a", None)]
+    at_5 = sequential.rows_to_settle({"a": x}, claims, 0.85)
+    at_look = sequential.rows_at_look_level({"a": x}, claims, 0.85, first=200, cap=3055)
+    assert at_5 is not None and at_look is not None and at_look > at_5
+    plan = sequential.schedule(200, 3055)
+    levels = sequential.alphas(len(plan))
+    rng = np.random.default_rng(0)
+
+    def power(n: int) -> float:
+        level = levels[next(k for k, rows in enumerate(plan) if rows >= n)]
+        return float(np.mean([sequential.target_p_value((rng.random(n) < 0.89).astype(float), 0.85, binary=True)
+                              < level for _ in range(1000)]))
+
+    assert power(at_look) >= 0.74  # 80% nominal, by a normal approximation
+    assert power(at_5) < 0.65
+    assert sequential.rows_at_look_level({"a": x}, claims, 0.85, first=2000) == at_5  # already past them: as is
+
+
+def test_a_climb_of_some_variants_scores_only_those(tmp_path: Path) -> None:
+    folder = _task(tmp_path, 300, 100)
+    model = FakeModel(_answers(14))
+    result = climb(folder, model, ClimbOptions(store_path=tmp_path / "s.db", rungs=["baseline", "prompt"],
+                                               variants=["prompt", "nonesuch"]))
+    assert [v.name for v in result.variants] == ["prompt"]
+    assert "no rung of this climb" in result.skipped["nonesuch"]

@@ -109,6 +109,8 @@ def climb_cmd(
                                          "early stop of a variant that cannot meet the target (docs/early-stop.md)."),
     rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, in ladder order: "
                               f"{', '.join(rung_names())}."),
+    variants: str = typer.Option(None, "--variants", help="Comma-separated variants to score (e.g. "
+                                 "'fewshot-knn-constrained,knn-label'); the others of their rungs are skipped."),
     concurrency: int = flag.ConcurrencyOpt,
     store: str = flag.StoreOpt,
     new: bool = typer.Option(False, "--new", help="Start a new run instead of resuming an unfinished one."),
@@ -132,6 +134,7 @@ def climb_cmd(
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     t = Task.load(task)
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
+                           variants=variants.split(",") if variants else None,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
                            early_stop=not score_every_row, timeout_s=timeout, retries=retries, decide=decide,
@@ -239,6 +242,23 @@ def export_finetune(
     paths = export_training_files(Task.load(task), out_dir, max_examples=max_examples)
     for kind, path in paths.items():
         out.print(f"{kind}: {escape(str(path))}")
+
+
+@app.command("export-prompt")
+@friendly
+def export_prompt(
+    run: str = typer.Argument(..., help="The run id (a prefix is enough)."),
+    out_dir: Path = typer.Option(Path("prompts"), "--out", help="Where to write the files."),
+    variant: str = typer.Option("prompt-search", "--variant", help="The searched variant whose prompt to write."),
+    store: str = flag.StoreOpt,
+) -> None:
+    """Write the prompt the prompt search found in a run: the system prompt as text, and a JSON file with the
+    instruction, its dev and eval scores and the search's cost."""
+    from rungwise.record.stored import load_report
+    from rungwise.report.prompt_export import export_searched_prompt
+
+    for path in export_searched_prompt(load_report(Store(store), run).result, variant, out_dir):
+        out.print(escape(str(path)))
 
 
 @app.command("compare")

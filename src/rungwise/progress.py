@@ -13,7 +13,7 @@ from typing import Literal
 
 from rungwise.textsafe import safe_text
 
-Stage = Literal["calls", "embedding", "indexing", "training"]
+Stage = Literal["calls", "embedding", "indexing", "training", "search"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class ProgressEvent:
 ProgressSink = Callable[[ProgressEvent], None]
 
 #: what the counts of each stage count, for the lines of a log
-UNITS: dict[str, str] = {"calls": "rows", "embedding": "texts", "indexing": "", "training": "steps"}
+UNITS: dict[str, str] = {"calls": "rows", "embedding": "texts", "indexing": "", "training": "steps",
+                         "search": "metric calls"}
 
 
 def report(sink: ProgressSink | None, stage: Stage, name: str, done: int, total: int, *, stopped: str = "") -> None:

@@ -42,3 +42,26 @@ async def estimate_variant(variant: Variant, examples: Sequence[Example], estima
             prompt += await estimator.count(m.content) + PER_MESSAGE
         completion += req.max_tokens or 256
     return Estimate(variant.name, len(examples), prompt, completion, cost_per_call(prompt, completion, costs))
+
+
+#: what one proposal is estimated at: the reflective prompt (the instruction and a minibatch of attempts) and
+#: the proposer's whole answer budget
+PROPOSAL_PROMPT_TOKENS = 1500
+PROPOSAL_COMPLETION_TOKENS = 320
+
+
+def estimate_search(variant: Variant, per_eval: Estimate, costs: CostSpec, proposer: CostSpec) -> Estimate | None:
+    """The prompt search's own calls, before it runs (`--dry-run`): its whole budget of metric calls at the size of
+    the variant's eval calls, and a proposal for every round the budget allows (at most one per two minibatches of
+    4), priced at the proposer's prices. None for a variant without a planned search."""
+    plan = variant.config.get("search") or {}
+    if not plan.get("planned") or not per_eval.calls:
+        return None
+    calls = int(plan["budget"])
+    prompt = per_eval.prompt_tokens / per_eval.calls * calls
+    completion = per_eval.completion_tokens / per_eval.calls * calls
+    proposals = 1 + calls // 8
+    cost = (cost_per_call(prompt, completion, costs)
+            + proposals * cost_per_call(PROPOSAL_PROMPT_TOKENS, PROPOSAL_COMPLETION_TOKENS, proposer))
+    return Estimate(f"{variant.name} (search)", calls + proposals, round(prompt + proposals * PROPOSAL_PROMPT_TOKENS),
+                    round(completion + proposals * PROPOSAL_COMPLETION_TOKENS), cost)

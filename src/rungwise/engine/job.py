@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rungwise.cancel import CancelToken, run_interruptibly
-from rungwise.engine.estimate import Estimate, estimate_variant
+from rungwise.engine.estimate import Estimate, estimate_search, estimate_variant
 from rungwise.engine.options import ClimbOptions, NotSet
 from rungwise.engine.runner import Runner, RunStats
 from rungwise.errors import ClimbCancelled, TaskError
@@ -33,7 +33,7 @@ from rungwise.judge.curves import LearningCurve, learning_curve
 from rungwise.judge.decide import Decision, decide, kind_of, lead_of
 from rungwise.judge.summary import VariantSummary, summarize
 from rungwise.metrics.scoring import Scorer
-from rungwise.models.base import Model, ModelInfo
+from rungwise.models.base import Completion, Model, ModelInfo, Request
 from rungwise.models.deadlines import apply_deadlines
 from rungwise.models.registry import resolve_model
 from rungwise.models.tokens import TokenCounter
@@ -287,6 +287,8 @@ class ClimbJob:
             "rungs": wanted, "all": options.all_rungs, "full": options.full,
             "sample": None if options.full else sample, "seed": seed, "leakage": leakage,
         }
+        if options.variants:  # a climb of some variants is its own run
+            settings["variants"] = sorted(set(options.variants))
         if options.curve:  # a curve climb is its own run (a plain run's settings, and so its identity, stay as they were)
             settings["curve"] = True
         if options.early_stop:  # so is a climb that stops variants at looks
@@ -311,9 +313,10 @@ class ClimbJob:
                                          resume=options.resume)
             runner = Runner(store, run_id, scorer, concurrency=options.concurrency, progress=self._progress,
                             cancel=self.cancel_token)
+            proposer = await self._proposer(task, model, resources)
             context = RungContext(model=model, budget=budget, cache_dir=cache_dir, dry_run=options.dry_run,
                                   resources=resources, progress=self._progress, cancel=self.cancel_token,
-                                  curve=options.curve)
+                                  curve=options.curve, complete=_cached_calls(store), proposer=proposer)
             estimates, skipped = await self._ladder(task, model, store, runner, context, examples, wanted, outcomes)
             why = why_unconstrained(task, info)
             if why and task.spec.output.type != "text" and task.spec.output.constrained:
@@ -341,10 +344,12 @@ class ClimbJob:
                 continue
             self.cancel_token.raise_if_cancelled()
             try:
-                variants = rung.prepare(task, context)
+                variants = await rung.aprepare(task, context)
             except RungSkipped as why:
                 skipped[rung.name] = str(why)
                 continue
+            if options.variants:
+                variants = [v for v in variants if v.name in options.variants]
             # a learning curve's largest point is its base variant: every point on the same rows, so it never stops
             curve_bases = {str(v.config["curve"]) for v in variants if v.purpose == "curve" and v.config.get("curve")}
             owned = context.resources.owned_models
@@ -354,6 +359,10 @@ class ClimbJob:
                 if options.dry_run or options.max_cost is not None:
                     est = await estimate_variant(variant, examples, estimator, task.spec.costs)
                     estimates.append(est)
+                    searched = estimate_search(variant, est, task.spec.costs, proposer_costs(task))
+                    if searched is not None:  # the search's own calls, a one-off before the eval's
+                        estimates.append(searched)
+                        est = dataclasses.replace(est, cost=est.cost + searched.cost)
                     if options.dry_run:
                         continue
                     if options.max_cost is not None and spent + est.cost > options.max_cost:
@@ -378,7 +387,23 @@ class ClimbJob:
         else:
             if self._decide is not None and not options.dry_run and outcomes:
                 await self._score_where_it_hangs(task, runner, model, examples, outcomes)
+        for name in options.variants or []:
+            if name not in by_name and name not in skipped and not options.dry_run:
+                skipped[name] = "no rung of this climb makes a variant of this name"
         return estimates, skipped
+
+    async def _proposer(self, task: Task, model: Model, resources: SharedResources) -> Model | None:
+        """The prompt search's proposer (`--proposer`, else [prompt] proposer), opened; None: the task's model."""
+        spec = self.options.proposer or task.spec.prompt.proposer
+        if not spec or self.options.dry_run or "prompt-search" not in _selected(self.options):
+            return None
+        url, _, name = spec.partition("#")
+        if url == "local" and model.fingerprint.startswith("local"):
+            return None  # the embedded model already answers: one server, not two
+        proposer = resolve_model(url, model_name=name or None)
+        await proposer.open()
+        resources.owned_models.append(proposer)
+        return proposer
 
     def _decide_budget(self, task: Task) -> sequential.Budget | None:
         """--decide (or the task's [eval] decide): its budget; None when off."""
@@ -419,16 +444,16 @@ class ClimbJob:
             cap = min(cap, len(examples) + int(budget.cost / money))
         if budget.minutes is not None and seconds > 0:
             cap = min(cap, len(examples) + int(budget.minutes * 60.0 / seconds))
-        looks = sequential.schedule(len(examples), cap)
-        levels = sequential.alphas(len(looks))
+        free = ref if ref and by_name[ref].variant.answer is not None else None
+        looks = sequential.Looks(lead.name, ref, target, binary=runner.scorer.binary,
+                                 schedule=sequential.schedule(len(examples), cap), free_reference=free is not None)
         record = self._looks or {"alpha": sequential.ALPHA, "spending": sequential.SPENDING, "power": sequential.POWER,
                                  "budget": budget.to_dict(), "available": len(order), "looks": []}
-        record.update(lead=lead.name, reference=ref, schedule=looks, levels=levels, cap=cap)
+        record.update(lead=lead.name, reference=ref, schedule=looks.schedule, levels=looks.levels, cap=cap)
         self._looks = record
-        settled: dict[str, sequential.Question] = {}
-        need, spent_cost, spent_s, stopped = names, 0.0, 0.0, "rows" if cap == len(order) else "budget"
-        for k, rows in enumerate(looks, 1):
-            for name in need if k > 1 else []:
+        spent_cost, spent_s, stopped = 0.0, 0.0, "rows" if cap == len(order) else "budget"
+        for k, rows in enumerate(looks.schedule, 1):
+            for name in looks.need:
                 o = by_name[name]
                 have = {r.example_id for r in o.rows}
                 stage = {ex.id for ex in order[:rows] if ex.id not in have}
@@ -438,20 +463,17 @@ class ClimbJob:
                 spent_s += sum(r.latency_s for r in new)
                 o.rows = sorted([*o.rows, *new], key=lambda r: position.get(r.example_id, -1))
                 o.summary = _resummarized(o, runner.scorer.binary)
-            scores = {n: {r.example_id: r.score for r in by_name[n].rows} for n in names}
-            look = sequential.judge(scores, lead.name, ref, target, binary=runner.scorer.binary, alpha=levels[k - 1],
-                                    look=k, of=len(looks), rows=rows, settled=settled)
+            look = looks.observe({n: {r.example_id: r.score for r in by_name[n].rows} for n in names})
             record["looks"].append({"lead": lead.name, **look.to_dict()})
-            settled.update({q.key: q for q in look.questions if not q.open})
             if look.resolved:
                 stopped = "resolved"
                 break
-            need = look.needs(free=ref if ref and by_name[ref].variant.answer is not None else None)
-            step = looks[k] - rows if k < len(looks) else 0
-            over_cost = budget.cost is not None and spent_cost + step * sum(per_row[n][0] for n in need) > budget.cost
+            step = looks.schedule[k] - rows if k < len(looks.schedule) else 0
+            over_cost = (budget.cost is not None
+                         and spent_cost + step * sum(per_row[n][0] for n in looks.need) > budget.cost)
             over_time = (budget.minutes is not None
-                         and spent_s + step * sum(per_row[n][1] for n in need) > budget.minutes * 60.0)
-            if k < len(looks) and (over_cost or over_time):
+                         and spent_s + step * sum(per_row[n][1] for n in looks.need) > budget.minutes * 60.0)
+            if k < len(looks.schedule) and (over_cost or over_time):
                 stopped = "budget"
                 break
         record.update(stopped=stopped, resolved=stopped == "resolved",
@@ -523,6 +545,10 @@ class ClimbJob:
             extra["token_counts"] = estimator.basis
         if finetune_costs:
             extra["finetune_costs"] = {k: v.to_dict() for k, v in finetune_costs.items()}
+        searched = {o.summary.name: o.variant.config["search"] for o in outcomes
+                    if "search" in o.variant.config and not o.variant.twin_of}
+        if searched:
+            extra["prompt_search"] = searched
         stale = _stale_adapters(outcomes, self._tuner_base(outcomes))
         if stale:
             extra["stale_adapters"] = stale
@@ -567,6 +593,30 @@ def _task_choice(task: Task) -> tuple[Task, Any]:
                         f"({', '.join(c.label for c in choices)}): climb them all with rungwise.climb_models(task), "
                         "which returns each model's climb and the frontier, or pass climb() the one model to climb.")
     return priced_task(task, choices[0]), choices[0]
+
+
+def proposer_costs(task: Task) -> Any:
+    """The task's [costs] with the proposer's prices where [prompt] sets them."""
+    p, costs = task.spec.prompt, task.spec.costs
+    update = {k: v for k, v in (("input_price_per_million", p.proposer_input_price_per_million),
+                                ("output_price_per_million", p.proposer_output_price_per_million)) if v is not None}
+    return costs.model_copy(update=update) if update else costs
+
+
+def _cached_calls(store: Store) -> Any:
+    """How a rung calls a model while it prepares: the store's response cache first, every answer cached (an
+    interrupted prompt search replays from the store without a call)."""
+
+    async def complete(model: Model, request: Request) -> tuple[Completion, bool]:
+        key = request.key()
+        hit = store.cached(model.fingerprint, key)
+        if hit is not None:
+            return hit, True
+        completion = await model.complete(request)
+        store.put_cache(model.fingerprint, key, completion)
+        return completion, False
+
+    return complete
 
 
 def _command(task: Task) -> str:

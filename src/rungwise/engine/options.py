@@ -63,6 +63,11 @@ class ClimbOptions(BaseModel):
     """Keep climbing after a rung meets the target."""
     rungs: list[str] | None = None
     """Only these rungs (ladder order is kept); None: every registered rung."""
+    proposer: str | None = None
+    """The model that proposes instructions to the prompt search: `local` or `URL#model-name`; None: the task's
+    [prompt] proposer, else the task's own model."""
+    variants: list[str] | None = None
+    """Only these variants of the rungs that run (by name, e.g. `fewshot-knn-constrained`); None: all of them."""
     concurrency: int | None = Field(default=None, ge=1)
     """Requests in flight; None: what the backend serves well."""
     store_path: str | Path | None = None

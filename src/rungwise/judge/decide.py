@@ -231,9 +231,13 @@ def _next_step(claims: Sequence[tuple[str, str, str | None]], ship: VariantSumma
         whys.append(f"{n} rows are fewer than 30")
     names = list(dict.fromkeys(x for _, a, b in claims for x in (a, b) if x)) or [ship.name]
     have = max((by_name[x].n for x in names), default=n)
-    needed = sequential.rows_to_settle(scores, claims, target) if claims else 30
+    # at the level of the look that would reach them (a later look tests at a stricter level than 5%)
+    first = int((looks.get("schedule") or [n])[0]) if looks is not None else n
+    needed = sequential.rows_at_look_level(scores, claims, target, first=first,
+                                           cap=available if looks is None else None) if claims else 30
     cmd = f"{command or 'rungwise climb TASK'} --decide"
-    step: dict[str, Any] = {"why": whys, "variants": names, "rows_now": have, "rows_needed": needed,
+    step: dict[str, Any] = {"why": whys, "claims": [list(c) for c in claims], "variants": names, "rows_now": have,
+                            "rows_needed": needed,
                             "available": available, "command": cmd}
     if looks is not None:
         step["stopped"] = looks.get("stopped")
@@ -253,6 +257,11 @@ def _next_step(claims: Sequence[tuple[str, str, str | None]], ship: VariantSumma
         step["sentence"] = (f"about {needed:,} rows of {which} would likely settle it (80% power at the observed "
                             f"scores), more than the {available:,} the eval file holds: label about "
                             f"{needed - available:,} more eval rows ({priced} to score them)")
+        if looks is None and available > have:  # what the file holds may still settle it, with less power
+            rest = (available - have) * sum(by_name[x].seconds_per_example for x in names) / 60.0
+            step["sentence"] += (f"; {cmd} scores the {available - have:,} rows it holds beyond these "
+                                 f"({'under a minute' if rest < 1 else f'about {rest:,.0f} minutes'}) and stops "
+                                 "as soon as it is settled")
     elif looks is not None:
         step["sentence"] = (f"about {more:,} more rows of {which} ({needed:,} in all, 80% power at the observed "
                             f"scores) would likely settle it, {priced}: {cmd} --decide-budget '{needed} rows'")

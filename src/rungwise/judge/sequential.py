@@ -35,8 +35,9 @@ import numpy as np
 
 from rungwise.judge import stats
 
-__all__ = ["ALPHA", "MAX_LOOKS", "POWER", "SPENDING", "Budget", "Look", "Question", "alphas", "extension_order",
-           "judge", "parse_budget", "replay", "rows_to_settle", "schedule", "settings", "spent"]
+__all__ = ["ALPHA", "MAX_LOOKS", "POWER", "SPENDING", "Budget", "Look", "Looks", "Question", "alphas",
+           "extension_order", "judge", "parse_budget", "replay", "rows_at_look_level", "rows_to_settle", "schedule",
+           "settings", "spent"]
 
 #: the chance, over all looks, of settling one claim of the verdict wrongly
 ALPHA = 0.05
@@ -373,6 +374,57 @@ def rows_to_settle(scores: RowScores, open_claims: Sequence[tuple[str, str, str 
     return math.ceil(max(needed)) if needed else 0
 
 
+def rows_at_look_level(scores: RowScores, open_claims: Sequence[tuple[str, str, str | None]], target: float, *,
+                       first: int, cap: int | None = None, power: float = POWER) -> int | None:
+    """`rows_to_settle` at the level the rows would be tested at by `climb --decide`, not at ALPHA: the level of
+    the look of the schedule (from `first` rows up to `cap`, else up to the rows themselves, as a rows budget
+    sets it) that reaches them. Smaller levels need more rows, which move the look, so it is solved by iteration
+    (a few steps: the levels of the later looks differ little)."""
+    needed = rows_to_settle(scores, open_claims, target, alpha=ALPHA, power=power)
+    for _ in range(8):
+        if needed is None or needed <= first:
+            return needed
+        plan = schedule(first, cap if cap is not None and cap >= needed else needed)
+        level = alphas(len(plan))[next(k for k, rows in enumerate(plan) if rows >= needed)]
+        again = rows_to_settle(scores, open_claims, target, alpha=level, power=power)
+        if again is None or again <= needed:
+            return needed
+        needed = again
+    return needed
+
+
+# -- the looks of one lead, driven by the climb and by a replay -------------------------------------------------
+
+
+class Looks:
+    """The sequence of looks of one lead: which rows each look scores and of which variants, and the verdict's
+    claims after each. The climb (scoring with the model) and `replay` (slicing stored answers) both drive it,
+    so a benchmark replays the climb's own judgement. Usage: for each `rows` of `self.schedule`, score every
+    variant of `self.need` up to `rows`, then `observe(scores)`; stop when it returns a resolved look."""
+
+    def __init__(self, lead: str, reference: str | None, target: float, *, binary: bool, schedule: Sequence[int],
+                 free_reference: bool = True) -> None:
+        self.lead, self.reference, self.target, self.binary = lead, reference, target, binary
+        self.schedule = list(schedule)
+        self.levels = alphas(len(self.schedule))
+        self.names = [lead] + ([reference] if reference else [])
+        self._free = reference if free_reference else None
+        self.settled: dict[str, Question] = {}
+        self.looks: list[Look] = []
+        #: the variants the next look scores more rows of (the first look: none, the climb's rows are its rows)
+        self.need: list[str] = []
+
+    def observe(self, scores: RowScores) -> Look:
+        """Judge the next look on each variant's scores by row id (after `need` was scored up to its rows)."""
+        k = len(self.looks) + 1
+        look = judge(scores, self.lead, self.reference, self.target, binary=self.binary, alpha=self.levels[k - 1],
+                     look=k, of=len(self.schedule), rows=self.schedule[k - 1], settled=self.settled)
+        self.looks.append(look)
+        self.settled.update({q.key: q for q in look.questions if not q.open})
+        self.need = [] if look.resolved or k == len(self.schedule) else look.needs(free=self._free)
+        return look
+
+
 # -- replaying the rule on stored answers -------------------------------------------------------------------------
 
 
@@ -381,25 +433,15 @@ def replay(full: RowScores, order: Sequence[str], lead: str, reference: str | No
     """The looks `climb --decide` would take, replayed on answers already scored on every row (no model call):
     `full` each variant's scores by row id, `order` the row ids in the climb's order (`extension_order`), `first`
     the climb's sample size, `cap` the rows the budget allows (default: all of `order`). Each look scores the
-    variants an open claim rests on up to the schedule's rows, as the climb does. Returns the looks and why they
-    stopped ("resolved", or "rows": the schedule ran out)."""
+    variants an open claim rests on up to the schedule's rows, through the climb's own `Looks`. Returns the looks
+    and why they stopped ("resolved", or "rows": the schedule ran out)."""
     cap = len(order) if cap is None else min(cap, len(order))
-    looks_at = schedule(first, cap)
-    levels = alphas(len(looks_at))
-    names = [lead] + ([reference] if reference else [])
-    have = dict.fromkeys(names, first)
-    settled: dict[str, Question] = {}
-    out: list[Look] = []
-    need = names
-    for k, rows in enumerate(looks_at, 1):
-        for name in need if k > 1 else []:
+    looks = Looks(lead, reference, target, binary=binary, schedule=schedule(first, cap))
+    have = dict.fromkeys(looks.names, first)
+    for rows in looks.schedule:
+        for name in looks.need:
             have[name] = rows
-        scores = {n: {i: full[n][i] for i in order[: have[n]] if i in full[n]} for n in names}
-        look = judge(scores, lead, reference, target, binary=binary, alpha=levels[k - 1], look=k, of=len(looks_at),
-                     rows=rows, settled=settled)
-        out.append(look)
-        settled.update({q.key: q for q in look.questions if not q.open})
-        if look.resolved:
-            return out, "resolved"
-        need = look.needs(free=reference)
-    return out, "rows"
+        scores = {n: {i: full[n][i] for i in order[: have[n]] if i in full[n]} for n in looks.names}
+        if looks.observe(scores).resolved:
+            return looks.looks, "resolved"
+    return looks.looks, "rows"

@@ -164,6 +164,39 @@ class FinetuneCostRecord(_Typed):
     reference: str | None = None
 
 
+class PromptSearchRecord(_Typed):
+    """What the prompt search did and spent (`rungs.prompt_search`): its budget and split, the dev score before
+    (the clear prompt) and after (the winner), the winning instruction, every candidate, and its one-off cost."""
+
+    budget: int = 0
+    preset: str = ""
+    dev_rows: int = 0
+    feedback_rows: int = 0
+    proposer: str = ""
+    planned: bool = False
+    """A dry run: the search was planned, not run."""
+    dev_before: float | None = None
+    dev_after: float | None = None
+    winner: dict[str, Any] | None = None
+    candidates: list[dict[str, Any]] = Field(default_factory=list)
+    metric_calls: int = 0
+    proposals: int = 0
+    rounds: int = 0
+    rejected: int = 0
+    task_model: dict[str, float] = Field(default_factory=dict)
+    """Calls, cache hits and tokens of the task's model answering dev rows."""
+    proposer_calls: dict[str, float] = Field(default_factory=dict)
+    seconds: float | None = None
+    cost: float | None = None
+    """The one-off cost of the search: every token it needed, at the task's (and the proposer's) prices."""
+    currency: str = ""
+    system: str = ""
+    """The winning system prompt, whole (what `rungwise export-prompt` writes)."""
+    stacked: bool = False
+    """Few-shot and rag were built on the winning instruction (it beat the clear prompt on dev; [prompt] stack)."""
+    log: list[str] = Field(default_factory=list)
+
+
 class ClimbRecord(_Typed):
     """A climb's result: every figure its decision rests on, and the decision."""
 
@@ -198,6 +231,8 @@ class ClimbRecord(_Typed):
     token_counts: str | None = None
     """How the estimates' token counts were made, where not by the server's tokenizer."""
     finetune_costs: dict[str, FinetuneCostRecord] = Field(default_factory=dict)
+    prompt_search: dict[str, PromptSearchRecord] = Field(default_factory=dict)
+    """Per prompt-search variant: its search (candidates, dev scores, calls, one-off cost)."""
     stale_adapters: dict[str, str] = Field(default_factory=dict)
     """Variant -> the base model its adapter was trained on, where that is not the model served now."""
     curves: list[dict[str, Any]] = Field(default_factory=list)

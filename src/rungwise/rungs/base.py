@@ -8,13 +8,13 @@ Adding a rung means adding one file to this folder with a `Rung` subclass decora
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rungwise.cancel import CancelToken
-from rungwise.models.base import Model, ModelInfo, Request
+from rungwise.models.base import Completion, Model, ModelInfo, Request
 from rungwise.progress import ProgressSink
 from rungwise.task.data import Example
 from rungwise.task.spec import Task
@@ -91,6 +91,9 @@ class SharedResources:
     corpus: CorpusCache | None = None
     #: where embedding and indexing report their progress (the climb's sink)
     progress: ProgressSink | None = None
+    #: the prompt search's instruction, when it beat the clear prompt on the dev rows and the task stacks the
+    #: rungs on it ([prompt] stack): few-shot and rag use it as their task line; None: the clear prompt's
+    instruction: str | None = None
 
     def get_embedder(self) -> Any:
         if self.embedder is None:
@@ -129,6 +132,18 @@ class RungContext:
     cancel: CancelToken = field(default_factory=CancelToken)
     #: also prepare the variants of learning curves (purpose `curve`): the climb's --curve
     curve: bool = False
+    #: how a rung calls a model while it prepares (the prompt search): the climb's, which answers from the
+    #: store's response cache first and caches every answer, so an interrupted climb resumes without paying twice;
+    #: returns the completion and whether it came from the cache. None: straight to the model, nothing cached
+    complete: Callable[[Model, Request], Awaitable[tuple[Completion, bool]]] | None = None
+    #: the model that proposes instructions to the prompt search (`--proposer`); None: the task's own model
+    proposer: Model | None = None
+
+    async def call(self, model: Model, request: Request) -> tuple[Completion, bool]:
+        """One call of `model` while preparing: through `complete` when the climb gives one."""
+        if self.complete is not None:
+            return await self.complete(model, request)
+        return await model.complete(request), False
 
     @property
     def info(self) -> ModelInfo:
@@ -148,6 +163,11 @@ class Rung(ABC):
     @abstractmethod
     def prepare(self, task: Task, context: RungContext) -> list[Variant]:
         """Build this rung's variants for the task, or raise RungSkipped saying why it does not apply."""
+
+    async def aprepare(self, task: Task, context: RungContext) -> list[Variant]:
+        """`prepare` for the climb, in its event loop: a rung that calls a model while it prepares (the prompt
+        search) overrides this one and calls through `context.call`."""
+        return self.prepare(task, context)
 
 
 R = TypeVar("R", bound=type[Rung])

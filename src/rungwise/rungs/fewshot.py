@@ -81,7 +81,7 @@ class FewShotRung(Rung):
         spec = task.spec.fewshot
         style = self.render_style or spec.render
         pool = _pool(task)
-        system = structured_system_prompt(task)
+        system = structured_system_prompt(task, context.resources.instruction)
         budget = context.budget
         k = spec.k
         variants: list[Variant] = []

@@ -43,8 +43,15 @@ def output_format_lines(task: Task) -> list[str]:
     return lines
 
 
-def structured_system_prompt(task: Task) -> str:
-    """The prompt rung's system message: the task, the output format, the constraints.
+def task_line(task: Task) -> str:
+    """What the clear prompt says the task is (its `Task:` line): [prompt] task, else the description."""
+    spec = task.spec
+    return spec.prompt.task or spec.description or spec.instruction
+
+
+def structured_system_prompt(task: Task, what: str | None = None) -> str:
+    """The prompt rung's system message: the task, the output format, the constraints. `what` replaces the task
+    line (the prompt search's instruction); the output format and the constraints stay the spec's.
 
     It holds everything shared by all calls, so it goes first and llama.cpp reuses its KV cache.
     """
@@ -54,7 +61,7 @@ def structured_system_prompt(task: Task) -> str:
         labels = "\n".join(task.labels or [])
         fields = ", ".join(task.json_fields or [])
         return p.template.replace("{labels}", labels).replace("{fields}", fields)
-    what = p.task or spec.description or spec.instruction
+    what = what or task_line(task)
     parts = [f"Task: {what}", "", "Output format:", *output_format_lines(task)]
     constraints = list(p.constraints)
     if spec.output.type == "label":

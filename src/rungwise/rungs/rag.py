@@ -39,7 +39,7 @@ class RagRung(Rung):
         corpus = context.resources.corpus_cache()
         documents = corpus.documents(task.corpus_path)
         index = corpus.index(task, context.cache_dir, context.resources.get_embedder())
-        system = structured_system_prompt(task) + "\n\n" + CONTEXT_RULE
+        system = structured_system_prompt(task, context.resources.instruction) + "\n\n" + CONTEXT_RULE
         budget = context.budget
         has_gold = any(ex.gold_doc_ids for ex in task.eval)
 

@@ -140,6 +140,27 @@ class PromptSpec(_Spec):
     constraints: list[str] = Field(default_factory=list)
     template: str | None = None
     """The user's whole system prompt, used as it is (`{labels}` and `{fields}` are filled in)."""
+    search: bool = True
+    """Search for a better task instruction on a dev split from train (the prompt-search rung, docs/prompt-search.md)."""
+    search_budget: str | int | None = None
+    """The search's budget in metric calls: light (120), medium (400), heavy (1200) or a number; default light."""
+    dev_rows: int = Field(default=30, ge=4, le=1000)
+    """Dev rows carved from train that every surviving candidate is scored on."""
+    proposer: str | None = None
+    """The model that proposes instructions: `local` or `URL#model-name`; default the task's own model."""
+    proposer_input_price_per_million: float | None = Field(default=None, ge=0)
+    """The proposer's prices; default the task's [costs] prices."""
+    proposer_output_price_per_million: float | None = Field(default=None, ge=0)
+    stack: bool = True
+    """Few-shot and rag build on the searched instruction when it beat the clear prompt on the dev rows."""
+
+    @field_validator("search_budget")
+    @classmethod
+    def _search_budget(cls, value: str | int | None) -> str | int | None:
+        from rungwise.prompt_search.budget import parse_search_budget
+
+        parse_search_budget(value)
+        return value
 
 
 def _curve_sizes(v: list[int] | None) -> list[int] | None:
