@@ -109,6 +109,8 @@ def climb_cmd(
                                          "early stop of a variant that cannot meet the target (docs/early-stop.md)."),
     rungs: str = typer.Option(None, "--rungs", help="Comma-separated rungs to run, in ladder order: "
                               f"{', '.join(rung_names())}."),
+    proposer: str = typer.Option(None, "--proposer", help="The model that proposes instructions to the prompt "
+                                 "search: 'local' or 'URL#model-name' (default: task.toml's, else the task's model)."),
     variants: str = typer.Option(None, "--variants", help="Comma-separated variants to score (e.g. "
                                  "'fewshot-knn-constrained,knn-label'); the others of their rungs are skipped."),
     concurrency: int = flag.ConcurrencyOpt,
@@ -134,7 +136,7 @@ def climb_cmd(
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     t = Task.load(task)
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
-                           variants=variants.split(",") if variants else None,
+                           variants=variants.split(",") if variants else None, proposer=proposer,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
                            early_stop=not score_every_row, timeout_s=timeout, retries=retries, decide=decide,

@@ -531,10 +531,12 @@ class ClimbJob:
         costs = {s.name: price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs) for s in summaries}
         finetune_costs = finetune_bill(task, outcomes, costs)
         curves = learning_curves(task, outcomes)
+        searched = {o.summary.name: o.variant.config["search"] for o in outcomes
+                    if "search" in o.variant.config and not o.variant.twin_of}
         decision = decide(summaries, scores, task.spec.target,
                           costs_per_call={k: c.cost_per_call for k, c in costs.items()}, curves=curves,
                           available=len(task.eval), command=_command(task),
-                          currency=task.spec.costs.currency, looks=self._looks) if summaries else None
+                          currency=task.spec.costs.currency, looks=self._looks, searched=searched) if summaries else None
         recommendation = decision.recommendation if decision else (
             "Dry run: no model was called; see the estimates." if self.options.dry_run else "No rung ran.")
         extra: dict[str, Any] = {}
@@ -545,8 +547,6 @@ class ClimbJob:
             extra["token_counts"] = estimator.basis
         if finetune_costs:
             extra["finetune_costs"] = {k: v.to_dict() for k, v in finetune_costs.items()}
-        searched = {o.summary.name: o.variant.config["search"] for o in outcomes
-                    if "search" in o.variant.config and not o.variant.twin_of}
         if searched:
             extra["prompt_search"] = searched
         stale = _stale_adapters(outcomes, self._tuner_base(outcomes))

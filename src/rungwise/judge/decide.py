@@ -110,6 +110,7 @@ def decide(
     command: str | None = None,
     currency: str = "",
     looks: Mapping[str, Any] | None = None,
+    searched: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Decision:
     """Verdicts per rung, the diagnosis and the recommendation. `scores`: each variant's score per eval row id.
 
@@ -118,7 +119,8 @@ def decide(
     rung as the alternative. An open verdict (the ship's interval spans the target, or the comparison with the
     reference is not significant) ends with the priced next step: `available` eval rows in the file, `command`
     the climb that scores them (`--decide` is added), `looks` the record of a climb that already did
-    (`rungwise.judge.sequential`: whether it resolved, and why it stopped)."""
+    (`rungwise.judge.sequential`: whether it resolved, and why it stopped). `searched`: the prompt searches of the
+    climb by variant (their dev scores), so the verdict says whether a better instruction was tried."""
     ladder = [s for s in summaries if not s.probe]
     by_name = {s.name: s for s in summaries}
     prices = costs_per_call or {}
@@ -180,10 +182,37 @@ def decide(
         if too_small and ship is not None else None
     text = _recommend(rungs, by_name, shipped, diagnosis, target, too_small, n, mdd, prices,
                       alternative=alternative, versus=versus, step=step)
+    text += _search_sentence(searched or {}, by_name, shipped, target)
     if shipped is None and curves:  # what more data would buy, most promising curve first
         ranked = sorted(curves, key=lambda c: (c.rows is None, c.rows or 0.0, -c.flattens_at))
         text += " Learning curves: " + " ".join(c.sentence() for c in ranked[:2])
     return Decision(shipped, rungs, diagnosis, too_small, mdd, text, comparisons, alternative, step)
+
+
+def _search_sentence(searched: Mapping[str, Mapping[str, Any]], by_name: Mapping[str, VariantSummary],
+                     shipped: str | None, target: float) -> str:
+    """What the verdict says of the prompt search: that it closed the gap (fine-tuning not needed), or, when a
+    fine-tune is shipped or the target is missed, that it was tried and what it reached."""
+    runs = [(name, by_name[name], info) for name, info in searched.items() if name in by_name]
+    if not runs:
+        return ""
+    name, summary, info = runs[0]
+    twins = [s for s in by_name.values() if s.twin_of == name]
+    best = max([summary, *twins], key=lambda s: s.score)
+    dev = ""
+    if info.get("dev_before") is not None and info.get("dev_after") is not None:
+        dev = f" ({float(info['dev_before']):.0%} to {float(info['dev_after']):.0%} on its dev rows)"
+    ship = by_name.get(shipped) if shipped else None
+    if ship is not None and ship.name in (summary.name, *(t.name for t in twins)):
+        return (" The prompt search closed the gap: fine-tuning was not needed, and neither its labelled rows, "
+                "its training nor its retraining at each base-model update.")
+    if ship is not None and kind_of(ship) == "training":
+        return (f" The prompt search was tried before it: its best instruction{dev} scored {best.score:.1%} on the "
+                f"eval as '{best.name}', short of the target; the gap a clearer instruction leaves is the fine-tune's.")
+    if ship is None:
+        return (f" The prompt search was tried: its best instruction{dev} scored {best.score:.1%} on the eval as "
+                f"'{best.name}', short of the target of {target:.0%}.")
+    return ""
 
 
 def _reference_sentence(reference: VariantSummary, lead: VariantSummary, c: Comparison, shipped: str | None,

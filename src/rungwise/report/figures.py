@@ -71,12 +71,65 @@ def adapter_columns(result: ClimbRecord) -> list[Col]:
     ]
 
 
+def search_columns(result: ClimbRecord) -> list[Col]:
+    """One row per prompt search: the dev score before (the clear prompt) and after (the winner), what it spent
+    (metric calls, proposals, model calls not answered from the cache, tokens, time) and its one-off cost."""
+    found = [(name, s) for name, s in result.prompt_search.items() if not s.planned]
+    if not found:
+        return []
+    currency = escape(result.currency)
+
+    def tokens(s: Any) -> str:
+        t = s.task_model, s.proposer_calls
+        total = sum(float(d.get("prompt_tokens", 0)) + float(d.get("completion_tokens", 0)) for d in t)
+        return _count(total)
+
+    return [
+        Col("variant", [escape(name) for name, _ in found], "left", 0),
+        Col("dev before", [_pct(s.dev_before) for _, s in found], "right", 1),
+        Col("dev after", [_pct(s.dev_after) for _, s in found], "right", 1),
+        Col("metric calls", [f"{s.metric_calls:,}/{s.budget:,}" for _, s in found], "right", 2),
+        Col("proposals", [_count(s.proposals) for _, s in found], "right", 3),
+        Col("calls made", [_count(float(s.task_model.get("calls", 0)) + float(s.proposer_calls.get("calls", 0)))
+                           for _, s in found], "right", 5),
+        Col("tokens", [tokens(s) for _, s in found], "right", 4),
+        Col("time", [duration(s.seconds) if s.seconds is not None else "-" for _, s in found], "right", 2),
+        Col("one-off cost", [f"{s.cost:.4f} {currency}".strip() if s.cost is not None else "-" for _, s in found],
+            "right", 1),
+        Col("stacked", ["yes" if s.stacked else "no" for _, s in found], "left", 6),
+    ]
+
+
+def one_off_line(result: ClimbRecord) -> str | None:
+    """The one-off costs side by side: the prompt search's against fine-tuning's training, where both ran."""
+    searches = [(n, s.cost) for n, s in result.prompt_search.items() if not s.planned and s.cost is not None]
+    trainings = [(n, b.training) for n, b in result.finetune_costs.items() if b.training is not None]
+    if not searches:
+        return None
+    currency = f" {result.currency}" if result.currency else ""
+    parts = [f"prompt search {cost:.4f}{currency} ({escape(n)})" for n, cost in searches]
+    parts += [f"fine-tune training {cost:.2f}{currency} ({escape(n)})" for n, cost in trainings]
+    return "one-off costs: " + "; ".join(parts)
+
+
 def print_figures(result: ClimbRecord, console: Console) -> None:
-    """The retrieval and adapter tables of `result`, where it has them, with the columns that fit the terminal."""
-    for title, columns in (("retrieval", retrieval_columns(result)), ("adapters", adapter_columns(result))):
+    """The retrieval, prompt-search and adapter tables of `result`, where it has them, with the columns that fit
+    the terminal."""
+    for title, columns in (("retrieval", retrieval_columns(result)), ("prompt search", search_columns(result)),
+                           ("adapters", adapter_columns(result))):
         if columns:
             console.print(fit.build(fit.fit(columns, console.width, always=2, bare=True), f"[bold]{title}[/bold]",
                                     bare=True))
+    for name, search in result.prompt_search.items():
+        winner = str((search.winner or {}).get("instruction") or "")
+        if winner and not search.planned:
+            short = winner if len(winner) <= 240 else winner[:239] + "…"
+            console.print(f"[dim]{escape(name)}'s instruction ({escape(str((search.winner or {}).get('origin')))}): "
+                          f"{escape(' '.join(short.split()))} (whole: rungwise export-prompt {escape(result.run_id)})"
+                          "[/dim]")
+    line = one_off_line(result)
+    if line:
+        console.print(line)
 
 
 def _pct(value: float | None) -> str:

@@ -40,6 +40,7 @@ def render_climb(report: ClimbReport) -> str:
         _cost_section(report, variants),
         frontier_section(d.frontier or {}),
         _diagnosis(report, variants),
+        _prompt_search(report),
         _finetune(report),
         _curves(report),
         _distill(report),
@@ -226,6 +227,32 @@ def _versus(c: ComparisonRecord | None) -> str:
         return ""
     p = "n/a" if c.p_value is None else f"{c.p_value:.3g}"
     return f"{c.difference * 100:+.1f} vs {esc(c.a)} (p={p})"
+
+
+def _prompt_search(report: ClimbReport) -> str:
+    """The prompt search: what it found, what it spent, and every candidate with its dev score."""
+    found = {n: s for n, s in report.result.prompt_search.items() if not s.planned}
+    if not found:
+        return ""
+    currency = esc(report.result.currency)
+    parts = ["<h2 id=\"prompt-search\">Prompt search</h2><p class=\"muted\">The task line searched for on dev rows "
+             "carved from train (never an eval row); the winner is scored on the eval like every rung. Its cost is "
+             "paid once, like fine-tuning's training.</p>"]
+    rows = []
+    for name, s in found.items():
+        tokens = sum(float(d.get("prompt_tokens", 0)) + float(d.get("completion_tokens", 0))
+                     for d in (s.task_model, s.proposer_calls))
+        rows.append([esc(name), pct(s.dev_before), pct(s.dev_after), f"{s.metric_calls:,} / {s.budget:,}",
+                     esc(s.proposals), num(tokens, 0), num(s.seconds, 0),
+                     f"{money(s.cost)} {currency}".strip(), "yes" if s.stacked else "no", esc(s.proposer)])
+    parts.append(table(["variant", "dev before", "dev after", "metric calls", "proposals", "tokens", "seconds",
+                        "one-off cost", "stacked", "proposer"], rows, numeric={1, 2, 4, 5, 6, 7}, cls="search"))
+    for name, s in found.items():
+        cands = [[esc(c.get("index")), esc(c.get("origin")), pct(c.get("dev_score")),
+                  f"<pre class=\"instruction\">{esc(c.get('instruction'))}</pre>"] for c in s.candidates]
+        parts.append(f"<h3>{esc(name)}: candidates</h3>"
+                     + table(["#", "origin", "dev score", "instruction"], cands, numeric={2}, cls="candidates"))
+    return "".join(parts)
 
 
 def _finetune(report: ClimbReport) -> str:
