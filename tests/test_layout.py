@@ -26,6 +26,9 @@ FORBIDDEN = {
     "metrics": {"engine", "store", "record", "report", "distillation", "rungs", "judge", "finetune", "cli"},
     "retrieval": {"engine", "store", "record", "report", "distillation", "rungs", "judge", "finetune", "cli"},
     "rungs": {"engine", "store", "record", "report", "distillation", "cli"},
+    # the search is a loop on a scoring function it is given: it calls no model and stores nothing itself
+    "prompt_search": {"engine", "models", "store", "record", "report", "distillation", "rungs", "retrieval",
+                      "finetune", "judge", "cli"},
     "engine": {"report", "distillation", "cli"},
 }
 #: what a rule allows all the same: the renderers of commands whose output is not a climb's record (the gate's
