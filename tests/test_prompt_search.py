@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from rungwise import ClimbOptions, climb
@@ -21,6 +23,10 @@ from rungwise.prompt_search.budget import PRESETS, SearchBudget, parse_search_bu
 from rungwise.prompt_search.loop import search
 from rungwise.prompt_search.reflection import Attempt, instruction_from
 from rungwise.prompt_search.split import EvalRowInSearch, SearchRows, search_rows
+from rungwise.record.stored import load_report
+from rungwise.report.html import render_climb
+from rungwise.report.terminal import print_climb
+from rungwise.store import Store
 from rungwise.task.data import Example, fold
 from rungwise.task.spec import Task
 
@@ -224,6 +230,10 @@ def test_a_search_that_does_not_win_on_dev_leaves_the_rungs_above_on_the_clear_p
     s = result.record().prompt_search["prompt-search"]
     assert s.dev_after == s.dev_before < 0.1 and not s.stacked
     assert s.winner and s.winner["origin"] == "clear prompt"
+    assert result.record().shipped is None
+    assert re.search(r"The prompt search was tried: its best instruction \((\d+)% to \1% on its dev rows\) scored "
+                     r"0\.0% on the eval as 'prompt-search', short of the target of 90%",
+                     result.record().decision.recommendation)
     assert not any("Try harder" in _system(r) for r in model.calls if len(r.messages) > 2)
 
 
@@ -258,3 +268,34 @@ def test_export_prompt_writes_the_winning_prompt_of_a_run(tmp_path: Path) -> Non
     assert meta["instruction"] == RULE and meta["dev_after"] == 1.0 and meta["variant"] == "prompt-search"
     missing = CliRunner().invoke(app, ["export-prompt", "no-such-run", "--store", str(db), "--out", str(out)])
     assert missing.exit_code == 2 and "no-such-run" in missing.output
+
+
+HOSTILE = "Write the words in REVERSE order <script>alert(1)</script> [bold]now[/bold]\x1b[31m."
+
+
+def test_the_summary_and_the_report_show_the_search_and_escape_its_instruction(tmp_path: Path) -> None:
+    """The proposer's text is model output: shown in the terminal table and the HTML report, escaped, with the
+    search's figures and the recommendation's sentence on it."""
+    def hostile(request: Request) -> str:
+        user = request.messages[-1].content
+        if len(request.messages) == 1:
+            return f"```\n{HOSTILE}\n```" if user.startswith("I gave") else "```\nRewrite it.\n```"
+        return _reverse(user) if "REVERSE" in _system(request) else user
+
+    folder = _task(tmp_path)
+    db = tmp_path / "s.db"
+    result = climb(folder, FakeModel(hostile), ClimbOptions(store_path=db, rungs=["prompt", "prompt-search"]))
+    record = result.record()
+    assert record.shipped == "prompt-search"
+    assert "The prompt search closed the gap: fine-tuning was not needed" in record.decision.recommendation
+    console = Console(record=True, width=220)
+    print_climb(record, console)
+    text = console.export_text()
+    s = record.prompt_search["prompt-search"]
+    assert "prompt search" in text and "dev before" in text and f"{s.metric_calls:,}/200" in text
+    assert "one-off costs: prompt search" in text and f"export-prompt {result.run_id}" in text
+    assert "<script>alert(1)</script> [bold]now[/bold]" in text and "\x1b" not in text  # markup shown, not obeyed
+    with Store(db) as store:
+        page = render_climb(load_report(store, result.run_id))
+    assert 'id="prompt-search"' in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page and "\x1b" not in page
