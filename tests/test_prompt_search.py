@@ -20,7 +20,7 @@ from rungwise.errors import TaskError
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
 from rungwise.prompt_search.budget import PRESETS, SearchBudget, parse_search_budget
-from rungwise.prompt_search.loop import search
+from rungwise.prompt_search.loop import Candidate, SearchResult, search, sign_test
 from rungwise.prompt_search.reflection import Attempt, instruction_from
 from rungwise.prompt_search.split import EvalRowInSearch, SearchRows, search_rows
 from rungwise.record.stored import load_report
@@ -107,6 +107,7 @@ def test_the_search_finds_the_rule_the_failures_show_within_its_budget() -> None
     result = asyncio.run(search("Rewrite the text.", _rows(), evaluate, propose, budget=60, seed=0,  # type: ignore[arg-type]
                                 description="Rewrite the text.", output_format=["Answer with the text."]))
     assert result.start.score == 0.0 and result.best.instruction == RULE and result.best.score == 1.0
+    assert result.dev_p == 0.5 ** 10 and result.beats_start  # 10 dev rows won, none lost
     assert result.best.origin == "reflection" and result.best.parent is not None
     assert result.metric_calls == len(seen) <= 60  # every metric call counted, none past the budget
     assert result.proposals >= 2 and {c.origin for c in result.candidates} >= {"clear prompt", "grounded"}
@@ -126,6 +127,19 @@ def test_a_proposal_no_better_on_its_minibatch_never_reaches_the_dev_rows() -> N
     assert result.best is result.start  # a tie goes to the clear prompt
     assert len(result.candidates) == 2 and result.rejected == result.rounds  # clear prompt and the grounded one
     assert result.metric_calls <= 100
+
+
+def test_a_one_row_gain_on_dev_is_the_winner_but_does_not_beat_the_clear_prompt() -> None:
+    start = Candidate(0, "clear", "clear prompt", None, {f"r{i}": 0.0 for i in range(30)})
+    lucky = Candidate(1, "lucky", "grounded", None, {**start.dev, "r0": 1.0})
+    result = SearchResult([start, lucky], lucky, start, 60, 1, 0, 0)
+    assert result.best is lucky and result.dev_p == 0.5 and not result.beats_start
+    assert sign_test({"a": 1, "b": 1, "c": 0}, {"a": 0, "b": 0, "c": 1}) == 0.5  # 2 wins, 1 loss: 4/8
+    assert sign_test({f"r{i}": 1.0 for i in range(5)}, {f"r{i}": 0.0 for i in range(5)}) == 1 / 32
+    assert sign_test({"a": 0.5}, {"a": 0.5}) == 1.0  # no row differs: no evidence
+    five = SearchResult([start, lucky], Candidate(2, "x", "reflection", 1, {f"r{i}": float(i < 5) for i in range(30)}),
+                        start, 60, 1, 0, 0)
+    assert five.dev_p == 1 / 32 and five.beats_start
 
 
 def test_a_search_that_would_read_an_eval_row_fails() -> None:

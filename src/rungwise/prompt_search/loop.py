@@ -8,7 +8,9 @@ One round: pick a parent from the Pareto front (the candidates best on at least 
 weight the number of rows it leads on), run it on a minibatch of feedback rows, show the proposer the attempts,
 run the proposal on the same minibatch, and only when it beats its parent there, score it on every dev row and
 add it to the pool. The search stops when the next round could not be paid for. The winner is the candidate with
-the best mean dev score (ties: the earlier, so the clear prompt wins a tie).
+the best mean dev score (ties: the earlier, so the clear prompt wins a tie). It *beats* the clear prompt only when
+its gain on the dev rows is significant (a one-sided exact sign test over the rows where the two differ, p below
+`BEATS_P`): a one-row gain on 30 dev rows is noise, and the rungs above should not build on it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from math import comb
 from typing import Any
 
 from rungwise.prompt_search.reflection import Attempt, grounded_prompt, instruction_from, reflective_prompt
@@ -26,6 +29,8 @@ from rungwise.task.data import Example
 MINIBATCH = 4
 #: rounds at most, whatever the budget (a proposer that never helps does not spin forever)
 MAX_ROUNDS = 60
+#: the winner beats the clear prompt when its paired dev gain has a one-sided sign-test p below this
+BEATS_P = 0.05
 
 Evaluate = Callable[[str, Sequence[Example]], Awaitable[list[Attempt]]]
 Propose = Callable[[str], Awaitable[str]]
@@ -63,11 +68,30 @@ class SearchResult:
     rejected: int
     log: list[str] = field(default_factory=list)
 
+    @property
+    def dev_p(self) -> float:
+        """One-sided exact sign test of the winner against the clear prompt on the dev rows where they differ."""
+        return sign_test(self.best.dev, self.start.dev)
+
+    @property
+    def beats_start(self) -> bool:
+        """The winner is not the clear prompt and its dev gain is significant (`BEATS_P`)."""
+        return self.best.index != self.start.index and self.best.score > self.start.score and self.dev_p < BEATS_P
+
     def to_dict(self) -> dict[str, Any]:
         return {"dev_before": self.start.score, "dev_after": self.best.score, "dev_rows": len(self.start.dev),
+                "dev_p": self.dev_p, "beats_clear_prompt": self.beats_start,
                 "winner": self.best.to_dict(), "candidates": [c.to_dict() for c in self.candidates],
                 "metric_calls": self.metric_calls, "proposals": self.proposals, "rounds": self.rounds,
                 "rejected": self.rejected, "log": self.log}
+
+
+def sign_test(a: dict[str, float], b: dict[str, float]) -> float:
+    """P(at least as many rows where `a` beats `b`) if either were as likely to win each row they differ on."""
+    wins = sum(1 for k, v in a.items() if v > b.get(k, 0.0))
+    losses = sum(1 for k, v in a.items() if v < b.get(k, 0.0))
+    n = wins + losses
+    return 1.0 if n == 0 else sum(comb(n, i) for i in range(wins, n + 1)) / 2 ** n
 
 
 def pareto_front(pool: Sequence[Candidate]) -> dict[int, int]:

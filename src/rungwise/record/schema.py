@@ -177,6 +177,10 @@ class PromptSearchRecord(_Typed):
     """A dry run: the search was planned, not run."""
     dev_before: float | None = None
     dev_after: float | None = None
+    dev_p: float | None = None
+    """One-sided exact sign test of the winner against the clear prompt on the dev rows."""
+    beats_clear_prompt: bool = False
+    """The winner's dev gain is significant (p < 0.05): only then do the rungs above build on it."""
     winner: dict[str, Any] | None = None
     candidates: list[dict[str, Any]] = Field(default_factory=list)
     metric_calls: int = 0
@@ -193,7 +197,8 @@ class PromptSearchRecord(_Typed):
     system: str = ""
     """The winning system prompt, whole (what `rungwise export-prompt` writes)."""
     stacked: bool = False
-    """Few-shot and rag were built on the winning instruction (it beat the clear prompt on dev; [prompt] stack)."""
+    """Few-shot and rag were built on the winning instruction (it beat the clear prompt on dev, significantly;
+    [prompt] stack)."""
     log: list[str] = Field(default_factory=list)
 
 

@@ -72,7 +72,8 @@ def adapter_columns(result: ClimbRecord) -> list[Col]:
 
 
 def search_columns(result: ClimbRecord) -> list[Col]:
-    """One row per prompt search: the dev score before (the clear prompt) and after (the winner), what it spent
+    """One row per prompt search: the dev score before (the clear prompt) and after (the winner) with the sign
+    test's p between them (the rungs above stack on the winner only when it is below 0.05), what it spent
     (metric calls, proposals, model calls not answered from the cache, tokens, time) and its one-off cost."""
     found = [(name, s) for name, s in result.prompt_search.items() if not s.planned]
     if not found:
@@ -88,6 +89,7 @@ def search_columns(result: ClimbRecord) -> list[Col]:
         Col("variant", [escape(name) for name, _ in found], "left", 0),
         Col("dev before", [_pct(s.dev_before) for _, s in found], "right", 1),
         Col("dev after", [_pct(s.dev_after) for _, s in found], "right", 1),
+        Col("dev p", [_p(s.dev_p) for _, s in found], "right", 2),
         Col("metric calls", [f"{s.metric_calls:,}/{s.budget:,}" for _, s in found], "right", 2),
         Col("proposals", [_count(s.proposals) for _, s in found], "right", 3),
         Col("calls made", [_count(float(s.task_model.get("calls", 0)) + float(s.proposer_calls.get("calls", 0)))
@@ -130,6 +132,10 @@ def print_figures(result: ClimbRecord, console: Console) -> None:
     line = one_off_line(result)
     if line:
         console.print(line)
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
 
 
 def _pct(value: float | None) -> str:

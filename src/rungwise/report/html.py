@@ -236,17 +236,20 @@ def _prompt_search(report: ClimbReport) -> str:
         return ""
     currency = esc(report.result.currency)
     parts = ["<h2 id=\"prompt-search\">Prompt search</h2><p class=\"muted\">The task line searched for on dev rows "
-             "carved from train (never an eval row); the winner is scored on the eval like every rung. Its cost is "
-             "paid once, like fine-tuning's training.</p>"]
+             "carved from train (never an eval row); the winner is scored on the eval like every rung. The rungs above "
+             "build on it only when its dev gain is significant (dev p, a one-sided sign test, below 0.05). Its cost "
+             "is paid once, like fine-tuning's training.</p>"]
     rows = []
     for name, s in found.items():
         tokens = sum(float(d.get("prompt_tokens", 0)) + float(d.get("completion_tokens", 0))
                      for d in (s.task_model, s.proposer_calls))
-        rows.append([esc(name), pct(s.dev_before), pct(s.dev_after), f"{s.metric_calls:,} / {s.budget:,}",
+        p = "-" if s.dev_p is None else f"{s.dev_p:.2g}"
+        rows.append([esc(name), pct(s.dev_before), pct(s.dev_after), p, f"{s.metric_calls:,} / {s.budget:,}",
                      esc(s.proposals), num(tokens, 0), num(s.seconds, 0),
                      f"{money(s.cost)} {currency}".strip(), "yes" if s.stacked else "no", esc(s.proposer)])
-    parts.append(table(["variant", "dev before", "dev after", "metric calls", "proposals", "tokens", "seconds",
-                        "one-off cost", "stacked", "proposer"], rows, numeric={1, 2, 4, 5, 6, 7}, cls="search"))
+    parts.append(table(["variant", "dev before", "dev after", "dev p", "metric calls", "proposals", "tokens",
+                        "seconds", "one-off cost", "stacked", "proposer"], rows, numeric={1, 2, 3, 5, 6, 7, 8},
+                       cls="search"))
     for name, s in found.items():
         cands = [[esc(c.get("index")), esc(c.get("origin")), pct(c.get("dev_score")),
                   f"<pre class=\"instruction\">{esc(c.get('instruction'))}</pre>"] for c in s.candidates]

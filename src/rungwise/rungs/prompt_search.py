@@ -89,10 +89,9 @@ class PromptSearchRung(Rung):
             variant = self._variant(task, context, task_line(task), {**plan, "planned": True})
             return with_constrained_twin(variant, task, context.info, gen)
         result, search = await self._search(task, context, rows, budget.metric_calls, seed)
-        won = result.best.index != result.start.index and result.best.score > result.start.score
-        if won and spec.stack:  # the rungs above build on it, as a team that found it would
+        if result.beats_start and spec.stack:  # the rungs above build on it, as a team that found it would
             context.resources.instruction = result.best.instruction
-        search["stacked"] = bool(won and spec.stack)
+        search["stacked"] = bool(result.beats_start and spec.stack)
         search["system"] = structured_system_prompt(task, result.best.instruction)
         variant = self._variant(task, context, result.best.instruction, {**plan, **search, **result.to_dict()})
         return with_constrained_twin(variant, task, context.info, gen)
