@@ -536,7 +536,8 @@ class ClimbJob:
         decision = decide(summaries, scores, task.spec.target,
                           costs_per_call={k: c.cost_per_call for k, c in costs.items()}, curves=curves,
                           available=len(task.eval), command=_command(task),
-                          currency=task.spec.costs.currency, looks=self._looks, searched=searched) if summaries else None
+                          currency=task.spec.costs.currency, looks=self._looks, searched=searched,
+                          finetune_needs=_finetune_needs(task)) if summaries else None
         recommendation = decision.recommendation if decision else (
             "Dry run: no model was called; see the estimates." if self.options.dry_run else "No rung ran.")
         extra: dict[str, Any] = {}
@@ -617,6 +618,14 @@ def _cached_calls(store: Store) -> Any:
         return completion, False
 
     return complete
+
+
+def _finetune_needs(task: Task) -> dict[str, float]:
+    """What a fine-tune of the task would need (its labelled train rows and their price, its retrainings a year):
+    what a prompt search that closes the gap saves."""
+    c = task.spec.costs
+    return {"rows": len(task.train), "dataset": len(task.train) * c.labelled_example_cost,
+            "updates_per_year": c.base_model_updates_per_year}
 
 
 def _command(task: Task) -> str:

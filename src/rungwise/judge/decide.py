@@ -111,6 +111,7 @@ def decide(
     currency: str = "",
     looks: Mapping[str, Any] | None = None,
     searched: Mapping[str, Mapping[str, Any]] | None = None,
+    finetune_needs: Mapping[str, float] | None = None,
 ) -> Decision:
     """Verdicts per rung, the diagnosis and the recommendation. `scores`: each variant's score per eval row id.
 
@@ -120,7 +121,9 @@ def decide(
     reference is not significant) ends with the priced next step: `available` eval rows in the file, `command`
     the climb that scores them (`--decide` is added), `looks` the record of a climb that already did
     (`rungwise.judge.sequential`: whether it resolved, and why it stopped). `searched`: the prompt searches of the
-    climb by variant (their dev scores), so the verdict says whether a better instruction was tried."""
+    climb by variant (their dev scores), so the verdict says whether a better instruction was tried;
+    `finetune_needs` what a fine-tune would have needed (`rows`, `dataset` cost, `updates_per_year`), said when the
+    search closes the gap."""
     ladder = [s for s in summaries if not s.probe]
     by_name = {s.name: s for s in summaries}
     prices = costs_per_call or {}
@@ -182,7 +185,7 @@ def decide(
         if too_small and ship is not None else None
     text = _recommend(rungs, by_name, shipped, diagnosis, target, too_small, n, mdd, prices,
                       alternative=alternative, versus=versus, step=step)
-    text += _search_sentence(searched or {}, by_name, shipped, target)
+    text += _search_sentence(searched or {}, by_name, shipped, target, finetune_needs or {}, currency)
     if shipped is None and curves:  # what more data would buy, most promising curve first
         ranked = sorted(curves, key=lambda c: (c.rows is None, c.rows or 0.0, -c.flattens_at))
         text += " Learning curves: " + " ".join(c.sentence() for c in ranked[:2])
@@ -190,9 +193,9 @@ def decide(
 
 
 def _search_sentence(searched: Mapping[str, Mapping[str, Any]], by_name: Mapping[str, VariantSummary],
-                     shipped: str | None, target: float) -> str:
-    """What the verdict says of the prompt search: that it closed the gap (fine-tuning not needed), or, when a
-    fine-tune is shipped or the target is missed, that it was tried and what it reached."""
+                     shipped: str | None, target: float, needs: Mapping[str, float], currency: str) -> str:
+    """What the verdict says of the prompt search: that it closed the gap (fine-tuning not needed, and what that
+    saved), or, when a fine-tune is shipped or the target is missed, that it was tried and what it reached."""
     runs = [(name, by_name[name], info) for name, info in searched.items() if name in by_name]
     if not runs:
         return ""
@@ -204,8 +207,14 @@ def _search_sentence(searched: Mapping[str, Mapping[str, Any]], by_name: Mapping
         dev = f" ({float(info['dev_before']):.0%} to {float(info['dev_after']):.0%} on its dev rows)"
     ship = by_name.get(shipped) if shipped else None
     if ship is not None and ship.name in (summary.name, *(t.name for t in twins)):
-        return (" The prompt search closed the gap: fine-tuning was not needed, and neither its labelled rows, "
-                "its training nor its retraining at each base-model update.")
+        unit = f" {currency}" if currency else ""
+        spent = f" for {float(info['cost']):.4f}{unit} once" if info.get("cost") is not None else ""
+        saved = "its labelled rows, its training and its retraining at each base-model update"
+        if needs.get("rows"):
+            saved = (f"{int(needs['rows']):,} labelled rows ({float(needs.get('dataset', 0.0)):.2f}{unit} at the "
+                     f"task's labelling price), its training, and a retraining at each of the "
+                     f"{int(needs.get('updates_per_year', 0))} base-model updates a year")
+        return f" The prompt search closed the gap{spent}: fine-tuning was not needed, nor {saved}."
     if ship is not None and kind_of(ship) == "training":
         return (f" The prompt search was tried before it: its best instruction{dev} scored {best.score:.1%} on the "
                 f"eval as '{best.name}', short of the target; the gap a clearer instruction leaves is the fine-tune's.")
