@@ -315,3 +315,21 @@ def test_the_summary_and_the_report_show_the_search_and_escape_its_instruction(t
         page = render_climb(load_report(store, result.run_id))
     assert 'id="prompt-search"' in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script>alert" not in page and "\x1b" not in page
+
+
+def test_max_cost_prices_the_search_before_it_makes_a_call(tmp_path: Path) -> None:
+    folder = _task(tmp_path)
+    model = FakeModel(respond)
+    options = ClimbOptions(store_path=tmp_path / "s.db", rungs=["prompt", "prompt-search"], all_rungs=True)
+    planned = climb(folder, FakeModel(respond), options.model_copy(update={'dry_run': True}))
+    prompt_cost = next(e.cost for e in planned.estimates if e.variant == "prompt")
+    search_cost = sum(e.cost for e in planned.estimates if e.variant.startswith("prompt-search"))
+    capped = climb(folder, model, options.model_copy(update={'max_cost': prompt_cost + search_cost / 2}))
+    assert [v.name for v in capped.variants] == ["prompt"]
+    assert "what it calls while it prepares" in capped.skipped["prompt-search"]
+    assert not [r for r in model.calls if len(r.messages) == 1]  # no proposal, no dev row: nothing searched
+    assert len(model.calls) == capped.variants[0].n  # the prompt rung's eval rows only
+    roomy = climb(folder, FakeModel(respond), options.model_copy(update={'max_cost': (prompt_cost + search_cost) * 2,
+                                                                         'resume': False}))
+    assert "prompt-search" in [v.name for v in roomy.variants]
+    assert roomy.record().prompt_search["prompt-search"].cost <= search_cost

@@ -344,10 +344,20 @@ class ClimbJob:
                 continue
             self.cancel_token.raise_if_cancelled()
             try:
+                if options.max_cost is not None and not options.dry_run and rung.calls_while_preparing:
+                    planned = await self._planned_cost(task, rung, context, examples, estimator)
+                    if spent + planned > options.max_cost:
+                        skipped[rung.name] = (f"its estimated cost {planned:.4f} (what it calls while it prepares, "
+                                              f"then its variants on the eval) would take the climb past the cap "
+                                              f"of {options.max_cost:.4f} (spent {spent:.4f})")
+                        continue
                 variants = await rung.aprepare(task, context)
             except RungSkipped as why:
                 skipped[rung.name] = str(why)
                 continue
+            # what a rung spent while it prepared (the prompt search's calls) counts against --max-cost
+            spent += sum(float(v.config["search"].get("cost") or 0.0) for v in variants
+                         if isinstance(v.config.get("search"), dict) and not v.twin_of)
             if options.variants:
                 variants = [v for v in variants if v.name in options.variants]
             # a learning curve's largest point is its base variant: every point on the same rows, so it never stops
@@ -391,6 +401,19 @@ class ClimbJob:
             if name not in by_name and name not in skipped and not options.dry_run:
                 skipped[name] = "no rung of this climb makes a variant of this name"
         return estimates, skipped
+
+    async def _planned_cost(self, task: Task, rung: Rung, context: RungContext, examples: list[Example],
+                            estimator: TokenCounter) -> float:
+        """The dry-run estimate of a rung that calls the model while it prepares: its own calls (the search's
+        budget) and its variants' eval calls, before it makes any."""
+        total = 0.0
+        for variant in await rung.aprepare(task, dataclasses.replace(context, dry_run=True)):
+            if self.options.variants and variant.name not in self.options.variants:
+                continue
+            est = await estimate_variant(variant, examples, estimator, task.spec.costs)
+            searched = estimate_search(variant, est, task.spec.costs, proposer_costs(task))
+            total += est.cost + (searched.cost if searched is not None else 0.0)
+        return total
 
     async def _proposer(self, task: Task, model: Model, resources: SharedResources) -> Model | None:
         """The prompt search's proposer (`--proposer`, else [prompt] proposer), opened; None: the task's model."""

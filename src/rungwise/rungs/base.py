@@ -159,6 +159,9 @@ class Rung(ABC):
     kind: RungKind = "prompt"
     #: one line for `climb --help`
     summary: str = ""
+    #: the rung calls the model while it prepares (the prompt search): under `--max-cost` the climb prices its
+    #: dry-run plan first and skips it, before any call, when that would pass the cap
+    calls_while_preparing: bool = False
 
     @abstractmethod
     def prepare(self, task: Task, context: RungContext) -> list[Variant]:

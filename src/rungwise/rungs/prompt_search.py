@@ -66,6 +66,7 @@ class PromptSearchRung(Rung):
     order = 15
     kind = "prompt"
     summary = "the task instruction searched for on a dev split from train (reflective proposals, GEPA-style)"
+    calls_while_preparing = True
 
     def prepare(self, task: Task, context: RungContext) -> list[Variant]:
         raise RungSkipped("the prompt search calls the model while it prepares: it runs in a climb")
