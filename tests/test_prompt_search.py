@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from rungwise import ClimbOptions, climb
 from rungwise.cli import app
+from rungwise.engine.estimate import Estimate, estimate_search
 from rungwise.errors import TaskError
 from rungwise.models.base import Request
 from rungwise.models.fake import FakeModel
@@ -26,6 +27,7 @@ from rungwise.prompt_search.split import EvalRowInSearch, SearchRows, search_row
 from rungwise.record.stored import load_report
 from rungwise.report.html import render_climb
 from rungwise.report.terminal import print_climb
+from rungwise.rungs.base import Variant
 from rungwise.store import Store
 from rungwise.task.data import Example, fold
 from rungwise.task.spec import Task
@@ -107,7 +109,8 @@ def test_the_search_finds_the_rule_the_failures_show_within_its_budget() -> None
     result = asyncio.run(search("Rewrite the text.", _rows(), evaluate, propose, budget=60, seed=0,  # type: ignore[arg-type]
                                 description="Rewrite the text.", output_format=["Answer with the text."]))
     assert result.start.score == 0.0 and result.best.instruction == RULE and result.best.score == 1.0
-    assert result.dev_p == 0.5 ** 10 and result.beats_start  # 10 dev rows won, none lost
+    # 10 dev rows won, none lost; Bonferroni over the 2 other candidates it was picked from
+    assert len(result.candidates) == 3 and result.dev_p == 2 * 0.5 ** 10 and result.beats_start
     assert result.best.origin == "reflection" and result.best.parent is not None
     assert result.metric_calls == len(seen) <= 60  # every metric call counted, none past the budget
     assert result.proposals >= 2 and {c.origin for c in result.candidates} >= {"clear prompt", "grounded"}
@@ -137,9 +140,21 @@ def test_a_one_row_gain_on_dev_is_the_winner_but_does_not_beat_the_clear_prompt(
     assert sign_test({"a": 1, "b": 1, "c": 0}, {"a": 0, "b": 0, "c": 1}) == 0.5  # 2 wins, 1 loss: 4/8
     assert sign_test({f"r{i}": 1.0 for i in range(5)}, {f"r{i}": 0.0 for i in range(5)}) == 1 / 32
     assert sign_test({"a": 0.5}, {"a": 0.5}) == 1.0  # no row differs: no evidence
-    five = SearchResult([start, lucky], Candidate(2, "x", "reflection", 1, {f"r{i}": float(i < 5) for i in range(30)}),
-                        start, 60, 1, 0, 0)
-    assert five.dev_p == 1 / 32 and five.beats_start
+    five = Candidate(2, "x", "reflection", 1, {f"r{i}": float(i < 5) for i in range(30)})
+    assert SearchResult([start, five], five, start, 60, 1, 0, 0).dev_p == 1 / 32
+    picked = SearchResult([start, lucky, five], five, start, 60, 1, 0, 0)  # the best of two others: p doubled
+    assert picked.dev_p == 2 / 32 and not picked.beats_start
+
+
+def test_the_search_never_spends_past_its_budget_even_on_many_dev_rows(tmp_path: Path) -> None:
+    evaluate, propose = _scripted([])
+    with pytest.raises(ValueError, match="do not fit a budget of 20"):
+        asyncio.run(search("Rewrite.", _rows(n_dev=30), evaluate, propose, budget=20, seed=0,  # type: ignore[arg-type]
+                           description="d", output_format=[]))
+    folder = _task(tmp_path, TOML.replace("search_budget = 200", "search_budget = 20\ndev_rows = 300"))
+    result = climb(folder, FakeModel(respond), ClimbOptions(store_path=tmp_path / "s.db", rungs=["prompt-search"]))
+    s = result.record().prompt_search["prompt-search"]
+    assert s.dev_rows == 10 and s.metric_calls <= 20  # the dev split shrinks to half the budget
 
 
 def test_a_search_that_would_read_an_eval_row_fails() -> None:
@@ -333,3 +348,20 @@ def test_max_cost_prices_the_search_before_it_makes_a_call(tmp_path: Path) -> No
                                                                          'resume': False}))
     assert "prompt-search" in [v.name for v in roomy.variants]
     assert roomy.record().prompt_search["prompt-search"].cost <= search_cost
+
+
+def test_the_search_is_priced_once_whatever_its_twins_and_variants(tmp_path: Path) -> None:
+    plan = {"search": {"planned": True, "budget": 120}}
+    searched = Variant("prompt-search", "prompt-search", config=plan)
+    twin = Variant("prompt-search-constrained", "prompt-search", config=plan, twin_of="prompt-search")
+    per_eval = Estimate("prompt-search", 10, 1000, 100, 0.01)
+    costs = Task.load(_task(tmp_path)).spec.costs
+    assert estimate_search(searched, per_eval, costs, costs) is not None
+    assert estimate_search(twin, per_eval, costs, costs) is None  # one search for both
+    # --variants that names none of the search's variants: the search is not run (it would be paid for nothing)
+    model = FakeModel(respond)
+    result = climb(_task(tmp_path / "v"), model, ClimbOptions(store_path=tmp_path / "s.db", all_rungs=True,
+                                                              rungs=["prompt", "prompt-search"], variants=["prompt"]))
+    assert [v.name for v in result.variants] == ["prompt"]
+    assert "--variants names none of its variants" in result.skipped["prompt-search"]
+    assert len(model.calls) == result.variants[0].n

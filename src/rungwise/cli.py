@@ -136,7 +136,7 @@ def climb_cmd(
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     t = Task.load(task)
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
-                           variants=variants.split(",") if variants else None, proposer=proposer,
+                           variants=[v.strip() for v in variants.split(",") if v.strip()] if variants else None, proposer=proposer,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
                            early_stop=not score_every_row, timeout_s=timeout, retries=retries, decide=decide,

@@ -53,9 +53,10 @@ PROPOSAL_COMPLETION_TOKENS = 320
 def estimate_search(variant: Variant, per_eval: Estimate, costs: CostSpec, proposer: CostSpec) -> Estimate | None:
     """The prompt search's own calls, before it runs (`--dry-run`): its whole budget of metric calls at the size of
     the variant's eval calls, and a proposal for every round the budget allows (at most one per two minibatches of
-    4), priced at the proposer's prices. None for a variant without a planned search."""
+    4), priced at the proposer's prices. None for a variant without a planned search, and for a constrained twin
+    (the search runs once for both)."""
     plan = variant.config.get("search") or {}
-    if not plan.get("planned") or not per_eval.calls:
+    if not plan.get("planned") or not per_eval.calls or variant.twin_of:  # one search, whatever its twins
         return None
     calls = int(plan["budget"])
     prompt = per_eval.prompt_tokens / per_eval.calls * calls

@@ -289,6 +289,8 @@ class ClimbJob:
         }
         if options.variants:  # a climb of some variants is its own run
             settings["variants"] = sorted(set(options.variants))
+        if options.proposer:  # another proposer searches another instruction: another run
+            settings["proposer"] = options.proposer
         if options.curve:  # a curve climb is its own run (a plain run's settings, and so its identity, stay as they were)
             settings["curve"] = True
         if options.early_stop:  # so is a climb that stops variants at looks
@@ -344,9 +346,15 @@ class ClimbJob:
                 continue
             self.cancel_token.raise_if_cancelled()
             try:
-                if options.max_cost is not None and not options.dry_run and rung.calls_while_preparing:
-                    planned = await self._planned_cost(task, rung, context, examples, estimator)
-                    if spent + planned > options.max_cost:
+                if rung.calls_while_preparing and not options.dry_run and (options.variants or
+                                                                           options.max_cost is not None):
+                    plan = await rung.aprepare(task, dataclasses.replace(context, dry_run=True))
+                    if options.variants and not {v.name for v in plan} & set(options.variants):
+                        skipped[rung.name] = ("--variants names none of its variants, and it calls the model while "
+                                              "it prepares: not run")
+                        continue
+                    planned = await self._planned_cost(task, plan, examples, estimator)
+                    if options.max_cost is not None and spent + planned > options.max_cost:
                         skipped[rung.name] = (f"its estimated cost {planned:.4f} (what it calls while it prepares, "
                                               f"then its variants on the eval) would take the climb past the cap "
                                               f"of {options.max_cost:.4f} (spent {spent:.4f})")
@@ -402,26 +410,27 @@ class ClimbJob:
                 skipped[name] = "no rung of this climb makes a variant of this name"
         return estimates, skipped
 
-    async def _planned_cost(self, task: Task, rung: Rung, context: RungContext, examples: list[Example],
+    async def _planned_cost(self, task: Task, plan: list[Variant], examples: list[Example],
                             estimator: TokenCounter) -> float:
-        """The dry-run estimate of a rung that calls the model while it prepares: its own calls (the search's
-        budget) and its variants' eval calls, before it makes any."""
+        """The dry-run estimate of a rung that calls the model while it prepares (`plan`: its dry-run variants):
+        its own calls (the search's budget, spent whichever variants are wanted) and the wanted variants' eval
+        calls, before it makes any."""
         total = 0.0
-        for variant in await rung.aprepare(task, dataclasses.replace(context, dry_run=True)):
-            if self.options.variants and variant.name not in self.options.variants:
-                continue
+        for variant in plan:
             est = await estimate_variant(variant, examples, estimator, task.spec.costs)
             searched = estimate_search(variant, est, task.spec.costs, proposer_costs(task))
-            total += est.cost + (searched.cost if searched is not None else 0.0)
+            wanted = not self.options.variants or variant.name in self.options.variants
+            total += (est.cost if wanted else 0.0) + (searched.cost if searched is not None else 0.0)
         return total
 
     async def _proposer(self, task: Task, model: Model, resources: SharedResources) -> Model | None:
         """The prompt search's proposer (`--proposer`, else [prompt] proposer), opened; None: the task's model."""
         spec = self.options.proposer or task.spec.prompt.proposer
-        if not spec or self.options.dry_run or "prompt-search" not in _selected(self.options):
+        if not spec or self.options.dry_run or "prompt-search" not in _selected(self.options) \
+                or not task.spec.prompt.search:
             return None
         url, _, name = spec.partition("#")
-        if url == "local" and model.fingerprint.startswith("local"):
+        if url == "local" and model.fingerprint.startswith("embedded:"):
             return None  # the embedded model already answers: one server, not two
         proposer = resolve_model(url, model_name=name or None)
         await proposer.open()

@@ -9,8 +9,9 @@ weight the number of rows it leads on), run it on a minibatch of feedback rows, 
 run the proposal on the same minibatch, and only when it beats its parent there, score it on every dev row and
 add it to the pool. The search stops when the next round could not be paid for. The winner is the candidate with
 the best mean dev score (ties: the earlier, so the clear prompt wins a tie). It *beats* the clear prompt only when
-its gain on the dev rows is significant (a one-sided exact sign test over the rows where the two differ, p below
-`BEATS_P`): a one-row gain on 30 dev rows is noise, and the rungs above should not build on it.
+its gain on the dev rows is significant (a one-sided exact sign test over the rows where the two differ,
+Bonferroni-adjusted for the candidates it was picked from, p below `BEATS_P`): a one-row gain on 30 dev rows is
+noise, and the rungs above should not build on it.
 """
 
 from __future__ import annotations
@@ -70,8 +71,11 @@ class SearchResult:
 
     @property
     def dev_p(self) -> float:
-        """One-sided exact sign test of the winner against the clear prompt on the dev rows where they differ."""
-        return sign_test(self.best.dev, self.start.dev)
+        """One-sided exact sign test of the winner against the clear prompt on the dev rows where they differ,
+        Bonferroni-adjusted for the other candidates scored on those rows (the winner is the best of them, picked
+        on the same rows, so its raw p would flatter it)."""
+        others = max(1, len(self.candidates) - 1)
+        return min(1.0, sign_test(self.best.dev, self.start.dev) * others)
 
     @property
     def beats_start(self) -> bool:
@@ -112,6 +116,9 @@ async def search(start: str, rows: SearchRows, evaluate: Evaluate, propose: Prop
     `budget` metric calls. `description` and `output_format` ground the first proposal."""
     rng = random.Random(f"rungwise-prompt-search-loop-{seed}")
     dev = list(rows.dev)
+    if len(dev) > budget:
+        raise ValueError(f"{len(dev)} dev rows do not fit a budget of {budget} metric calls: scoring the clear "
+                         "prompt alone would pass it")
     feedback = list(rows.feedback) or dev
     spent = proposals = rounds = rejected = 0
     log: list[str] = []

@@ -78,11 +78,12 @@ class PromptSearchRung(Rung):
         if spec.template:
             raise RungSkipped("the task fixes its whole prompt ([prompt] template): there is no task line to search")
         seed = task.spec.eval.seed
-        rows = search_rows(task, seed, spec.dev_rows)
+        budget = parse_search_budget(spec.search_budget)
+        # the clear prompt is scored on every dev row, and the grounded proposal too: at most half the budget each
+        rows = search_rows(task, seed, min(spec.dev_rows, budget.metric_calls // 2))
         if rows is None:
             raise RungSkipped("train.jsonl holds too few rows (under 12 once eval inputs are left out) to carve a "
                               "dev split from")
-        budget = parse_search_budget(spec.search_budget)
         gen = context.budget
         plan = {"budget": budget.metric_calls, "preset": budget.name, "dev_rows": len(rows.dev),
                 "feedback_rows": len(rows.feedback), "proposer": (context.proposer or context.model).name}
