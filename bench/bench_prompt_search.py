@@ -97,7 +97,8 @@ def run_gepa(h: Harness, loop: asyncio.AbstractEventLoop, start: str, dev: list[
         def log(self, message: str) -> None:
             pass
 
-    result = gepa.optimize(seed_candidate={"instruction": start}, trainset=feedback, valset=dev, adapter=Adapter(),
+    adapter: Any = Adapter()
+    result: Any = gepa.optimize(seed_candidate={"instruction": start}, trainset=feedback, valset=dev, adapter=adapter,
                            reflection_lm=reflect, max_metric_calls=budget, reflection_minibatch_size=4, seed=seed,
                            display_progress_bar=False, raise_on_exception=False, logger=Quiet())
     best = result.best_candidate
