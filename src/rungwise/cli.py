@@ -113,6 +113,9 @@ def climb_cmd(
                                  "search: 'local' or 'URL#model-name' (default: task.toml's, else the task's model)."),
     variants: str = typer.Option(None, "--variants", help="Comma-separated variants to score (e.g. "
                                  "'fewshot-knn-constrained,knn-label'); the others of their rungs are skipped."),
+    cancel_remote: bool = typer.Option(False, "--cancel-remote", help="Cancelled while a hosted fine-tuning job runs "
+                                       "([finetune] hosted), cancel the job at the provider too; without it the job "
+                                       "goes on and the same climb run again follows it."),
     concurrency: int = flag.ConcurrencyOpt,
     store: str = flag.StoreOpt,
     new: bool = typer.Option(False, "--new", help="Start a new run instead of resuming an unfinished one."),
@@ -137,6 +140,7 @@ def climb_cmd(
     t = Task.load(task)
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
                            variants=[v.strip() for v in variants.split(",") if v.strip()] if variants else None, proposer=proposer,
+                           cancel_remote=cancel_remote,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
                            early_stop=not score_every_row, timeout_s=timeout, retries=retries, decide=decide,

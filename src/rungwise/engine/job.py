@@ -318,7 +318,8 @@ class ClimbJob:
             proposer = await self._proposer(task, model, resources)
             context = RungContext(model=model, budget=budget, cache_dir=cache_dir, dry_run=options.dry_run,
                                   resources=resources, progress=self._progress, cancel=self.cancel_token,
-                                  curve=options.curve, complete=_cached_calls(store), proposer=proposer)
+                                  curve=options.curve, complete=_cached_calls(store), proposer=proposer,
+                                  cancel_remote=options.cancel_remote)
             estimates, skipped = await self._ladder(task, model, store, runner, context, examples, wanted, outcomes)
             why = why_unconstrained(task, info)
             if why and task.spec.output.type != "text" and task.spec.output.constrained:
@@ -707,7 +708,9 @@ def finetune_bill(task: Task, outcomes: list[VariantOutcome], costs: dict[str, R
             out[s.name] = finetune_cost(task.spec.costs, per_call=costs[s.name].cost_per_call,
                                         train_examples=int(meta.get("examples", 0)),
                                         train_seconds=float(meta.get("train_seconds", 0.0)), eval_rows=s.n,
-                                        reference=reference)
+                                        reference=reference,
+                                        trained_tokens=float(meta.get("trained_tokens") or 0.0)
+                                        if meta.get("hosted") else None)
     return out
 
 

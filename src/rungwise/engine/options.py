@@ -66,6 +66,9 @@ class ClimbOptions(BaseModel):
     proposer: str | None = None
     """The model that proposes instructions to the prompt search: `local` or `URL#model-name`; None: the task's
     [prompt] proposer, else the task's own model."""
+    cancel_remote: bool = False
+    """Cancelled while a hosted fine-tuning job runs, cancel the job at the provider too (else it goes on there,
+    and the same climb run again follows it)."""
     variants: list[str] | None = None
     """Only these variants of the rungs that run (by name, e.g. `fewshot-knn-constrained`); None: all of them."""
     concurrency: int | None = Field(default=None, ge=1)

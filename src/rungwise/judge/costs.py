@@ -61,10 +61,13 @@ def finetune_cost(
     train_seconds: float,
     eval_rows: int,
     reference: RungCost | None,
+    trained_tokens: float | None = None,
 ) -> FinetuneCost:
-    """Fine-tuning's whole monthly bill and its break-even volume against `reference`."""
+    """Fine-tuning's whole monthly bill and its break-even volume against `reference`. `trained_tokens`: a hosted
+    job's, priced per token (`training_price_per_million_tokens`) instead of by the machine hour."""
     dataset = train_examples * costs.labelled_example_cost
-    training = train_seconds / 3600 * costs.training_price_per_hour
+    training = train_seconds / 3600 * costs.training_price_per_hour if trained_tokens is None \
+        else trained_tokens / 1e6 * costs.training_price_per_million_tokens
     retraining = costs.base_model_updates_per_year * training
     evals = costs.eval_runs_per_month * eval_rows * per_call
     fixed = (dataset + training) / AMORTISE_MONTHS + retraining / 12 + evals

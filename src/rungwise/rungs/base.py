@@ -138,6 +138,8 @@ class RungContext:
     complete: Callable[[Model, Request], Awaitable[tuple[Completion, bool]]] | None = None
     #: the model that proposes instructions to the prompt search (`--proposer`); None: the task's own model
     proposer: Model | None = None
+    #: cancelled while a hosted fine-tuning job runs, cancel it at the provider too (`--cancel-remote`)
+    cancel_remote: bool = False
 
     async def call(self, model: Model, request: Request) -> tuple[Completion, bool]:
         """One call of `model` while preparing: through `complete` when the climb gives one."""

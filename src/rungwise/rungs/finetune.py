@@ -18,6 +18,7 @@ from typing import Any
 
 from rungwise.errors import MissingExtra
 from rungwise.finetune.dataset import data_hash
+from rungwise.finetune.hosted_jobs import HostedJobError
 from rungwise.models.base import Message, Request, Tuner
 from rungwise.retrieval.shared import hybrid_passages, user_with_context
 from rungwise.rungs.base import Rung, RungContext, RungSkipped, Variant, register
@@ -60,17 +61,25 @@ class FinetuneRung(Rung):
             raise RungSkipped("no train.jsonl: a fine-tune needs training rows")
         if context.dry_run:
             raise RungSkipped("a dry run trains nothing; the finetune rung's cost is measured when it runs")
-        tuner = context.model.tuner()
+        tuner = _hosted_tuner(task, context) if task.spec.finetune.hosted else context.model.tuner()
         if tuner is None:
             raise RungSkipped(
                 f"{context.model.name} cannot be fine-tuned here; export the training set with "
-                "`rungwise export-finetune TASK` and tune it on your provider or GPUs (TRL, axolotl)"
+                "`rungwise export-finetune TASK` and tune it on your provider or GPUs (TRL, axolotl), or set "
+                "[finetune] hosted = true for an endpoint with hosted fine-tuning jobs"
             )
+        if not task.spec.finetune.hosted:
+            try:
+                import peft  # noqa: F401
+                import torch  # noqa: F401
+            except ImportError:
+                raise RungSkipped(str(MissingExtra("torch and peft", "finetune"))) from None
         try:
-            import peft  # noqa: F401
-            import torch  # noqa: F401
-        except ImportError:
-            raise RungSkipped(str(MissingExtra("torch and peft", "finetune"))) from None
+            return self._all(task, context, tuner)
+        except HostedJobError as e:  # one line, and the climb goes on with the other rungs
+            raise RungSkipped(str(e)) from None
+
+    def _all(self, task: Task, context: RungContext, tuner: Tuner) -> list[Variant]:
         pool = train_pool(task)
         rows = [(short_messages(task, ex.input), ex.target) for ex in pool]
         variants = self._variants(task, context, tuner, "finetune", rows,
@@ -106,7 +115,7 @@ class FinetuneRung(Rung):
 
             out.append(Variant(name, self.name, build, model=tuner.serve(adapter), purpose="curve",
                                config={"curve": "finetune", "rows": n, "adapter": {"path": str(adapter), **meta}},
-                               artifacts=[(name, "lora-gguf", str(adapter), meta)]))
+                               artifacts=[(name, _kind(meta), str(adapter), meta)]))
         return out
 
     def _variants(self, task: Task, context: RungContext, tuner: Tuner, name: str,
@@ -125,9 +134,28 @@ class FinetuneRung(Rung):
 
         variant = Variant(name, self.name, build, model=model, retrieval=retrieval,
                           config={"adapter": {"path": str(adapter), **meta}},
-                          artifacts=[(name, "lora-gguf", str(adapter), meta)])
+                          artifacts=[(name, _kind(meta), str(adapter), meta)])
         # the same adapter (one artifact), the output constrained
         return with_constrained_twin(variant, task, context.info, budget)
+
+
+def _kind(meta: dict[str, Any]) -> str:
+    """An adapter's artifact kind: a GGUF LoRA, or a hosted job's fine-tuned model."""
+    return "hosted-fine-tune" if meta.get("hosted") else "lora-gguf"
+
+
+def _hosted_tuner(task: Task, context: RungContext) -> Tuner | None:
+    """The endpoint's hosted fine-tuning jobs ([finetune] hosted), for an OpenAI-compatible model; None otherwise."""
+    from rungwise.models.embedded import EmbeddedModel
+    from rungwise.models.hosted_tuner import HostedTuner
+    from rungwise.models.openai_http import OpenAIHttpModel
+
+    model = context.model
+    if not isinstance(model, OpenAIHttpModel) or isinstance(model, EmbeddedModel):
+        return None
+    spec = task.spec.finetune
+    return HostedTuner(model, cancel_remote=context.cancel_remote, poll_s=spec.hosted_poll_s,
+                       queued_deadline_s=spec.hosted_queued_minutes * 60)
 
 
 def lora_config(task: Task) -> Any:

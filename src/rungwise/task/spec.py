@@ -127,6 +127,9 @@ class CostSpec(_Spec):
     """What one more labelled training example costs to make (fine-tuning's dataset cost)."""
     training_price_per_hour: float = Field(default=0.0, ge=0)
     """Price of an hour of the machine that trains the adapter."""
+    training_price_per_million_tokens: float = Field(default=0.0, ge=0)
+    """A hosted fine-tuning job's price per million trained tokens ([finetune] hosted): its training cost is the
+    job's `trained_tokens` at this price."""
     base_model_updates_per_year: int = Field(default=4, ge=0)
     """How often the base model changes, so a fine-tune must be redone."""
     eval_runs_per_month: int = Field(default=4, ge=0)
@@ -206,6 +209,14 @@ class FinetuneSpec(_Spec):
     max_minutes: float = Field(default=20.0, gt=0)
     """Stop training after this much wall time."""
     with_rag: bool = True
+    hosted: bool = False
+    """Fine-tune through the endpoint's hosted fine-tuning jobs (the OpenAI fine-tuning API shape: OpenAI, Azure
+    OpenAI) when the model is an OpenAI-compatible URL; the job's `fine_tuned_model` is measured on the same
+    endpoint (docs/finetune.md)."""
+    hosted_poll_s: float = Field(default=10.0, gt=0)
+    """Seconds between two looks at a hosted job's status."""
+    hosted_queued_minutes: float = Field(default=60.0, gt=0)
+    """A hosted job still waiting (validating its file, queued) after this long fails the rung, with one line."""
     """For a task with a corpus, also train and evaluate with retrieved passages in the prompt."""
     curve: list[int] | None = None
     """Training sizes for the fine-tune's learning curve (a climb with --curve, or this set): each a seeded
