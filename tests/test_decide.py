@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -258,3 +259,21 @@ def test_below_the_target_the_reference_comparison_leaves_the_verdict_settled() 
     d = _decide(sums, {"prompt": _scores(n, 0), "fewshot-knn": few, "knn-label": close}, 0.85)
     assert d.shipped is None and not d.eval_too_small and d.next_step is None
     assert "scores 36.5% against 35.0% for 'fewshot-knn' (p=0.25): the rows favour it by 1.5 points" in d.recommendation
+
+
+def test_the_next_step_climbs_the_model_this_climb_ran_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rungwise.engine.job import _command
+    from rungwise.models.embedded import EmbeddedModel
+    from rungwise.models.openai_http import OpenAIHttpModel
+    from rungwise.task.spec import Task
+
+    from helpers import LABEL_EVAL, LABEL_TOML_EXACT, LABEL_TRAIN, write_task
+
+    task = Task.load(write_task(tmp_path / "my task", LABEL_TOML_EXACT, LABEL_TRAIN, LABEL_EVAL))
+    assert _command(task, None) == f"rungwise climb '{task.folder}'"
+    monkeypatch.setenv("TEAM_KEY", "sk-secret")
+    served = OpenAIHttpModel("http://gpu:8000/v1", "org/model", api_key_env="TEAM_KEY")
+    command = _command(task, served)
+    assert command == f"rungwise climb '{task.folder}' --model http://gpu:8000/v1 --model-name org/model " \
+                      "--api-key-env TEAM_KEY" and "sk-secret" not in command
+    assert _command(task, EmbeddedModel.__new__(EmbeddedModel)) == _command(task, None)  # the default model

@@ -197,6 +197,7 @@ class ClimbJob:
         self._seed = 0  # the eval sample's seed, which also orders the rows before each early-stop look
         self._decide: sequential.Budget | None = None  # --decide: its budget (None: off)
         self._looks: dict[str, Any] | None = None  # --decide: the record of its looks
+        self._command = ""  # the climb an open verdict's next step suggests (on this climb's model)
 
     # -- control ------------------------------------------------------------------------------------
     def run(self) -> ClimbResult:
@@ -329,6 +330,7 @@ class ClimbJob:
                 await owned_model.aclose()
             # connections are bound to this event loop; a server the model started itself stops here
             await model.aclose()
+        self._command = _command(task, model)
         return self._judge(task, info, store, run_id, scorer, runner.stats, report, examples, budget, outcomes,
                            estimates, skipped)
 
@@ -568,7 +570,7 @@ class ClimbJob:
                     if "search" in o.variant.config and not o.variant.twin_of}
         decision = decide(summaries, scores, task.spec.target,
                           costs_per_call={k: c.cost_per_call for k, c in costs.items()}, curves=curves,
-                          available=len(task.eval), command=_command(task),
+                          available=len(task.eval), command=self._command or _command(task, None),
                           currency=task.spec.costs.currency, looks=self._looks, searched=searched,
                           finetune_needs=_finetune_needs(task)) if summaries else None
         recommendation = decision.recommendation if decision else (
@@ -661,12 +663,20 @@ def _finetune_needs(task: Task) -> dict[str, float]:
             "updates_per_year": c.base_model_updates_per_year}
 
 
-def _command(task: Task) -> str:
-    """The climb that scores more rows of an open verdict, as the recommendation writes it (the model options of
-    a climb on another model than the embedded one are the user's to add)."""
+def _command(task: Task, model: Model | None) -> str:
+    """The climb that scores more rows of an open verdict, as the recommendation writes it: on the model this
+    climb ran on (its URL, its name and the name of its key's variable, never the key)."""
     import shlex
 
-    return f"rungwise climb {shlex.quote(str(task.folder))}"
+    from rungwise.models.embedded import EmbeddedModel
+    from rungwise.models.openai_http import OpenAIHttpModel
+
+    parts = ["rungwise", "climb", str(task.folder)]
+    if isinstance(model, OpenAIHttpModel) and not isinstance(model, EmbeddedModel):
+        parts += ["--model", model.base_url, "--model-name", model.model_name]
+        if model.api_key_env:
+            parts += ["--api-key-env", model.api_key_env]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _resummarized(o: VariantOutcome, binary: bool) -> VariantSummary:
