@@ -124,3 +124,11 @@ def test_the_api_client_names_an_unreachable_endpoint_and_a_missing_job(tmp_path
     with JobsServer() as srv:
         with pytest.raises(HostedJobError, match="reading job ftjob-9: the provider answered HTTP 404: no such job"):
             follow(FineTuningAPI(srv.url), "ftjob-9", poll_s=0)
+
+
+def test_hosted_on_the_embedded_model_says_what_it_needs(tmp_path: Path) -> None:
+    from rungwise.models.fake import FakeModel
+
+    result = climb(_task(tmp_path), FakeModel(lambda r: "billing"),
+                   ClimbOptions(store_path=tmp_path / "s.db", rungs=["baseline", "finetune"], all_rungs=True))
+    assert "[finetune] hosted needs an OpenAI-compatible endpoint with fine-tuning jobs" in result.skipped["finetune"]

@@ -37,6 +37,7 @@ class HostedTuner:
         self.poll_s = poll_s
         self.queued_deadline_s = queued_deadline_s
         self._api = api
+        self._own_api = api is None  # a client this tuner made, closed after each training
         self.base_fingerprint = model.fingerprint
 
     def _client(self) -> FineTuningAPI:
@@ -57,13 +58,18 @@ class HostedTuner:
         if result.is_file():
             return folder, json.loads(result.read_text(encoding="utf-8"))
         api = self._client()
-        if state.is_file():  # an interrupted climb: follow the job it created
-            job_id = str(json.loads(state.read_text(encoding="utf-8"))["job_id"])
-        else:
-            job_id = self._create(api, rows, config, folder)
-        name = folder.name.rsplit("-hosted-", 1)[0]
-        job = follow(api, job_id, name=name, progress=progress, cancel=cancel, cancel_remote=self.cancel_remote,
-                     poll_s=self.poll_s, queued_deadline_s=self.queued_deadline_s)
+        try:
+            if state.is_file():  # an interrupted climb: follow the job it created
+                job_id = str(json.loads(state.read_text(encoding="utf-8"))["job_id"])
+            else:
+                job_id = self._create(api, rows, config, folder)
+            name = folder.name.rsplit("-hosted-", 1)[0]
+            job = follow(api, job_id, name=name, progress=progress, cancel=cancel, cancel_remote=self.cancel_remote,
+                         poll_s=self.poll_s, queued_deadline_s=self.queued_deadline_s)
+        finally:
+            if self._own_api:
+                api.close()
+                self._api = None
         meta = _meta(job, self.base_fingerprint, dhash, settings, len(rows))
         write_output(result, json.dumps(meta, indent=1, allow_nan=False), what="the fine-tuning job's result")
         return folder, meta

@@ -62,11 +62,15 @@ class FinetuneRung(Rung):
         if context.dry_run:
             raise RungSkipped("a dry run trains nothing; the finetune rung's cost is measured when it runs")
         tuner = _hosted_tuner(task, context) if task.spec.finetune.hosted else context.model.tuner()
+        if tuner is None and task.spec.finetune.hosted:
+            raise RungSkipped(f"[finetune] hosted needs an OpenAI-compatible endpoint with fine-tuning jobs "
+                              f"(--model URL); {context.model.name} is not one (set hosted = false to train its "
+                              "own LoRA where it can)")
         if tuner is None:
             raise RungSkipped(
                 f"{context.model.name} cannot be fine-tuned here; export the training set with "
                 "`rungwise export-finetune TASK` and tune it on your provider or GPUs (TRL, axolotl), or set "
-                "[finetune] hosted = true for an endpoint with hosted fine-tuning jobs"
+                "[finetune] hosted = true when the endpoint runs fine-tuning jobs"
             )
         if not task.spec.finetune.hosted:
             try:
