@@ -88,11 +88,15 @@ class JobsServer:
                         self._send(400, {"error": {"message": "training_file not found"}})
                         return
                     n = len(outer.jobs) + 1
+                    hyper = (body.get("method") or {}).get("supervised", {}).get("hyperparameters", {})
                     job = {"object": "fine_tuning.job", "id": f"ftjob-{n}", "model": body["model"],
                            "status": "validating_files", "created_at": 1_700_000_000, "finished_at": None,
                            "fine_tuned_model": None, "trained_tokens": None, "error": None,
-                           "training_file": body["training_file"], "seed": body.get("seed"),
-                           "method": body.get("method"), "events": [], "suffix": body.get("suffix")}
+                           "organization_id": "org-loopback", "result_files": [],
+                           "hyperparameters": {"n_epochs": hyper.get("n_epochs", "auto"), "batch_size": "auto",
+                                               "learning_rate_multiplier": "auto"},
+                           "training_file": body["training_file"], "validation_file": body.get("validation_file"),
+                           "seed": body.get("seed") or 0, "method": body.get("method"), "events": []}
                     outer.jobs[job["id"]] = job
                     self._send(200, outer._public(job))
                 elif m := re.fullmatch(r"/v1/fine_tuning/jobs/([^/]+)/cancel", path):
@@ -160,6 +164,7 @@ class JobsServer:
         step = polls - 1
         job["status"] = "running"
         job["events"].append({"object": "fine_tuning.job.event", "id": f"ev-{job['id']}-{step}", "level": "info",
+                              "created_at": job["created_at"] + 10 * step,
                               "message": f"Step {step}/{self.steps}", "type": "metrics",
                               "data": {"step": step, "total_steps": self.steps}})
         if self.scenario == "fail" and step == 2:

@@ -132,3 +132,23 @@ def test_hosted_on_the_embedded_model_says_what_it_needs(tmp_path: Path) -> None
     result = climb(_task(tmp_path), FakeModel(lambda r: "billing"),
                    ClimbOptions(store_path=tmp_path / "s.db", rungs=["baseline", "finetune"], all_rungs=True))
     assert "[finetune] hosted needs an OpenAI-compatible endpoint with fine-tuning jobs" in result.skipped["finetune"]
+
+
+def test_the_loopback_server_and_the_client_speak_the_published_shapes(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's jobs and events validate against openai's published types, and the create request the tuner
+    sends validates against its request type: the lifecycle tests above run on the documented protocol."""
+    from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent, job_create_params
+    from pydantic import TypeAdapter
+
+    for scenario in ("succeed", "fail"):
+        monkeypatch.setenv("RUNGWISE_CACHE_DIR", str(tmp_path / scenario / "cache"))  # a job of its own each
+        with JobsServer(scenario=scenario, learned=LEARNED) as srv:
+            _climb(tmp_path / scenario, srv.url)
+            TypeAdapter(job_create_params.JobCreateParams).validate_python(srv.bodies["create"][0])
+            job = srv.jobs["ftjob-1"]
+            typed = FineTuningJob.model_validate(srv._public(job))
+            assert typed.status == ("succeeded" if scenario == "succeed" else "failed")
+            assert all(FineTuningJobEvent.model_validate(e).type == "metrics" for e in job["events"])
+            if scenario == "fail":
+                assert typed.error is not None and typed.error.code == "invalid_training_file"
