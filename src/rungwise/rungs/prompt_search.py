@@ -142,6 +142,7 @@ class PromptSearchRung(Rung):
             proposed.add(completion.prompt_tokens, completion.completion_tokens, completion.latency_s, cached)
             return completion.text
 
+        _report(context, 0, budget)  # the search starts from nothing (else its first look reads as a resume)
         try:
             result = await search(task_line(task), rows, evaluate, propose, budget=budget, seed=seed,
                                   description=task.spec.description or task_line(task),
