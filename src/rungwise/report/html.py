@@ -237,7 +237,8 @@ def _prompt_search(report: ClimbReport) -> str:
     currency = esc(report.result.currency)
     parts = ["<h2 id=\"prompt-search\">Prompt search</h2><p class=\"muted\">The task line searched for on dev rows "
              "carved from train (never an eval row); the winner is scored on the eval like every rung. The rungs above "
-             "build on it only when its dev gain is significant (dev p, a one-sided sign test, below 0.05). Its cost "
+             "build on it only when its dev gain is significant (dev p: a one-sided sign test, adjusted for the candidates "
+             "it was picked from, below 0.05). Its cost "
              "is paid once, like fine-tuning's training.</p>"]
     rows = []
     for name, s in found.items():
