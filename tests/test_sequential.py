@@ -392,3 +392,6 @@ def test_a_climb_of_some_variants_scores_only_those(tmp_path: Path) -> None:
                                                variants=["prompt", "nonesuch"]))
     assert [v.name for v in result.variants] == ["prompt"]
     assert "no rung of this climb" in result.skipped["nonesuch"]
+    # names as a user lists them ("a, b,"): stripped, empty ones dropped, none left is no filter
+    assert ClimbOptions(variants=[" prompt", "", "knn-label "]).variants == ["prompt", "knn-label"]
+    assert ClimbOptions(variants=[" ", ""]).variants is None

@@ -139,7 +139,7 @@ def climb_cmd(
     """Climb the ladder on the held-out eval; stop at the first rung that meets the target."""
     t = Task.load(task)
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
-                           variants=[v.strip() for v in variants.split(",") if v.strip()] if variants else None, proposer=proposer,
+                           variants=variants.split(",") if variants else None, proposer=proposer,
                            cancel_remote=cancel_remote,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
@@ -263,7 +263,9 @@ def export_prompt(
     from rungwise.record.stored import load_report
     from rungwise.report.prompt_export import export_searched_prompt
 
-    for path in export_searched_prompt(load_report(Store(store), run).result, variant, out_dir):
+    with Store(store) as s:
+        record = load_report(s, run).result
+    for path in export_searched_prompt(record, variant, out_dir):
         out.print(escape(str(path)))
 
 

@@ -35,6 +35,7 @@ from rungwise.judge.summary import VariantSummary, summarize
 from rungwise.metrics.scoring import Scorer
 from rungwise.models.base import Completion, Model, ModelInfo, Request
 from rungwise.models.deadlines import apply_deadlines
+from rungwise.models.embedded import EmbeddedModel
 from rungwise.models.registry import resolve_model
 from rungwise.models.tokens import TokenCounter
 from rungwise.outputs import finite
@@ -197,7 +198,6 @@ class ClimbJob:
         self._seed = 0  # the eval sample's seed, which also orders the rows before each early-stop look
         self._decide: sequential.Budget | None = None  # --decide: its budget (None: off)
         self._looks: dict[str, Any] | None = None  # --decide: the record of its looks
-        self._command = ""  # the climb an open verdict's next step suggests (on this climb's model)
 
     # -- control ------------------------------------------------------------------------------------
     def run(self) -> ClimbResult:
@@ -330,9 +330,8 @@ class ClimbJob:
                 await owned_model.aclose()
             # connections are bound to this event loop; a server the model started itself stops here
             await model.aclose()
-        self._command = _command(task, model)
         return self._judge(task, info, store, run_id, scorer, runner.stats, report, examples, budget, outcomes,
-                           estimates, skipped)
+                           estimates, skipped, command=_command(task, model))
 
     async def _ladder(self, task: Task, model: Model, store: Store, runner: Runner, context: RungContext,
                       examples: list[Example], wanted: list[str],
@@ -378,9 +377,8 @@ class ClimbJob:
                          if m not in owned)
             for variant in variants:
                 if options.dry_run or options.max_cost is not None:
-                    est = await estimate_variant(variant, examples, estimator, task.spec.costs)
+                    est, searched = await _estimate(task, variant, examples, estimator)
                     estimates.append(est)
-                    searched = estimate_search(variant, est, task.spec.costs, proposer_costs(task))
                     if searched is not None:  # the search's own calls, a one-off before the eval's
                         estimates.append(searched)
                         est = dataclasses.replace(est, cost=est.cost + searched.cost)
@@ -420,8 +418,7 @@ class ClimbJob:
         calls, before it makes any."""
         total = 0.0
         for variant in plan:
-            est = await estimate_variant(variant, examples, estimator, task.spec.costs)
-            searched = estimate_search(variant, est, task.spec.costs, proposer_costs(task))
+            est, searched = await _estimate(task, variant, examples, estimator)
             wanted = not self.options.variants or variant.name in self.options.variants
             total += (est.cost if wanted else 0.0) + (searched.cost if searched is not None else 0.0)
         return total
@@ -433,7 +430,7 @@ class ClimbJob:
                 or not task.spec.prompt.search:
             return None
         url, _, name = spec.partition("#")
-        if url == "local" and model.fingerprint.startswith("embedded:"):
+        if url == "local" and isinstance(model, EmbeddedModel):
             return None  # the embedded model already answers: one server, not two
         proposer = resolve_model(url, model_name=name or None)
         await proposer.open()
@@ -560,7 +557,7 @@ class ClimbJob:
 
     def _judge(self, task: Task, info: ModelInfo, store: Store, run_id: str, scorer: Scorer, stats: RunStats,
                report: CheckReport, examples: list[Example], budget: Any, outcomes: list[VariantOutcome],
-               estimates: list[Estimate], skipped: dict[str, str]) -> ClimbResult:
+               estimates: list[Estimate], skipped: dict[str, str], *, command: str) -> ClimbResult:
         summaries = [o.summary for o in outcomes]
         scores = {o.summary.name: {r.example_id: r.score for r in o.rows} for o in outcomes}
         costs = {s.name: price(s.name, s.mean_prompt_tokens, s.mean_completion_tokens, task.spec.costs) for s in summaries}
@@ -570,7 +567,7 @@ class ClimbJob:
                     if "search" in o.variant.config and not o.variant.twin_of}
         decision = decide(summaries, scores, task.spec.target,
                           costs_per_call={k: c.cost_per_call for k, c in costs.items()}, curves=curves,
-                          available=len(task.eval), command=self._command or _command(task, None),
+                          available=len(task.eval), command=command,
                           currency=task.spec.costs.currency, looks=self._looks, searched=searched,
                           finetune_needs=_finetune_needs(task)) if summaries else None
         recommendation = decision.recommendation if decision else (
@@ -655,6 +652,13 @@ def _cached_calls(store: Store) -> Any:
     return complete
 
 
+async def _estimate(task: Task, variant: Variant, examples: list[Example],
+                    estimator: TokenCounter) -> tuple[Estimate, Estimate | None]:
+    """A variant's eval calls before any is made, and its prompt search's own calls where it plans one."""
+    est = await estimate_variant(variant, examples, estimator, task.spec.costs)
+    return est, estimate_search(variant, est, task.spec.costs, proposer_costs(task))
+
+
 def _finetune_needs(task: Task) -> dict[str, float]:
     """What a fine-tune of the task would need (its labelled train rows and their price, its retrainings a year):
     what a prompt search that closes the gap saves."""
@@ -668,7 +672,6 @@ def _command(task: Task, model: Model | None) -> str:
     climb ran on (its URL, its name and the name of its key's variable, never the key)."""
     import shlex
 
-    from rungwise.models.embedded import EmbeddedModel
     from rungwise.models.openai_http import OpenAIHttpModel
 
     parts = ["rungwise", "climb", str(task.folder)]

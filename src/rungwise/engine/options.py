@@ -118,6 +118,13 @@ class ClimbOptions(BaseModel):
             parse_budget(value)  # a ValueError: one OptionsError line naming the option
         return value
 
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, value: list[str] | None) -> list[str] | None:
+        """Names as a user lists them ("a, b"): stripped, empty ones dropped; none left is no filter."""
+        names = [v.strip() for v in value or [] if v.strip()]
+        return names or None
+
     @field_validator("leakage", "sample", "seed", "decide", "timeout_s", "retries", mode="before")
     @classmethod
     def _none_is_not_set(cls, value: Any) -> Any:

@@ -196,10 +196,11 @@ def _search_sentence(searched: Mapping[str, Mapping[str, Any]], by_name: Mapping
                      shipped: str | None, target: float, needs: Mapping[str, float], currency: str) -> str:
     """What the verdict says of the prompt search: that it closed the gap (fine-tuning not needed, and what that
     saved), or, when a fine-tune is shipped or the target is missed, that it was tried and what it reached."""
-    runs = [(name, by_name[name], info) for name, info in searched.items() if name in by_name]
-    if not runs:
+    first = next(((by_name[name], info) for name, info in searched.items() if name in by_name), None)
+    if first is None:
         return ""
-    name, summary, info = runs[0]
+    summary, info = first
+    name = summary.name
     twins = [s for s in by_name.values() if s.twin_of == name]
     best = max([summary, *twins], key=lambda s: s.score)
     dev = ""

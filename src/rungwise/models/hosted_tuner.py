@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rungwise.cancel import CancelToken
-from rungwise.finetune.dataset import Rows, data_hash
+from rungwise.finetune.dataset import Rows, TrainingExample, data_hash
+from rungwise.finetune.hosted import write_openai_jsonl
 from rungwise.finetune.hosted_jobs import FineTuningAPI, HostedJob, HostedJobError, Hyperparameters, follow
 from rungwise.models.base import Model
 from rungwise.models.openai_http import OpenAIHttpModel
@@ -75,10 +76,8 @@ class HostedTuner:
         return folder, meta
 
     def _create(self, api: FineTuningAPI, rows: Rows, config: Any, folder: Path) -> str:
-        lines = [json.dumps({"messages": [{"role": m.role, "content": m.content} for m in msgs]
-                             + [{"role": "assistant", "content": target}]}, ensure_ascii=False) + "\n"
-                 for msgs, target in rows]
-        data = write_output(folder / "train.openai-chat.jsonl", lines, what="the fine-tuning file")
+        data = folder / "train.openai-chat.jsonl"
+        write_openai_jsonl((TrainingExample(msgs, target) for msgs, target in rows), data)
         file_id = api.upload(data)
         epochs = getattr(config, "epochs", None)
         job = api.create(self.model.model_name, file_id, hyperparameters=Hyperparameters(n_epochs=epochs),
