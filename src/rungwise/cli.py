@@ -19,7 +19,7 @@ from rungwise.engine.gate import gate as run_gate
 from rungwise.engine.job import ClimbOptions, ClimbResult, climb
 from rungwise.engine.multi import MultiClimbResult, climb_models, model_choices
 from rungwise.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, RungwiseError
-from rungwise.models.registry import open_model, resolve_model
+from rungwise.models.registry import offered_adapters, open_model, resolve_model
 from rungwise.outputs import strict_json, write_output
 from rungwise.report import terminal as term
 from rungwise.report.fit import escape
@@ -81,12 +81,15 @@ def models_cmd(
     retries: int = flag.RetriesOpt,
 ) -> None:
     """What a model's server is and can do: its kind, context length, constrained-output methods, tokenizer, logprobs."""
-    info = open_model(resolve_model(model, model_name=model_name, api_key_env=api_key_env, capabilities=capabilities,
-                                    timeout_s=timeout, retries=retries))
+    m = resolve_model(model, model_name=model_name, api_key_env=api_key_env, capabilities=capabilities,
+                      timeout_s=timeout, retries=retries)
+    info = open_model(m)
+    offer = offered_adapters(m)
+    adapters = {"method": offer.method, "detail": offer.detail} if offer is not None else None
     if as_json:
-        out.print_json(strict_json(term.model_info_dict(info)))
+        out.print_json(strict_json({**term.model_info_dict(info), "adapters": adapters}))
     else:
-        term.print_model_info(info, out)
+        term.print_model_info(info, out, adapters=offer.detail if offer is not None else None)
 
 
 @app.command("climb")
@@ -116,6 +119,11 @@ def climb_cmd(
     cancel_remote: bool = typer.Option(False, "--cancel-remote", help="Cancelled while a hosted fine-tuning job runs "
                                        "([finetune] hosted), cancel the job at the provider too; without it the job "
                                        "goes on and the same climb run again follows it."),
+    base_weights: Path = typer.Option(None, "--base-weights", help="The Hugging Face folder of the model --model "
+                                      "serves: the fine-tune rung trains a LoRA on it with TRL and serves the adapter "
+                                      "on that server (docs/finetune.md)."),
+    accelerate_config: Path = typer.Option(None, "--accelerate-config", help="Train under `accelerate launch` with "
+                                           "this config file (several GPUs or nodes, DeepSpeed or FSDP)."),
     concurrency: int = flag.ConcurrencyOpt,
     store: str = flag.StoreOpt,
     new: bool = typer.Option(False, "--new", help="Start a new run instead of resuming an unfinished one."),
@@ -140,7 +148,8 @@ def climb_cmd(
     t = Task.load(task)
     options = ClimbOptions(full=full, all_rungs=all_rungs, rungs=rungs.split(",") if rungs else None,
                            variants=variants.split(",") if variants else None, proposer=proposer,
-                           cancel_remote=cancel_remote,
+                           cancel_remote=cancel_remote, base_weights=base_weights,
+                           accelerate_config=accelerate_config,
                            concurrency=concurrency, store_path=store, resume=not new, dry_run=dry_run,
                            max_cost=max_cost, leakage=leakage, sample=sample, curve=curve,
                            early_stop=not score_every_row, timeout_s=timeout, retries=retries, decide=decide,

@@ -32,6 +32,10 @@ class ModelChoice:
     model: Model | None = None
     capabilities: str | None = None
     """A forced capability profile (see `models.base.PROFILES`); None: discovered."""
+    base_weights: str | None = None
+    """The model's Hugging Face folder for the fine-tune rung; None: the task's [finetune] base_weights."""
+    base_gguf: str | None = None
+    """The model's GGUF (a llama.cpp endpoint) for the fine-tune rung; None: the task's [finetune] base_gguf."""
 
     def resolve(self, *, concurrency: int | None = None, capabilities: str | None = None) -> Model:
         """The model to climb: the live one given, else one resolved from the spec."""
@@ -106,7 +110,8 @@ def models_from_cli(models: Sequence[str], names: Sequence[str] = (), *, api_key
 def models_from_task(task: Task) -> list[ModelChoice]:
     """The models of task.toml's `[[models]]` (validated when the task loaded)."""
     return labelled([ModelChoice(m.url, m.name, m.label or "", m.api_key_env, m.input_price_per_million,
-                                  m.output_price_per_million, m.rpm, m.tpm) for m in task.spec.models])
+                                  m.output_price_per_million, m.rpm, m.tpm, base_weights=m.base_weights,
+                                  base_gguf=m.base_gguf) for m in task.spec.models])
 
 
 def model_choices(task: Task, models: Sequence[str] = (), names: Sequence[str] = (), *, api_key_env: str | None = None,
@@ -125,4 +130,7 @@ def priced_task(task: Task, choice: ModelChoice) -> Task:
         ("input_price_per_million", choice.input_price_per_million),
         ("output_price_per_million", choice.output_price_per_million)) if v is not None})
     limits = spec.model.model_copy(update={k: v for k, v in (("rpm", choice.rpm), ("tpm", choice.tpm)) if v is not None})
-    return dataclasses.replace(task, spec=spec.model_copy(update={"costs": costs, "model": limits}))
+    finetune = spec.finetune.model_copy(update={k: v for k, v in (("base_weights", choice.base_weights),
+                                                                  ("base_gguf", choice.base_gguf)) if v is not None})
+    return dataclasses.replace(task, spec=spec.model_copy(update={"costs": costs, "model": limits,
+                                                                  "finetune": finetune}))

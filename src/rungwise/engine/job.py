@@ -163,6 +163,19 @@ def checked_task(task: Task, options: ClimbOptions, report: CheckReport) -> Task
     )
 
 
+def with_finetune_base(task: Task, options: ClimbOptions) -> Task:
+    """`task` with the options' base weights and accelerate config in its [finetune] (they win over task.toml)."""
+    update: dict[str, Any] = {}
+    if options.base_weights is not None:
+        update["base_weights"] = str(options.base_weights.resolve())
+    if options.accelerate_config is not None:
+        update.update(accelerate_config=str(options.accelerate_config.resolve()), launcher="accelerate")
+    if not update:
+        return task
+    spec = task.spec.model_copy(update={"finetune": task.spec.finetune.model_copy(update=update)})
+    return dataclasses.replace(task, spec=spec)
+
+
 def climb(
     task: Task | str | Path,
     model: str | Model | None = None,
@@ -267,7 +280,7 @@ class ClimbJob:
         # exact leakage under the stop policy ends the climb anyway: say so before minutes of embedding
         near = not (policy == "stop" and exact_leaks(self.task))
         report = run_checks(self.task, cache_dir=cache_dir, near=near)
-        scored_task = checked_task(self.task, options, report)
+        scored_task = with_finetune_base(checked_task(self.task, options, report), options)
         store = Store(options.store_path)
         scorer = Scorer(scored_task)
         try:
@@ -582,7 +595,7 @@ class ClimbJob:
             extra["finetune_costs"] = {k: v.to_dict() for k, v in finetune_costs.items()}
         if searched:
             extra["prompt_search"] = searched
-        stale = _stale_adapters(outcomes, self._tuner_base(outcomes))
+        stale = _stale_adapters(outcomes, self._tuner_base(outcomes, info.fingerprint))
         if stale:
             extra["stale_adapters"] = stale
         served = served_models(outcomes)
@@ -607,7 +620,11 @@ class ClimbJob:
                                          else examples).result
         return result
 
-    def _tuner_base(self, outcomes: list[VariantOutcome]) -> str | None:
+    def _tuner_base(self, outcomes: list[VariantOutcome], served: str) -> str | None:
+        """The base an adapter must have been trained on: the backend's own tuner's, or, for an adapter TRL
+        trained on a team's weights, the model the climb runs on (`served`)."""
+        if any(meta.get("trainer") == "trl" for o in outcomes for *_, meta in o.artifacts[:1]):
+            return served
         model = self._model_spec if isinstance(self._model_spec, Model) else None
         tuner = model.tuner() if model is not None and any(o.artifacts for o in outcomes) else None
         return tuner.base_fingerprint if tuner is not None else None

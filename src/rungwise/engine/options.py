@@ -69,6 +69,11 @@ class ClimbOptions(BaseModel):
     cancel_remote: bool = False
     """Cancelled while a hosted fine-tuning job runs, cancel the job at the provider too (else it goes on there,
     and the same climb run again follows it)."""
+    base_weights: Path | None = None
+    """The Hugging Face folder of the model the climb runs on, for the fine-tune rung (TRL trains a LoRA on it and
+    the endpoint's server serves it); None: the task's [finetune] base_weights."""
+    accelerate_config: Path | None = None
+    """Train under `accelerate launch` with this config (several GPUs or nodes); None: the task's [finetune]."""
     variants: list[str] | None = None
     """Only these variants of the rungs that run (by name, e.g. `fewshot-knn-constrained`); None: all of them."""
     concurrency: int | None = Field(default=None, ge=1)

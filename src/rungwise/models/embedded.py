@@ -70,6 +70,7 @@ class EmbeddedServer:
         n_ctx: int = 8192,
         n_threads: int | None = None,
         weights: str | None = None,
+        alias: str = MODEL_ALIAS,
     ) -> None:
         """`gguf_path`: serve this file as it is. Else the shipped weights (`source_gguf`) in `weights` (else
         RUNGWISE_WEIGHTS, else the default of `rungwise.models.weights`), derived once and cached."""
@@ -82,6 +83,7 @@ class EmbeddedServer:
             self.gguf_path = derived_gguf(self.source_gguf, weights_format(weights), weights_dir(),
                                           file_digest(self.source_gguf))
         self.lora_paths = tuple(Path(p) for p in lora_paths)
+        self.alias = alias
         self.n_parallel = n_parallel or default_slots()
         self.n_ctx = n_ctx
         self.n_threads = n_threads or int(os.environ.get("RUNGWISE_THREADS", 0)) or max(1, min(os.cpu_count() or 1, 8))
@@ -112,7 +114,7 @@ class EmbeddedServer:
             p.cpuparams.poll = self.poll
             p.cpuparams_batch.poll = self.poll
             p.endpoint_metrics = True
-            p.model_alias = {MODEL_ALIAS}
+            p.model_alias = {self.alias}
             p.verbosity = -1
             p.use_jinja = True
             if self.lora_paths:
@@ -157,13 +159,19 @@ class EmbeddedModel(OpenAIHttpModel):
     fine_tunable = True
 
     def __init__(self, *, lora_paths: Sequence[Path] = (), gguf_path: Path | None = None, n_parallel: int | None = None,
-                 server: EmbeddedServer | None = None, capabilities: str | None = None) -> None:
-        self.server = server or EmbeddedServer(gguf_path, lora_paths=lora_paths, n_parallel=n_parallel)
+                 server: EmbeddedServer | None = None, capabilities: str | None = None,
+                 alias: str | None = None) -> None:
+        """`alias`: the name the model answers to and its fingerprint names (a team's own GGUF served by a
+        llama.cpp server rungwise starts); default the embedded model's."""
+        self.server = server or EmbeddedServer(gguf_path, lora_paths=lora_paths, n_parallel=n_parallel,
+                                               alias=alias or MODEL_ALIAS)
         self._owns_server = server is None
-        parts = [f"embedded:{MODEL_ALIAS}:{file_digest(self.server.gguf_path)[:16]}"]
+        self.alias = self.server.alias
+        kind = "embedded" if self.alias == MODEL_ALIAS else "llama.cpp"
+        parts = [f"{kind}:{self.alias}:{file_digest(self.server.gguf_path)[:16]}"]
         parts += [f"lora:{file_digest(p)[:16]}" for p in self.server.lora_paths]
         super().__init__(
-            self.server.base_url or "http://127.0.0.1:0/v1", MODEL_ALIAS, max_concurrency=self.server.n_parallel,
+            self.server.base_url or "http://127.0.0.1:0/v1", self.alias, max_concurrency=self.server.n_parallel,
             fingerprint="+".join(parts),
             timeout_s=120.0,  # a local model on a busy machine is slow, not dead: long prompts take seconds
             capabilities=capabilities,
@@ -178,7 +186,7 @@ class EmbeddedModel(OpenAIHttpModel):
             found = Capabilities(grammar=True, json_schema=True, tokenize=True, max_concurrency=self.max_concurrency,
                                  dialect="llama.cpp", context_length=self.server.n_ctx, logprobs=True)
             self._info = ModelInfo(
-                fingerprint=self.fingerprint, served_model=MODEL_ALIAS, server_kind="llama.cpp",
+                fingerprint=self.fingerprint, served_model=self.alias, server_kind="llama.cpp",
                 capabilities=forced_capabilities(found, self.profile))
         return self._info
 

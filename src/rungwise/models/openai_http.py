@@ -169,6 +169,8 @@ class OpenAIHttpModel(Model):
         self.served_seen: list[str] = []
         self._served_last: str | None = None
         self._probed = False
+        #: fields every request carries besides the chat's own (llama.cpp's per-request `lora`)
+        self.extra_body: dict[str, Any] = {}
         if api_key_env is not None:
             self._api_key()  # fail before any work when the key is missing
 
@@ -390,6 +392,7 @@ class OpenAIHttpModel(Model):
             body.pop("stop", None)
         if self.is_llama_cpp:
             body["cache_prompt"] = True
+        body.update(self.extra_body)
         return body
 
     def _cost(self, request: Request) -> int:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rungwise.errors import ModelUnavailable
 from rungwise.models.base import Model, ModelInfo
 from rungwise.models.deadlines import apply_deadlines
 from rungwise.models.urls import redact_url
+
+if TYPE_CHECKING:
+    from rungwise.models.adapter_serving import AdapterOffer
 
 
 def resolve_model(
@@ -43,6 +48,28 @@ def open_model(model: Model) -> ModelInfo:
             await model.aclose()
 
     return asyncio.run(discover())
+
+
+def offered_adapters(model: Model) -> AdapterOffer | None:
+    """How `model`'s server serves LoRA adapters (`rungwise models`); None for a model not reached over HTTP."""
+    import asyncio
+
+    from rungwise.models.adapter_serving import AdapterOffer, probe_adapters
+    from rungwise.models.embedded import EmbeddedModel
+    from rungwise.models.openai_http import OpenAIHttpModel
+
+    if isinstance(model, EmbeddedModel):
+        return AdapterOffer("embedded", "the embedded model: rungwise trains LoRAs and serves them as GGUF LoRAs")
+    if not isinstance(model, OpenAIHttpModel):
+        return None
+
+    async def ask() -> AdapterOffer:
+        try:
+            return await probe_adapters(model)
+        finally:
+            await model.aclose()
+
+    return asyncio.run(ask())
 
 
 def _resolve(spec: str, model_name: str | None, api_key_env: str | None, concurrency: int | None, rpm: int | None,

@@ -62,6 +62,7 @@ def adapter_columns(result: ClimbRecord) -> list[Col]:
     return [
         Col("adapter", [escape(name) for name, _ in rows], "left", 0),
         Col("trained in", [duration(float(s)) if isinstance(s, (int, float)) else "-" for s in seconds], "right", 1),
+        Col("trained with", [escape(trained_with(meta)) for _, (meta, _) in rows], "left", 3),
         Col("base model", [base(users) for _, (_, users) in rows], "left", 2),
         Col("rows", [_count(meta.get("examples")) for _, (meta, _) in rows], "right", 3),
         Col("training cost", [cost(users) for _, (_, users) in rows], "right", 4),
@@ -69,6 +70,20 @@ def adapter_columns(result: ClimbRecord) -> list[Col]:
                         for _, (meta, _) in rows], "left", 5),
         Col("variants", [escape(", ".join(users)) for _, (_, users) in rows], "left", 6),
     ]
+
+
+def trained_with(meta: dict[str, Any]) -> str:
+    """Which trainer made an adapter, where, and how fast: "TRL, cuda x4, 2,100 tok/s", "hosted job"."""
+    if meta.get("hosted"):
+        return "hosted job"
+    who = "TRL" if meta.get("trainer") == "trl" else "rungwise"
+    where = str(meta.get("device") or "")
+    processes = meta.get("processes")
+    if isinstance(processes, int) and processes > 1:
+        where += f" x{processes}"
+    rate = meta.get("tokens_per_s")
+    speed = f"{rate:,.0f} tok/s" if isinstance(rate, (int, float)) else ""
+    return ", ".join(p for p in (who, where, speed) if p)
 
 
 def search_columns(result: ClimbRecord) -> list[Col]:

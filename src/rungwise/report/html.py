@@ -16,6 +16,7 @@ from rungwise.judge.stats import describe_detectable
 from rungwise.record.schema import ComparisonRecord, VariantRecord
 from rungwise.record.stored import ClimbReport
 from rungwise.report import charts
+from rungwise.report.figures import trained_with
 from rungwise.report.frontier_html import frontier_section
 from rungwise.report.looks import section as looks_section
 from rungwise.report.page import esc, money, num, page, pct, table, write_page
@@ -282,12 +283,13 @@ def _finetune(report: ClimbReport) -> str:
             m = a.meta
             stale = ("<span class=\"stale\">stale: trained on another base model; retrain it</span>" if a.stale
                      else "current" if a.stale is False else "unknown")
-            rows.append([esc(a.name), esc(m.get("base_model")), stale, num(m.get("train_seconds"), 0),
+            rows.append([esc(a.name), esc(trained_with(m)), esc(m.get("base_model")), stale,
+                         num(m.get("train_seconds"), 0),
                          esc(m.get("examples")), esc(m.get("steps")), num(m.get("train_loss"), 3),
                          num(m.get("val_loss"), 3), esc(m.get("stop_reason")), esc(m.get("trained_at"))])
         parts.append("<h3>Adapters</h3>" + table(
-            ["adapter", "base model", "base now", "train s", "examples", "steps", "train loss", "val loss", "stopped",
-             "trained at"], rows, numeric={3, 4, 5, 6, 7}, cls="adapters"))
+            ["adapter", "trained with", "base model", "base now", "train s", "examples", "steps", "train loss",
+             "val loss", "stopped", "trained at"], rows, numeric={4, 5, 6, 7, 8}, cls="adapters"))
     return "".join(parts)
 
 

@@ -327,7 +327,7 @@ def print_multi(result: MultiClimbResult, console: Console | None = None) -> Non
 
 
 # -- the other commands' output (rungwise models, compare, gate, baseline set, store migrate, distill) ----------
-def print_model_info(info: ModelInfo, console: Console) -> None:
+def print_model_info(info: ModelInfo, console: Console, *, adapters: str | None = None) -> None:
     """What `rungwise models` found a model's server to be and offer, one item a line."""
     caps = info.capabilities
     unknown = "unknown"
@@ -339,6 +339,8 @@ def print_model_info(info: ModelInfo, console: Console) -> None:
         ("logprobs", unknown if caps.logprobs is None else "yes" if caps.logprobs else "no"),
         ("capabilities", caps.source),
     ]
+    if adapters:
+        lines.insert(-1, ("LoRA adapters", adapters))
     for key, value in lines:
         console.print(f"{key:>19}: {escape(str(value))}")
 

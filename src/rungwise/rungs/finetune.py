@@ -16,10 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rungwise.errors import MissingExtra
+from rungwise.errors import MissingExtra, RungwiseError
 from rungwise.finetune.dataset import data_hash
 from rungwise.finetune.hosted_jobs import HostedJobError
+from rungwise.finetune.trl_job import TrainingFailed
+from rungwise.models.adapter_serving import AdapterServingError
 from rungwise.models.base import Message, Request, Tuner
+from rungwise.models.open_weights_tuner import OpenWeightsTuner
 from rungwise.retrieval.shared import hybrid_passages, user_with_context
 from rungwise.rungs.base import Rung, RungContext, RungSkipped, Variant, register
 from rungwise.rungs.constrained import with_constrained_twin
@@ -61,26 +64,30 @@ class FinetuneRung(Rung):
             raise RungSkipped("no train.jsonl: a fine-tune needs training rows")
         if context.dry_run:
             raise RungSkipped("a dry run trains nothing; the finetune rung's cost is measured when it runs")
-        tuner = _hosted_tuner(task, context) if task.spec.finetune.hosted else context.model.tuner()
+        tuner = (_hosted_tuner(task, context) if task.spec.finetune.hosted
+                 else _open_weights_tuner(task, context) or context.model.tuner())
         if tuner is None and task.spec.finetune.hosted:
             raise RungSkipped(f"[finetune] hosted needs an OpenAI-compatible endpoint with fine-tuning jobs "
                               f"(--model URL); {context.model.name} is not one (set hosted = false to train its "
                               "own LoRA where it can)")
         if tuner is None:
             raise RungSkipped(
-                f"{context.model.name} cannot be fine-tuned here; export the training set with "
-                "`rungwise export-finetune TASK` and tune it on your provider or GPUs (TRL, axolotl), or set "
-                "[finetune] hosted = true when the endpoint runs fine-tuning jobs"
+                f"{context.model.name} cannot be fine-tuned here: give its Hugging Face folder with --base-weights "
+                "DIR (or [finetune] base_weights) to train a LoRA with TRL and serve it on the same server, set "
+                "[finetune] hosted = true when the endpoint runs fine-tuning jobs, or export the training set with "
+                "`rungwise export-finetune TASK`"
             )
         if not task.spec.finetune.hosted:
             try:
                 import peft  # noqa: F401
                 import torch  # noqa: F401
-            except ImportError:
-                raise RungSkipped(str(MissingExtra("torch and peft", "finetune"))) from None
+                if isinstance(tuner, OpenWeightsTuner):
+                    import trl  # noqa: F401
+            except ImportError as e:
+                raise RungSkipped(str(MissingExtra(e.name or "torch, peft and trl", "finetune"))) from None
         try:
             return self._all(task, context, tuner)
-        except HostedJobError as e:  # one line, and the climb goes on with the other rungs
+        except (HostedJobError, TrainingFailed, AdapterServingError) as e:  # one line; the climb goes on
             raise RungSkipped(str(e)) from None
 
     def _all(self, task: Task, context: RungContext, tuner: Tuner) -> list[Variant]:
@@ -144,8 +151,29 @@ class FinetuneRung(Rung):
 
 
 def _kind(meta: dict[str, Any]) -> str:
-    """An adapter's artifact kind: a GGUF LoRA, or a hosted job's fine-tuned model."""
-    return "hosted-fine-tune" if meta.get("hosted") else "lora-gguf"
+    """An adapter's artifact kind: a GGUF LoRA (the embedded model), a peft LoRA (a team's model, served by its
+    server), or a hosted job's fine-tuned model."""
+    return "hosted-fine-tune" if meta.get("hosted") else "lora-peft" if meta.get("trainer") == "trl" else "lora-gguf"
+
+
+def _open_weights_tuner(task: Task, context: RungContext) -> Tuner | None:
+    """TRL on the team's weights ([finetune] base_weights, --base-weights) for a model at a URL; None otherwise."""
+    from rungwise.models.embedded import EmbeddedModel
+    from rungwise.models.openai_http import OpenAIHttpModel
+
+    spec, model = task.spec.finetune, context.model
+    if not spec.base_weights or not isinstance(model, OpenAIHttpModel) or isinstance(model, EmbeddedModel):
+        return None
+
+    def path(p: str | None) -> Path | None:
+        return None if p is None else (task.folder / Path(p).expanduser()).resolve()
+
+    try:
+        return OpenWeightsTuner(model, path(spec.base_weights) or Path(), launcher=spec.launcher,
+                                accelerate_config=path(spec.accelerate_config), base_gguf=path(spec.base_gguf),
+                                server_adapters_dir=spec.server_adapters_dir)
+    except RungwiseError as e:
+        raise RungSkipped(str(e)) from None
 
 
 def _hosted_tuner(task: Task, context: RungContext) -> Tuner | None:

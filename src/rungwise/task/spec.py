@@ -217,6 +217,20 @@ class FinetuneSpec(_Spec):
     """Seconds between two looks at a hosted job's status."""
     hosted_queued_minutes: float = Field(default=60.0, gt=0)
     """A hosted job still waiting (validating its file, queued) after this long fails the rung, with one line."""
+    base_weights: str | None = None
+    """The Hugging Face folder (config.json, weights, tokenizer) of the model an endpoint URL serves: rungwise
+    trains a LoRA on it with TRL and serves the adapter on that endpoint's server (docs/finetune.md). A relative
+    path is read from the task's folder; `--base-weights` wins; a `[[models]]` entry may set its own."""
+    base_gguf: str | None = None
+    """For a llama.cpp endpoint: the GGUF the server runs, so the adapter can be converted to a GGUF LoRA and
+    served by a llama.cpp server rungwise starts on it with the adapter."""
+    launcher: Literal["python", "accelerate"] = "python"
+    """How the training runs: `python` (this machine, its GPU when torch sees one, else its CPU) or
+    `accelerate` (`accelerate launch` with `accelerate_config`: several GPUs or nodes, DeepSpeed or FSDP)."""
+    accelerate_config: str | None = None
+    """The accelerate config file `accelerate launch --config_file` gets (written by `accelerate config`)."""
+    server_adapters_dir: str | None = None
+    """Where the serving machine sees rungwise's adapters folder (a shared mount); unset: the same path."""
     """For a task with a corpus, also train and evaluate with retrieved passages in the prompt."""
     curve: list[int] | None = None
     """Training sizes for the fine-tune's learning curve (a climb with --curve, or this set): each a seeded
@@ -271,6 +285,10 @@ class ModelChoiceSpec(_Spec):
     """Requests per minute on this model, never exceeded; default: [model] rpm."""
     tpm: int | None = Field(default=None, ge=1)
     """Tokens per minute on this model, never exceeded; default: [model] tpm."""
+    base_weights: str | None = None
+    """This model's Hugging Face folder for the fine-tune rung; default: [finetune] base_weights."""
+    base_gguf: str | None = None
+    """This model's GGUF (a llama.cpp endpoint) for the fine-tune rung; default: [finetune] base_gguf."""
 
     @field_validator("url")
     @classmethod
