@@ -7,7 +7,7 @@ time of the training, trained tokens (the rows' real tokens, padding excluded) p
 each adapter exported to GGUF, served by the embedded llama.cpp server and scored on the task's eval sample
 (exact McNemar between the two).
 
-    pip install trl==1.16.0   # TRL and its datasets dependency; not a rungwise dependency
+    pip install -e ".[finetune]"   # TRL and datasets come with the finetune extra
     python bench/bench_trainers.py [--task examples/banking77] [--rows 400] [--eval-rows 200]
 """
 
@@ -119,7 +119,7 @@ def main() -> None:
             try:
                 adapter, seconds, tokens, loss, threads = train(rows, Path(tmp) / name.split()[0])
             except ImportError as e:
-                print(f"{name}: not installed ({e.name}); pip install trl==1.16.0")
+                print(f"{name}: not installed ({e.name}); pip install -e \".[finetune]\"")
                 continue
             gguf = export_lora_gguf(adapter, Path(tmp) / f"{name.split()[0]}.gguf")
             scores = asyncio.run(score(task, gguf, examples))

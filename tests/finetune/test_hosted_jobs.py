@@ -26,6 +26,7 @@ from helpers import LABEL_EVAL, LABEL_TOML_EXACT, LABEL_TRAIN, write_task
 HOSTED = LABEL_TOML_EXACT + """
 [costs]
 training_price_per_million_tokens = 25.0
+hosting_price_per_hour = 1.7
 [finetune]
 hosted = true
 hosted_poll_s = 0.01
@@ -59,6 +60,8 @@ def test_a_climb_trains_a_hosted_job_and_measures_its_model_on_the_same_endpoint
         record = result.record()  # type: ignore[attr-defined]
         bill = record.finetune_costs["finetune"]
         assert bill.training == pytest.approx(100 * len(LABEL_TRAIN) / 1e6 * 25.0)  # trained_tokens at the price
+        # the deployed fine-tune's hosting fee runs every hour of the month, in its fixed monthly cost
+        assert bill.hosting_per_month == pytest.approx(1.7 * 730) and bill.fixed_per_month > bill.hosting_per_month
         finetune = next(v for v in record.variants if v.name == "finetune")
         adapter = finetune.adapters[0]
         assert adapter.kind == "hosted-fine-tune" and adapter.meta["fine_tuned_model"] == "ft:base-model:rungwise:ftjob-1"

@@ -740,7 +740,7 @@ def finetune_bill(task: Task, outcomes: list[VariantOutcome], costs: dict[str, R
                                         train_seconds=float(meta.get("train_seconds", 0.0)), eval_rows=s.n,
                                         reference=reference,
                                         trained_tokens=float(meta.get("trained_tokens") or 0.0)
-                                        if meta.get("hosted") else None)
+                                        if meta.get("hosted") else None, hosted=bool(meta.get("hosted")))
     return out
 
 

@@ -27,6 +27,10 @@ class RungCost:
         return asdict(self)
 
 
+#: hours a deployed model is billed in a month (365 x 24 / 12)
+HOURS_PER_MONTH = 730.0
+
+
 @dataclass(frozen=True)
 class FinetuneCost:
     dataset: float
@@ -39,6 +43,8 @@ class FinetuneCost:
     #: monthly calls at which fine-tuning costs the same as the reference rung; None when it never does
     break_even_calls_per_month: float | None
     reference: str | None
+    #: a deployed hosted fine-tune's hosting fee per month (in `fixed_per_month`)
+    hosting_per_month: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,15 +68,18 @@ def finetune_cost(
     eval_rows: int,
     reference: RungCost | None,
     trained_tokens: float | None = None,
+    hosted: bool = False,
 ) -> FinetuneCost:
     """Fine-tuning's whole monthly bill and its break-even volume against `reference`. `trained_tokens`: a hosted
-    job's, priced per token (`training_price_per_million_tokens`) instead of by the machine hour."""
+    job's, priced per token (`training_price_per_million_tokens`) instead of by the machine hour; `hosted`: the
+    fine-tuned model is deployed at a provider, whose hosting fee (`hosting_price_per_hour`) runs every hour."""
     dataset = train_examples * costs.labelled_example_cost
     training = train_seconds / 3600 * costs.training_price_per_hour if trained_tokens is None \
         else trained_tokens / 1e6 * costs.training_price_per_million_tokens
     retraining = costs.base_model_updates_per_year * training
     evals = costs.eval_runs_per_month * eval_rows * per_call
-    fixed = (dataset + training) / AMORTISE_MONTHS + retraining / 12 + evals
+    hosting = costs.hosting_price_per_hour * HOURS_PER_MONTH if hosted else 0.0
+    fixed = (dataset + training) / AMORTISE_MONTHS + retraining / 12 + evals + hosting
     calls = per_call * costs.calls_per_month
     break_even: float | None = None
     if reference is not None:
@@ -83,5 +92,5 @@ def finetune_cost(
         dataset=dataset, training=training, retraining_per_year=retraining, eval_runs_per_month=evals,
         fixed_per_month=fixed, calls_per_month=calls, total_per_month=fixed + calls,
         break_even_calls_per_month=break_even if break_even is None or math.isfinite(break_even) else None,
-        reference=reference.variant if reference else None,
+        reference=reference.variant if reference else None, hosting_per_month=hosting,
     )

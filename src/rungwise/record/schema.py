@@ -162,6 +162,8 @@ class FinetuneCostRecord(_Typed):
     total_per_month: float | None = None
     break_even_calls_per_month: float | None = None
     reference: str | None = None
+    hosting_per_month: float | None = None
+    """A deployed hosted fine-tune's hosting fee per month (part of fixed_per_month)."""
 
 
 class PromptSearchRecord(_Typed):

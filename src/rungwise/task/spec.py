@@ -130,6 +130,9 @@ class CostSpec(_Spec):
     training_price_per_million_tokens: float = Field(default=0.0, ge=0)
     """A hosted fine-tuning job's price per million trained tokens ([finetune] hosted): its training cost is the
     job's `trained_tokens` at this price."""
+    hosting_price_per_hour: float = Field(default=0.0, ge=0)
+    """A deployed hosted fine-tune's hosting fee per hour (Azure OpenAI bills each deployed fine-tuned model by the
+    hour): a hosted fine-tune's monthly bill carries 730 hours of it."""
     base_model_updates_per_year: int = Field(default=4, ge=0)
     """How often the base model changes, so a fine-tune must be redone."""
     eval_runs_per_month: int = Field(default=4, ge=0)
