@@ -80,3 +80,62 @@ def test_climb_on_a_llama_cpp_server_trains_with_trl_and_serves_the_adapter(
     assert result["recommendation"]
     bill = result["finetune_costs"]["finetune"]
     assert bill["training"] > 0 and bill["total_per_month"] >= bill["calls_per_month"]
+
+
+def test_a_running_llama_cpp_server_that_loaded_the_adapter_applies_it_per_request(
+        team_server: tuple[str, Path], tmp_path: Path, hf_cache_dir: Path) -> None:
+    """The team started llama.cpp with the adapter (`--lora FILE`): rungwise finds it in /lora-adapters and sends
+    its scale in each request's `lora` field, every other adapter at 0 (no second server)."""
+    import asyncio
+
+    import httpx
+    import peft
+    import torch
+    import transformers
+
+    from rungwise.finetune.base_model import quiet_peft_warnings
+    from rungwise.finetune.export_gguf import export_lora_gguf
+    from rungwise.models.adapter_serving import serve_adapter
+    from rungwise.models.base import Message, Request
+    from rungwise.models.openai_http import OpenAIHttpModel
+
+    _, gguf = team_server
+    weights = next(p for p in hf_cache_dir.iterdir() if (p / "config.json").is_file())
+    torch.manual_seed(0)
+    base = transformers.AutoModelForCausalLM.from_pretrained(weights, dtype=torch.float32)
+    with quiet_peft_warnings():
+        lora = peft.get_peft_model(base, peft.LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
+                                                         init_lora_weights=False))  # random: answers change
+    adapter = tmp_path / "run" / "adapter"
+    lora.save_pretrained(adapter)
+    file = export_lora_gguf(adapter, tmp_path / "run" / "rungwise-run.gguf", gguf_path=gguf)
+    server = EmbeddedServer(gguf, lora_paths=[file], alias=SERVED_AS)
+    url = server.start()
+    try:
+        def ask(lora_field: list[dict[str, float]]) -> str:
+            body = {"model": SERVED_AS, "messages": [{"role": "user", "content": "Name a fruit."}], "max_tokens": 12,
+                    "temperature": 0, "lora": lora_field}
+            return str(httpx.post(f"{url}/chat/completions", json=body, timeout=120).json()
+                       ["choices"][0]["message"]["content"])
+
+        with_adapter, without = ask([{"id": 0, "scale": 1.0}]), ask([{"id": 0, "scale": 0.0}])
+        assert with_adapter != without
+
+        async def tuned_answer() -> tuple[str, dict[str, object]]:
+            model = OpenAIHttpModel(url, SERVED_AS, probe=False)
+            await model.open()
+            tuned = serve_adapter(model, adapter, name="rungwise-run", rank=4, server_path=str(adapter),
+                                  base_gguf=gguf)
+            assert isinstance(tuned, OpenAIHttpModel)
+            try:
+                request = Request((Message("user", "Name a fruit."),), max_tokens=12)
+                await tuned.open()
+                return (await tuned.complete(request)).text, tuned._body(request)
+            finally:
+                await tuned.aclose()
+                await model.aclose()
+
+        text, body = asyncio.run(tuned_answer())
+        assert body["lora"] == [{"id": 0, "scale": 1.0}] and text == with_adapter
+    finally:
+        server.stop()

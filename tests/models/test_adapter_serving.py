@@ -150,3 +150,18 @@ def test_a_server_with_no_known_adapter_loading_is_one_clear_line(tmp_path: Path
     model._info = ModelInfo(fingerprint="openai:x", served_model="gpt-x", server_kind="openai-compatible")
     with pytest.raises(AdapterServingError, match="no known way to load a LoRA adapter"):
         serve_adapter(model, adapter, name="a7", rank=16, server_path=str(adapter))
+
+
+@pytest.mark.parametrize("server", [("vllm", True, 16)], indirect=True)
+def test_rungwise_models_says_how_the_endpoint_loads_adapters(server: AdapterServer) -> None:
+    from typer.testing import CliRunner
+
+    from rungwise.cli import app
+
+    plain = CliRunner().invoke(app, ["models", "--model", server.url, "--model-name", BASE])
+    assert plain.exit_code == 0, plain.output
+    assert "LoRA adapters: vLLM loads adapters at runtime (POST /v1/load_lora_adapter)" in plain.output
+    as_json = CliRunner().invoke(app, ["models", "--model", server.url, "--model-name", BASE, "--json"])
+    assert json.loads(as_json.stdout)["adapters"]["method"] == "vllm-runtime"
+    # asking changed nothing on the server: GETs only
+    assert not server.posts("/v1/load_lora_adapter")
