@@ -1,7 +1,8 @@
 """The fine-tune rung on a team's own model, end to end: banking77 climbed against a llama.cpp server the test
 starts on a GGUF (a URL, not the embedded path), the LoRA trained with TRL on the model's Hugging Face folder
-(`--base-weights`), converted to a GGUF LoRA and served by a llama.cpp server rungwise starts on the same GGUF
-with `--lora` (`[finetune] base_gguf`), scored, and shipped with fine-tuning's whole bill."""
+(`--base-weights`) under `accelerate launch` (`--accelerate-config`), converted to a GGUF LoRA and served by a
+llama.cpp server rungwise starts on the same GGUF with `--lora` (`[finetune] base_gguf`), scored, and shipped with
+fine-tuning's whole bill."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def banking77(tmp_path: Path, gguf: Path) -> Path:
     folder = tmp_path / "banking77"
     shutil.copytree(ROOT / "examples" / "banking77", folder)
     toml = (folder / "task.toml").read_text(encoding="utf-8")
-    toml = toml.replace("sample = 200", "sample = 20").replace("leakage = \"drop\"", "leakage = \"drop\"\nnear_duplicates = false").replace("max_examples = 1100", f"""max_examples = 24
+    toml = toml.replace("sample = 200", "sample = 12").replace("leakage = \"drop\"", "leakage = \"drop\"\nnear_duplicates = false").replace("max_examples = 1100", f"""max_examples = 24
 batch_size = 8
 with_rag = false
 base_gguf = "{gguf}"
@@ -57,9 +58,14 @@ def test_climb_on_a_llama_cpp_server_trains_with_trl_and_serves_the_adapter(
     weights = next(p for p in hf_cache_dir.iterdir() if (p / "config.json").is_file())
     folder = banking77(tmp_path, gguf)
     db = tmp_path / "s.db"
+    # trained under the real `accelerate launch`, with a config file as a user writes one (one CPU process here;
+    # the same launch takes a multi-GPU, DeepSpeed or FSDP config)
+    config = tmp_path / "accelerate.yaml"
+    config.write_text("compute_environment: LOCAL_MACHINE\ndistributed_type: 'NO'\nnum_machines: 1\n"
+                      "num_processes: 1\nmixed_precision: 'no'\nuse_cpu: true\n")
     res = CliRunner().invoke(app, ["climb", str(folder), "--model", url, "--model-name", SERVED_AS,
-                                   "--base-weights", str(weights), "--rungs", "baseline,finetune", "--all",
-                                   "--store", str(db), "--json"])
+                                   "--base-weights", str(weights), "--accelerate-config", str(config),
+                                   "--rungs", "baseline,finetune", "--all", "--store", str(db), "--json"])
     assert res.exit_code in (0, 1), res.output  # 1: no rung met the target (a verdict, not an error)
     record = json.loads(res.stdout)
     result = record["result"] if "result" in record else record
@@ -69,7 +75,8 @@ def test_climb_on_a_llama_cpp_server_trains_with_trl_and_serves_the_adapter(
     with Store(db) as store:
         [artifact] = store.artifacts(result["run_id"])
     meta = artifact["meta"]
-    assert artifact["kind"] == "lora-peft" and meta["trainer"] == "trl" and meta["launcher"] == "python"
+    assert artifact["kind"] == "lora-peft" and meta["trainer"] == "trl" and meta["launcher"] == "accelerate"
+    assert meta["processes"] == 1 and meta["device"] == "cpu"
     assert meta["examples"] > 0 and meta["steps"] > 0 and meta["train_seconds"] > 0 and meta["trained_tokens"] > 0
     assert (Path(artifact["path"]) / "adapter_model.safetensors").is_file()
     assert meta["base_model"] == result["model"]

@@ -141,3 +141,4 @@ def test_cancel_from_another_thread_while_it_runs(tmp_path: Path, monkeypatch: p
     threading.Timer(0.5, token.cancel).start()
     with pytest.raises(ClimbCancelled):
         run_trl(job(folder), folder, command=stand_in(tmp_path, folder), cancel=token, poll_s=0.02)
+

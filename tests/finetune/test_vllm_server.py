@@ -45,9 +45,9 @@ def banking77(tmp_path: Path) -> Path:
     folder = tmp_path / "banking77"
     shutil.copytree(ROOT / "examples" / "banking77", folder)
     toml = (folder / "task.toml").read_text(encoding="utf-8")
-    toml = toml.replace("sample = 200", "sample = 12").replace("leakage = \"drop\"", "leakage = \"drop\"\nnear_duplicates = false").replace("max_examples = 1100", """max_examples = 32
+    toml = toml.replace("sample = 200", "sample = 12").replace("leakage = \"drop\"", "leakage = \"drop\"\nnear_duplicates = false").replace("max_examples = 1100", """max_examples = 16
 epochs = 2
-lr = 2e-3
+lr = 3e-3
 batch_size = 8
 with_rag = false
 """)

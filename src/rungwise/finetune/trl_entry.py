@@ -30,6 +30,8 @@ from rungwise.finetune.trl_job import CANCEL_FILE, PROGRESS_FILE, RESULT_FILE, T
 
 #: exit code of a run stopped by the `cancel` file (its checkpoint saved)
 EXIT_CANCELLED = 3
+#: fewer validation rows than this: no validation split (every row trains), no early stopping
+MIN_VAL_ROWS = 8
 
 
 def _rows(job: TrlJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -38,6 +40,8 @@ def _rows(job: TrlJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows = [json.loads(line) for line in Path(job.data).read_text(encoding="utf-8").splitlines() if line.strip()]
     random.Random(job.seed).shuffle(rows)
     n_val = min(job.max_val_examples, int(len(rows) * job.val_fraction)) if job.patience else 0
+    if n_val < MIN_VAL_ROWS:  # a loss on a handful of rows is noise: no early stopping on it
+        n_val = 0
     val, train = rows[:n_val], rows[n_val:]
     if job.max_examples is not None:
         train = train[: job.max_examples]

@@ -62,13 +62,13 @@ def adapter_columns(result: ClimbRecord) -> list[Col]:
     return [
         Col("adapter", [escape(name) for name, _ in rows], "left", 0),
         Col("trained in", [duration(float(s)) if isinstance(s, (int, float)) else "-" for s in seconds], "right", 1),
-        Col("trained with", [escape(trained_with(meta)) for _, (meta, _) in rows], "left", 6),
         Col("base model", [base(users) for _, (_, users) in rows], "left", 2),
         Col("rows", [_count(meta.get("examples")) for _, (meta, _) in rows], "right", 3),
         Col("training cost", [cost(users) for _, (_, users) in rows], "right", 4),
         Col("stopped", [escape(_STOPPED.get(str(meta.get("stop_reason")), str(meta.get("stop_reason") or "-")))
                         for _, (meta, _) in rows], "left", 5),
         Col("variants", [escape(", ".join(users)) for _, (_, users) in rows], "left", 6),
+        Col("trained with", [escape(trained_with(meta)) for _, (meta, _) in rows], "left", 7),
     ]
 
 
