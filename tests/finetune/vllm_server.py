@@ -63,7 +63,7 @@ class VllmServer:
         cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
                "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(self.port),
                "--dtype", "float32", "--max-model-len", "2048", "--enable-lora",
-               "--max-lora-rank", str(max_lora_rank), "--seed", "0"]
+               "--max-lora-rank", str(max_lora_rank), "--seed", "0", "--enforce-eager", "-O0"]  # no compile: a faster start
         self._out = log.open("wb")
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.STDOUT, env=env, cwd=log.parent)
         self._wait()
