@@ -165,3 +165,30 @@ def test_rungwise_models_says_how_the_endpoint_loads_adapters(server: AdapterSer
     assert json.loads(as_json.stdout)["adapters"]["method"] == "vllm-runtime"
     # asking changed nothing on the server: GETs only
     assert not server.posts("/v1/load_lora_adapter")
+
+
+@pytest.mark.parametrize("server", [("ollama", True, 16)], indirect=True)
+def test_the_open_weights_tuner_serves_under_a_name_every_server_takes(server: AdapterServer, tmp_path: Path) -> None:
+    from rungwise.models.open_weights_tuner import OpenWeightsTuner
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "config.json").write_text('{"model_type": "llama"}')
+    tuner = OpenWeightsTuner(opened(server.url), weights)
+    adapter = fake_adapter(tmp_path / "adapters" / "route-finetune@8-trl-0123" / "adapter")
+    tuned = tuner.serve(adapter)
+    assert server.posts("/api/create")[0]["model"] == f"{BASE}-rungwise-route-finetune-8-trl-0123"
+    assert answer(tuned) == f"adapter:{BASE}-rungwise-route-finetune-8-trl-0123"
+
+
+def test_base_weights_that_are_not_a_model_folder_say_what_to_point_at(tmp_path: Path) -> None:
+    from rungwise.errors import RungwiseError
+    from rungwise.models.open_weights_tuner import weights_digest
+
+    with pytest.raises(RungwiseError, match="not a Hugging Face model folder.*--base-weights"):
+        weights_digest(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"x" * 10)
+    first = weights_digest(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"x" * 11)  # other weights: another digest
+    assert weights_digest(tmp_path) != first

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,8 @@ class OpenWeightsTuner:
 
     def serve(self, adapter: Path) -> Model:
         config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
-        name = f"rungwise-{adapter.parent.name}"
+        # a name every server takes (Ollama's model names refuse "@", which a learning curve's folder carries)
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", f"rungwise-{adapter.parent.name}")
         server_path = (f"{self.server_adapters_dir.rstrip('/')}/{adapter.parent.name}/adapter"
                        if self.server_adapters_dir else str(adapter.resolve()))
         return serve_adapter(self.model, adapter, name=name, rank=int(config.get("r", 16)), server_path=server_path,
