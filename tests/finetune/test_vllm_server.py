@@ -92,7 +92,8 @@ def test_vllm_serves_the_trl_adapter_at_runtime(vllm: VllmServer, weights: Path,
     folder = banking77(tmp_path)
     db = tmp_path / "s.db"
     result = climb(folder, OpenAIHttpModel(vllm.url, NAME),
-                   ClimbOptions(rungs=["baseline", "finetune"], all_rungs=True, store_path=db, base_weights=weights))
+                   ClimbOptions(rungs=["baseline", "finetune"], variants=["baseline", "finetune"], all_rungs=True,
+                                store_path=db, base_weights=weights))  # the constrained twin: the llama.cpp e2e
     by = {o.summary.name: o for o in result.outcomes}
     assert "finetune" in by, result.skipped
     assert result.model_info is not None and result.model_info.server_kind == "vllm"
