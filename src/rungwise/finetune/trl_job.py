@@ -36,6 +36,8 @@ CANCEL_FILE = "cancel"
 RESULT_FILE = "result.json"
 LOG_FILE = "train.log"
 Launcher = Literal["python", "accelerate"]
+#: why a training that ends before its last step stopped, as its progress says (both trainers)
+STOPPED_WHY = {"early_stopping": "no better on validation", "budget": "its time budget ran out"}
 #: how long a cancelled training may take to save its checkpoint before it is stopped hard
 CANCEL_GRACE_S = 120.0
 
@@ -137,9 +139,8 @@ def run_trl(job: TrlJob, folder: Path, *, launcher: Launcher = "python", acceler
                              f"(its whole log: {log}).")
     result = dict(json.loads(result_file.read_text(encoding="utf-8")))
     if result.get("steps", 0) < result.get("total_steps", 0):
-        stopped = {"early_stopping": "no better on validation", "budget": "its time budget ran out"}
         report(progress, "training", name, int(result["steps"]), int(result["total_steps"]),
-               stopped=stopped.get(str(result.get("stop_reason")), ""))
+               stopped=STOPPED_WHY.get(str(result.get("stop_reason")), ""))
     return result
 
 

@@ -96,12 +96,12 @@ def serve_adapter(model: OpenAIHttpModel, adapter_dir: Path, *, name: str, rank:
         _load(model, f"{root}/v1/load_lora_adapter", {"lora_name": name, "lora_path": server_path},
               restart=f"vllm serve BASE --enable-lora --max-lora-rank {_rank_at_least(rank)} "
                       f"--lora-modules {name}={server_path}", rank=rank)
-        return _same_endpoint(model, name, fingerprint)
+        return model.same_endpoint(name, fingerprint)
     if kind == "sglang":
         _load(model, f"{root}/load_lora_adapter", {"lora_name": name, "lora_path": server_path},
               restart=f"python -m sglang.launch_server --model-path BASE --enable-lora --max-lora-rank "
                       f"{_rank_at_least(rank)} --lora-paths {name}={server_path}", rank=rank)
-        return _same_endpoint(model, f"{model.model_name}:{name}", fingerprint)
+        return model.same_endpoint(f"{model.model_name}:{name}", fingerprint)
     if kind == "llama.cpp":
         return _llama_cpp(model, adapter_dir, name=name, base_gguf=base_gguf, fingerprint=fingerprint)
     if kind == "ollama":
@@ -125,11 +125,6 @@ def _adapter_digest(adapter_dir: Path) -> str:
     return file_digest(weights)[:16] if weights.is_file() else hashlib.sha256(str(adapter_dir).encode()).hexdigest()[:16]
 
 
-def _same_endpoint(model: OpenAIHttpModel, served: str, fingerprint: str) -> OpenAIHttpModel:
-    """The base model's endpoint, key and limits, asking for the model `served` (the loaded adapter)."""
-    return OpenAIHttpModel(model.base_url, served, api_key_env=model.api_key_env, max_concurrency=model.max_concurrency,
-                           timeout_s=model.deadlines.read_s, max_retries=model.deadlines.retries,
-                           fingerprint=fingerprint)
 
 
 def _load(model: OpenAIHttpModel, url: str, body: dict[str, Any], *, restart: str, rank: int) -> None:
@@ -173,7 +168,7 @@ def _llama_cpp(model: OpenAIHttpModel, adapter_dir: Path, *, name: str, base_ggu
     mine = next((a.get("id") for a in loaded if Path(str(a.get("path", ""))).name == gguf.name), None)
     if mine is not None:  # the running server loaded this very file at start: apply it per request
         lora = [{"id": i, "scale": 1.0 if i == mine else 0.0} for i in ids if isinstance(i, int)]
-        served = _same_endpoint(model, model.model_name, fingerprint)
+        served = model.same_endpoint(model.model_name, fingerprint)
         served.extra_body = {"lora": lora}
         return served
     from rungwise.models.embedded import EmbeddedModel
@@ -219,7 +214,7 @@ def _ollama(model: OpenAIHttpModel, adapter_dir: Path, *, name: str, fingerprint
         raise AdapterServingError(f"{root} could not create {created} FROM {model.model_name} with the adapter "
                                   f"(HTTP {resp.status_code}): {_line(resp.text)[:200]}. The Modelfile is at "
                                   f"{adapter_dir / 'Modelfile'}: ollama create {created} -f that file.")
-    return _same_endpoint(model, created, fingerprint)
+    return model.same_endpoint(created, fingerprint)
 
 
 def _line(text: str) -> str:

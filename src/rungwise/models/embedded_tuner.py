@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rungwise.cancel import CancelToken
 from rungwise.errors import ClimbCancelled
 from rungwise.finetune.dataset import Rows, data_hash
+from rungwise.finetune.trl_job import STOPPED_WHY
 from rungwise.paths import file_digest
 from rungwise.progress import ProgressSink, report
 
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
     from rungwise.finetune.train import LoraConfig
     from rungwise.models.base import Model
 
-
-#: why a training that ends before its last step stopped, as its progress says
-_STOPPED = {"early_stopping": "no better on validation", "budget": "its time budget ran out"}
 
 
 class EmbeddedTuner:
@@ -74,7 +72,7 @@ class EmbeddedTuner:
             if result.stop_reason == "cancelled":
                 raise ClimbCancelled("The climb was cancelled during training. The training checkpoint and every "
                                      "finished result are stored; run the same climb again to resume.")
-            why = _STOPPED.get(result.stop_reason)
+            why = STOPPED_WHY.get(result.stop_reason)
             if why and result.steps < result.total_steps:  # its progress ends here, before its last step
                 report(progress, "training", name, result.steps, result.total_steps, stopped=why)
             export_lora_gguf(result.adapter_dir, gguf, gguf_path=self.gguf_path)

@@ -92,10 +92,7 @@ class HostedTuner:
     def serve(self, adapter: Path) -> Model:
         """The fine-tuned model on the same endpoint, with the base model's key and limits."""
         meta = json.loads((adapter / "result.json").read_text(encoding="utf-8"))
-        m = self.model
-        return OpenAIHttpModel(m.base_url, str(meta["fine_tuned_model"]), api_key_env=m.api_key_env,
-                               max_concurrency=m.max_concurrency, timeout_s=m.deadlines.read_s,
-                               max_retries=m.deadlines.retries)
+        return self.model.same_endpoint(str(meta["fine_tuned_model"]))
 
 
 def _meta(job: HostedJob, base: str, dhash: str, settings: Any, examples: int) -> dict[str, Any]:

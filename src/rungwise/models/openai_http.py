@@ -174,6 +174,12 @@ class OpenAIHttpModel(Model):
         if api_key_env is not None:
             self._api_key()  # fail before any work when the key is missing
 
+    def same_endpoint(self, served: str, fingerprint: str | None = None) -> OpenAIHttpModel:
+        """This endpoint, key and limits, asking for the model `served` (a fine-tuned model, a loaded adapter)."""
+        return OpenAIHttpModel(self.base_url, served, api_key_env=self.api_key_env,
+                               max_concurrency=self.max_concurrency, timeout_s=self.deadlines.read_s,
+                               max_retries=self.deadlines.retries, fingerprint=fingerprint)
+
     def set_deadlines(self, timeout_s: float | None = None, retries: int | None = None) -> None:
         """Change the read timeout per attempt and the retries (None keeps the environment's or the default).
         Call it before the first request: the connections keep the timeouts they were opened with."""
